@@ -1,0 +1,78 @@
+"""Builds pipeline stages from names and options: the one place the CLI, the GUI
+and the benchmark turn user choices into models (all names come from the registry)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from app.backgrounds import parse_background
+from app.errors import RuntimeFailure, UsageError
+from app.pipeline import Pipeline
+from app.sinks.base import Sink
+from models import registry
+from models.matting.postprocess import MatteOptions, MattePostprocess
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageChoice:
+    matting: str = "mediapipe"
+    matting_model: str | None = None
+    blend: str = "linear"
+    harmonizer: str = "none"
+    harmonizer_weights: str | None = None
+    strength: float = 1.0
+    device: str = "cpu"
+    matte: MatteOptions = field(default_factory=MatteOptions)
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` → cuda when present, else cpu; refuses cuda on a machine without it."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but this PyTorch has no CUDA device; use --device cpu")
+    if name not in ("cpu", "cuda"):
+        raise UsageError(f"--device {name!r} is not one of auto, cpu, cuda")
+    return name
+
+
+def create(kind: str, name: str, **options):
+    """``registry.create`` with user-facing errors (bad name → exit 2, unusable file → exit 1)."""
+    options = {k: v for k, v in options.items() if v is not None}
+    try:
+        entry = registry.entry(kind, name)
+    except registry.UnknownModelError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        return entry.factory(**options)
+    except (ValueError, OSError) as exc:
+        raise RuntimeFailure(str(exc)) from None
+
+
+def make_matting(choice: StageChoice):
+    return create("matting", choice.matting, model_path=choice.matting_model)
+
+
+def make_harmonizer(choice: StageChoice):
+    options = {"strength": choice.strength, "device": choice.device}
+    if choice.harmonizer_weights:
+        options["weights"] = choice.harmonizer_weights
+    return create("harmonizer", choice.harmonizer, **options)
+
+
+def build_pipeline(choice: StageChoice, background: str, sinks: list[Sink], frame_locked: bool) -> Pipeline:
+    """A ready pipeline; on failure every stage made so far is closed again."""
+    matting = make_matting(choice)
+    try:
+        bg = parse_background(background, frame_locked=frame_locked)
+        blend = create("blend", choice.blend)
+        harmonizer = make_harmonizer(choice)
+    except BaseException:
+        matting.close()
+        raise
+    log.info("matting %s on %s", choice.matting, getattr(matting, "provider", "cpu"))
+    return Pipeline(matting, bg, blend, harmonizer, MattePostprocess(choice.matte), sinks)

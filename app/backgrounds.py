@@ -1,0 +1,191 @@
+"""Complete backgrounds: image, looping video, blur of the camera frame, solid colour.
+
+``at(frame, alpha)`` returns the whole new background at frame size; later
+stages (blending, harmonizers) receive it as the *complete* background.
+``version`` changes when the user picks another background, so statistics a
+harmonizer derived from it can be dropped.
+"""
+from __future__ import annotations
+
+import abc
+import itertools
+import re
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.errors import UsageError
+from app.imaging import IMAGE_EXTENSIONS, cover_fit, is_video_path, read_rgb
+from app.sources.video import open_capture
+from models.frame import Frame
+
+_versions = itertools.count(1)
+
+
+class Background(abc.ABC):
+    """One background choice; a new instance is a new ``version``."""
+
+    description = ""
+
+    def __init__(self) -> None:
+        self.version = next(_versions)
+
+    @abc.abstractmethod
+    def at(self, frame: Frame, alpha: np.ndarray) -> np.ndarray:
+        """The complete background (uint8 H×W×3) for ``frame``."""
+
+    def close(self) -> None:
+        """Release files."""
+
+
+class _SizeCache:
+    """Remembers the last image produced per size (backgrounds rarely change size)."""
+
+    def __init__(self) -> None:
+        self._size: tuple[int, int] | None = None
+        self._image: np.ndarray | None = None
+
+    def get(self, size: tuple[int, int], make) -> np.ndarray:
+        if size != self._size:
+            self._image = make(size)
+            self._image.setflags(write=False)
+            self._size = size
+        return self._image
+
+
+class ColourBackground(Background):
+    def __init__(self, rgb: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.rgb = rgb
+        self.description = "colour #%02x%02x%02x" % rgb
+        self._cache = _SizeCache()
+
+    def at(self, frame, alpha):
+        return self._cache.get(frame.size, lambda s: np.full((s[1], s[0], 3), self.rgb, np.uint8))
+
+
+class ImageBackground(Background):
+    """A picture, cover-fit to the frame's aspect (cropped, never stretched)."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._rgb = read_rgb(self.path)
+        self.description = f"image {self.path.name}"
+        self._cache = _SizeCache()
+
+    def at(self, frame, alpha):
+        return self._cache.get(frame.size, lambda s: cover_fit(self._rgb, s))
+
+
+class VideoBackground(Background):
+    """A looping video. Frame-locked to file sources (background frame i with
+    source frame i); paced by wall-clock time for live sources."""
+
+    def __init__(self, path: str | Path, frame_locked: bool = True) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.frame_locked = frame_locked
+        self._cap = open_capture(self.path)
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 1 <= fps <= 240 else 30.0
+        self.description = f"video {self.path.name}"
+        self._pos = -1  # index of the decoded frame held in _raw
+        self._count: int | None = None  # frames in one loop, learnt at the first end of file
+        self._raw: np.ndarray | None = None
+        self._fitted: np.ndarray | None = None
+        self._fitted_key: tuple | None = None
+        self._start: float | None = None
+
+    def _target_index(self, frame: Frame) -> int:
+        if self.frame_locked:
+            i = frame.index
+        else:
+            now = time.monotonic()
+            self._start = now if self._start is None else self._start
+            i = int((now - self._start) * self.fps)
+        return i % self._count if self._count else i
+
+    def _decode_to(self, target: int) -> None:
+        if target < self._pos:  # wrapped around
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self._pos = -1
+        while self._pos < target:
+            ok, bgr = self._cap.read()
+            if not ok:  # end of file: now the loop length is known
+                self._count = self._pos + 1
+                self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                self._pos = -1
+                target %= self._count
+                continue
+            self._pos += 1
+            if self._pos == target:
+                self._raw = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def at(self, frame, alpha):
+        target = self._target_index(frame)
+        if target != self._pos:
+            self._decode_to(target)
+        key = (self._pos, frame.size)
+        if key != self._fitted_key:
+            self._fitted = cover_fit(self._raw, frame.size)
+            self._fitted_key = key
+        return self._fitted
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class BlurBackground(Background):
+    """The camera frame blurred, with the person's pixels excluded from the blur.
+
+    A plain blur smears the person into the background (a halo). Weighting by
+    1−α and normalising — blur(F·(1−α)) / blur(1−α) — averages background
+    pixels only. Done on a quarter-size copy; the result is smooth anyway.
+    """
+
+    def __init__(self, strength: float = 1.0) -> None:
+        super().__init__()
+        if not 0 < strength <= 10:
+            raise UsageError(f"blur strength {strength:g} is out of range; use a value in (0, 10], e.g. blur:1")
+        self.strength = strength
+        self.description = f"blur {strength:g}"
+
+    def at(self, frame, alpha):
+        w, h = frame.size
+        small_size = (max(1, w // 4), max(1, h // 4))
+        img = cv2.resize(frame.rgb, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        weight = 1.0 - cv2.resize(alpha, small_size, interpolation=cv2.INTER_AREA)
+        sigma = 0.012 * small_size[0] * self.strength * 4
+        num = cv2.GaussianBlur(img * weight[..., None], (0, 0), sigma)
+        den = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
+        plain = cv2.GaussianBlur(img, (0, 0), sigma)
+        # Where the person covers the whole neighbourhood there is no background to average.
+        blurred = np.where(den > 0.02, num / np.maximum(den, 1e-6), plain)
+        return cv2.resize(blurred.astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+_COLOUR = re.compile(r"^#?([0-9a-fA-F]{6})$")
+
+
+def parse_background(spec: str, frame_locked: bool = True) -> Background:
+    """``image path | video path | blur[:strength] | #rrggbb`` → a Background."""
+    if spec == "blur" or spec.startswith("blur:"):
+        value = spec.partition(":")[2] or "1"
+        try:
+            return BlurBackground(float(value))
+        except ValueError:
+            raise UsageError(f"--background {spec!r}: blur strength must be a number, e.g. blur:1.5") from None
+    match = _COLOUR.match(spec)
+    if match and not Path(spec).exists():
+        hexv = match.group(1)
+        return ColourBackground(tuple(int(hexv[i:i + 2], 16) for i in (0, 2, 4)))
+    path = Path(spec)
+    if is_video_path(path):
+        return VideoBackground(path, frame_locked=frame_locked)
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return ImageBackground(path)
+    raise UsageError(f"--background {spec!r} is not an image or video file, blur[:strength] or #rrggbb; "
+                     "pass e.g. --background beach.jpg, --background blur:1 or --background '#336699'")

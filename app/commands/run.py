@@ -1,0 +1,59 @@
+"""``harmonicam run``: a source through the pipeline into the virtual camera and/or files."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from app.assemble import StageChoice, build_pipeline, resolve_device
+from app.errors import RuntimeFailure
+from app.runner import run_stream
+from app.sinks import make_sink
+from app.sources import open_source
+from models.matting.postprocess import MatteOptions
+
+log = logging.getLogger("harmonicam")
+
+
+def stage_choice(args, harmonizer: str) -> StageChoice:
+    return StageChoice(matting=args.matting, matting_model=args.matting_model, blend=args.blend,
+                       harmonizer=harmonizer, harmonizer_weights=getattr(args, "harmonizer_weights", None),
+                       strength=args.strength, device=resolve_device(args.device),
+                       matte=MatteOptions(smoothing_s=max(0.0, args.smoothing), refine=not args.no_refine))
+
+
+def open_run_source(args, explicit_source: bool):
+    """The chosen source; without ``--source`` and without a camera, the sample clip (said so)."""
+    try:
+        return open_source(args.source, args.resolution, args.fps, loop=args.loop or args.source == "sample",
+                           image_frames=args.frames or 1)
+    except RuntimeFailure:
+        if explicit_source:
+            raise
+        log.info("no camera found: running on the built-in sample clip (pass --source to choose)")
+        return open_source("sample", args.resolution, args.fps, loop=True)
+
+
+def run_command(args, explicit_source: bool) -> int:
+    outputs = args.output or ["vcam"]
+    choice = stage_choice(args, args.harmonizer)
+    sinks = [make_sink(o, args.vcam_backend, args.vcam_device) for o in outputs]
+    if args.preview:
+        from app.sinks.preview import PreviewSink
+        sinks.append(PreviewSink())
+    source = open_run_source(args, explicit_source)
+    try:
+        pipeline = build_pipeline(choice, args.background, sinks, frame_locked=not source.live)
+        try:
+            log.info("%s → %s at %dx%d", source.description, ", ".join(outputs), *source.size)
+            if args.preview:
+                count = sinks[-1].run_window(lambda stop: run_stream(source, pipeline, args.frames, args.fps, stop))
+            else:
+                count = run_stream(source, pipeline, args.frames, args.fps, threading.Event())
+        finally:
+            pipeline.close()
+    finally:
+        source.close()
+    summary = pipeline.times.summary()
+    stages = ", ".join(f"{k} {v['median']:.1f}" for k, v in summary.items())
+    log.info("%d frames, %.1f FPS; median ms: %s", count, pipeline.times.fps(), stages)
+    return 0

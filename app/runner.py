@@ -1,0 +1,50 @@
+"""Drives a source through the pipeline into its sinks."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from app.pipeline import FrameResult, Pacer, Pipeline
+from app.sources.base import Source
+
+
+def run_stream(source: Source, pipeline: Pipeline, max_frames: int | None = None, fps_cap: float | None = None,
+               stop: threading.Event | None = None,
+               on_result: Callable[[FrameResult], None] | None = None) -> int:
+    """Process frames until the source ends, ``max_frames`` or ``stop``; returns the frame count.
+
+    Sinks are opened at the source's size and rate and closed at the end;
+    on an error they are closed with ``success=False`` so no partial file is kept.
+    A file source feeding a real-time sink (virtual camera) plays at its own rate.
+    """
+    realtime = any(s.realtime for s in pipeline.sinks)
+    rate = fps_cap or (source.fps if realtime and not source.live else None)
+    pacer = Pacer(rate)
+    opened = []
+    count = 0
+    try:
+        for sink in pipeline.sinks:
+            sink.open(source.size, fps_cap or source.fps)
+            opened.append(sink)
+        while (max_frames is None or count < max_frames) and not (stop and stop.is_set()):
+            t0 = time.monotonic()
+            with pipeline.times.measure("capture"):
+                frame = source.read()
+            if frame is None:
+                break
+            result = pipeline.process(frame)
+            pacer.wait()
+            pipeline.emit(result)
+            start = frame.timestamp if source.live else t0
+            pipeline.times.frame_finished((time.monotonic() - start) * 1e3)
+            count += 1
+            if on_result is not None:
+                on_result(result)
+    except BaseException:
+        for sink in opened:
+            sink.close(success=False)
+        raise
+    for sink in opened:
+        sink.close(success=True)
+    return count

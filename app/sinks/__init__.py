@@ -1,0 +1,16 @@
+"""Sinks: virtual camera, video files, memory; ``make_sink`` parses ``--output``."""
+from __future__ import annotations
+
+from app.sinks.base import NullSink, Sink
+from app.sinks.video_file import VideoFileSink
+from app.sinks.virtual_camera import VirtualCameraSink
+
+
+def make_sink(spec: str, vcam_backend: str | None = None, vcam_device: str | None = None) -> Sink:
+    """``vcam`` → the virtual camera; anything else is an output file path."""
+    if spec == "vcam":
+        return VirtualCameraSink(vcam_backend, vcam_device)
+    return VideoFileSink(spec)
+
+
+__all__ = ["Sink", "NullSink", "VideoFileSink", "VirtualCameraSink", "make_sink"]

@@ -1,0 +1,1 @@
+"""Harmonicam's models: matting, blending and harmonization, behind one registry."""

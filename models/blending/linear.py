@@ -1,0 +1,28 @@
+"""Linear blending: α·F + (1−α)·B."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from models.blending.base import Blend
+from models.registry import register
+
+
+def blend_linear(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """uint8 fast path: OpenCV's per-pixel weighted sum (multithreaded, rounds once)."""
+    a = np.ascontiguousarray(alpha, dtype=np.float32)
+    return cv2.blendLinear(fg, bg, a, 1.0 - a)
+
+
+def blend_linear_torch(fg: torch.Tensor, alpha: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+    """Float path for NCHW tensors in [0,1] (alpha N×1×H×W), on any device."""
+    return torch.lerp(bg, fg, alpha)
+
+
+@register("blend", "linear", "α·F + (1−α)·B")
+class LinearBlend(Blend):
+    """Plain alpha compositing."""
+
+    def composite(self, frame, alpha, background, foreground=None):
+        return blend_linear(frame if foreground is None else foreground, alpha, background)

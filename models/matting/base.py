@@ -1,0 +1,38 @@
+"""The matting interface: a soft alpha for exactly the frame that is composited."""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.frame import Frame
+
+
+@dataclass(frozen=True)
+class Matte:
+    """Alpha (float32 H×W in [0,1]) and, when the model predicts it, foreground colour."""
+
+    alpha: np.ndarray
+    foreground: np.ndarray | None = None  # uint8 H×W×3, e.g. RVM's ``fgr``
+
+
+class Matting(abc.ABC):
+    """A matting backend. ``matte(frame)`` always answers for that same frame."""
+
+    #: The runtime that actually runs the model (shown in reports and the GUI).
+    provider: str = "cpu"
+
+    @abc.abstractmethod
+    def matte(self, frame: Frame) -> Matte:
+        """Predict the matte of ``frame`` at its full size."""
+
+    def reset(self) -> None:
+        """Forget temporal state (new source, resolution or scene)."""
+
+    def close(self) -> None:
+        """Release the runtime."""
+
+
+class MattingModelError(ValueError):
+    """A user-supplied model file that cannot be used; the message says why."""

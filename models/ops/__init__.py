@@ -1,0 +1,1 @@
+"""Building blocks shared by several models (defined once, reused everywhere)."""

@@ -1,0 +1,42 @@
+"""Exponential smoothing with a time constant in seconds.
+
+Smoothing per frame with a fixed factor would change behaviour with the frame
+rate; weighting each update by ``1 - exp(-dt / tau)`` makes the response depend
+only on elapsed time.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def ema_weight(dt: float, tau: float) -> float:
+    """Weight of the new sample after ``dt`` seconds for time constant ``tau``."""
+    if tau <= 0 or dt <= 0:
+        return 1.0 if tau <= 0 else 0.0
+    return 1.0 - math.exp(-dt / tau)
+
+
+class TimeEMA:
+    """EMA of an array (or scalar) whose state starts at the first sample."""
+
+    def __init__(self, tau: float) -> None:
+        self.tau = float(tau)
+        self.value: np.ndarray | None = None
+        self._t: float | None = None
+
+    def reset(self) -> None:
+        self.value = None
+        self._t = None
+
+    def update(self, sample: np.ndarray, t: float) -> np.ndarray:
+        """Blend ``sample`` observed at time ``t`` (seconds) into the state."""
+        if self.value is None or self._t is None or self.value.shape != np.shape(sample) or t < self._t:
+            self.value = np.array(sample, dtype=np.float32, copy=True)
+        else:
+            w = ema_weight(t - self._t, self.tau)
+            # In place: the state can be a full-resolution alpha.
+            self.value += np.float32(w) * (np.asarray(sample, np.float32) - self.value)
+        self._t = t
+        return self.value
