@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -42,10 +42,9 @@ class AtomicFile:
 
     def __init__(self, target: str | os.PathLike) -> None:
         self.target = Path(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.stem}.",
-                                   suffix=f".partial{self.target.suffix}", dir=self.target.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self.tmp = self.target.with_name(f".{self.target.stem}.{secrets.token_hex(4)}.partial{self.target.suffix}")
+        # O_EXCL: never clobber; mode 0o666 lets the umask decide, like any normal file.
+        os.close(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
 
     def commit(self) -> None:
         os.replace(self.tmp, self.target)

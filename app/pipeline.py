@@ -41,6 +41,8 @@ class Pipeline:
         self.postprocess = postprocess or MattePostprocess()
         self.sinks = list(sinks or [])
         self.times = StageTimes()
+        #: Flip the output horizontally (off by default: conferencing apps mirror only the self-view).
+        self.mirror_output = False
         self.state = StreamState(background_version=background.version)
         self._lock = threading.RLock()
 
@@ -56,6 +58,10 @@ class Pipeline:
             old, self.background = self.background, background
             self._new_state()
         old.close()
+
+    def set_sinks(self, sinks: list[Sink]) -> None:
+        with self._lock:
+            self.sinks = list(sinks)
 
     def set_blend(self, blend: Blend) -> None:
         with self._lock:
@@ -94,9 +100,10 @@ class Pipeline:
         return FrameResult(frame, matte, background, composite, output)
 
     def emit(self, result: FrameResult) -> None:
-        with self.times.measure("sink"):
+        with self.times.measure("sink"), self._lock:  # a sink removed by set_sinks is never sent to after
+            output = result.output[:, ::-1] if self.mirror_output else result.output
             for sink in self.sinks:
-                sink.send(result.output)
+                sink.send(output)
 
     def close(self) -> None:
         with self._lock:

@@ -6,9 +6,14 @@ mediapipe releases ship no models; they only need ``model_path``.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
+import sys
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -30,6 +35,30 @@ def bundled_model(variant: str) -> Path | None:
         return None
     path = Path(mediapipe.__file__).parent / "modules" / "selfie_segmentation" / VARIANTS[variant]
     return path if path.is_file() else None
+
+
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Hide the C++ start-up chatter (EGL, XNNPACK, feedback tensors) unless debugging.
+
+    MediaPipe logs straight to file descriptor 2, so Python's logging cannot
+    filter it; the descriptor is pointed at /dev/null for the duration.
+    """
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _check() -> str | None:
@@ -67,19 +96,22 @@ class MediaPipeSelfie(Matting):
             output_category_mask=False,
         )
         try:
-            self._segmenter = vision.ImageSegmenter.create_from_options(options)
+            with quiet_native_logs():
+                self._segmenter = vision.ImageSegmenter.create_from_options(options)
+                self._segment(np.zeros((64, 64, 3), np.uint8))  # the delegate logs on first use
         except (RuntimeError, ValueError) as exc:
             raise MattingModelError(f"{path} is not a MediaPipe segmentation model ({exc})") from None
         self.model_path = path
 
-    def matte(self, frame: Frame) -> Matte:
+    def _segment(self, rgb: np.ndarray) -> np.ndarray:
         import mediapipe as mp
 
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame.rgb))
-        result = self._segmenter.segment(image)
+        result = self._segmenter.segment(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
         # Person confidence; 0.10.21 returns (H, W), newer releases (H, W, 1).
-        alpha = np.asarray(result.confidence_masks[0].numpy_view(), dtype=np.float32).reshape(frame.rgb.shape[:2])
-        return Matte(alpha=alpha)
+        return np.asarray(result.confidence_masks[0].numpy_view(), dtype=np.float32).reshape(rgb.shape[:2])
+
+    def matte(self, frame: Frame) -> Matte:
+        return Matte(alpha=self._segment(frame.rgb))
 
     def close(self) -> None:
         self._segmenter.close()

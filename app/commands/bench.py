@@ -1,0 +1,146 @@
+"""``harmonicam bench``: per-stage and end-to-end speed, side by side in one run.
+
+Every row runs the real pipeline on the same source (the sample clip by
+default) into a memory sink; the first frames warm up and are not counted.
+Medians and 95th percentiles are reported because shared machines are noisy.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.assemble import StageChoice, build_pipeline, resolve_device
+from app.errors import UsageError
+from app.paths import atomic_path
+from app.runner import run_stream
+from app.sinks.base import NullSink
+from app.sources import open_source
+from app.timing import STAGES, stats
+from models import registry
+
+WARMUP_FRAMES = 15
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "backgrounds"
+
+
+def bench_background() -> str:
+    """A shipped picture, so every row composites over the same real image."""
+    images = sorted(p for p in ASSETS.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    return str(images[0]) if images else "#406080"
+
+
+def machine() -> dict:
+    import torch
+
+    from app.commands.devices import onnx_report
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
+        "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "onnxruntime": onnx_report(),
+    }
+
+
+def memcpy_floor_ms(size: tuple[int, int], device: str, repeats: int = 30) -> float:
+    """Median time to copy one RGB frame on ``device``: the floor under any stage."""
+    import torch
+
+    w, h = size
+    if device == "cuda":
+        src = torch.zeros((h, w, 3), dtype=torch.uint8, device="cuda")
+        dst = torch.empty_like(src)
+        times = []
+        for _ in range(repeats):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            dst.copy_(src)
+            torch.cuda.synchronize()
+            times.append((time.perf_counter() - t0) * 1e3)
+    else:
+        src = np.zeros((h, w, 3), np.uint8)
+        dst = np.empty_like(src)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            np.copyto(dst, src)
+            times.append((time.perf_counter() - t0) * 1e3)
+    return stats(times)["median"]
+
+
+def bench_row(source_spec: str, size: tuple[int, int], choice: StageChoice, background: str, frames: int) -> dict:
+    source = open_source(source_spec, size, loop=True)
+    try:
+        pipeline = build_pipeline(choice, background, [NullSink()], frame_locked=True)
+        try:
+            run_stream(source, pipeline, WARMUP_FRAMES)
+            pipeline.times.clear()
+            t0 = time.perf_counter()
+            count = run_stream(source, pipeline, frames)
+            wall = time.perf_counter() - t0
+        finally:
+            pipeline.close()
+    finally:
+        source.close()
+    return {
+        "device": choice.device, "resolution": f"{size[0]}x{size[1]}", "matting": choice.matting,
+        "blend": choice.blend, "harmonizer": choice.harmonizer, "frames": count,
+        "fps": round(count / wall, 1), "latency_ms": stats(pipeline.times.latency_ms)["median"],
+        "stages_ms": pipeline.times.summary(),
+    }
+
+
+def format_table(results: list[dict], floors: dict[str, float]) -> str:
+    head = f"{'device':6} {'resolution':10} {'harmonizer':11} " + " ".join(f"{s:>13}" for s in STAGES)
+    lines = ["per-stage median/p95 ms, end-to-end FPS and median latency", head + f" {'FPS':>6} {'latency':>8}"]
+    for r in results:
+        cells = []
+        for s in STAGES:
+            v = r["stages_ms"].get(s)
+            cells.append(f"{v['median']:6.1f}/{v['p95']:<6.1f}" if v else f"{'-':>13}")
+        lines.append(f"{r['device']:6} {r['resolution']:10} {r['harmonizer']:11} " + " ".join(cells)
+                     + f" {r['fps']:6.1f} {r['latency_ms']:7.1f}ms")
+    lines.append("floor (copy of one frame): " + ", ".join(f"{k} {v:.2f} ms" for k, v in floors.items()))
+    return "\n".join(lines)
+
+
+def bench_command(args) -> int:
+    import torch
+
+    devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    devices = [resolve_device(d) for d in devices]
+    usable = {n: (ok, why) for n, ok, why in registry.available("harmonizer")}
+    harmonizers = args.harmonizers or [n for n, (ok, _) in usable.items() if ok]
+    for name in harmonizers:
+        if name not in usable:
+            raise UsageError(f"unknown harmonizer {name!r}; choose from {', '.join(usable)}")
+    background = bench_background()
+    results, floors = [], {}
+    for device in devices:
+        for size in args.resolutions:
+            floors[f"{device} {size[0]}x{size[1]}"] = memcpy_floor_ms(size, device)
+            for name in harmonizers:
+                choice = StageChoice(matting=args.matting, matting_model=args.matting_model, blend=args.blend,
+                                     harmonizer=name, device=device)
+                results.append(bench_row(args.source, size, choice, background, args.frames))
+                print(format_table(results[-1:], {}).splitlines()[-2], flush=True)
+    report = {"machine": machine(), "results": results, "memcpy_floor_ms": floors}
+    print()
+    print("machine:", ", ".join(f"{k}={v}" for k, v in report["machine"].items()))
+    print(format_table(results, floors))
+    if args.json:
+        with atomic_path(Path(args.json)) as tmp:
+            tmp.write_text(json.dumps(report, indent=2))
+    return 0

@@ -1,0 +1,72 @@
+"""Shared fixtures: real photos of people, an isolated cache/config, offscreen Qt."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+# Qt aborts the process without a display; tests always render offscreen.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_app_dirs(tmp_path_factory):
+    """Never touch the real home: cache (sample clip) and config live in a temp folder."""
+    base = tmp_path_factory.mktemp("appdirs")
+    saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
+    os.environ["XDG_CACHE_HOME"] = str(base / "cache")
+    os.environ["XDG_CONFIG_HOME"] = str(base / "config")
+    yield base
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """Eileen Collins, NASA (public domain), 512×512 RGB, from scikit-image."""
+    import skimage.data
+
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def grace_hopper() -> np.ndarray:
+    """Grace Hopper, U.S. Navy portrait (public domain), 512×600 RGB, from matplotlib."""
+    from app.imaging import read_rgb
+    from app.sources.sample import portrait_path
+
+    return read_rgb(portrait_path())
+
+
+@pytest.fixture(scope="session")
+def sample_clip() -> Path:
+    from app.sources.sample import sample_clip_path
+
+    return sample_clip_path()
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
+    """Write RGB frames to an MJPG .avi (lossy but fast and always available)."""
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def numbered_frames(n: int, size=(64, 48)) -> list[np.ndarray]:
+    """Frames whose mean brightness encodes their index (10, 20, 30, …)."""
+    w, h = size
+    return [np.full((h, w, 3), 10 * (i + 1), np.uint8) for i in range(n)]
+
+
+def write_image(path: Path, rgb: np.ndarray) -> Path:
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path

@@ -1,0 +1,67 @@
+"""Matte post-processing: time-constant smoothing and guided refinement keep alpha soft."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.frame import Frame
+from models.matting.base import Matte
+from models.matting.postprocess import MatteOptions, MattePostprocess
+from models.ops.guided import fast_guided_filter
+from models.ops.temporal import TimeEMA, ema_weight
+
+
+def step_response(fps: float, seconds: float, tau: float) -> float:
+    ema = TimeEMA(tau)
+    ema.update(np.zeros(1, np.float32), 0.0)
+    n = round(seconds * fps)
+    for i in range(1, n + 1):
+        value = ema.update(np.ones(1, np.float32), i / fps)
+    return float(value[0])
+
+
+def test_ema_is_frame_rate_independent():
+    at15, at30, at60 = (step_response(fps, 1.0, tau=0.5) for fps in (15, 30, 60))
+    assert at15 == pytest.approx(at30, abs=1e-5) == pytest.approx(at60, abs=1e-5)
+    assert at30 == pytest.approx(1 - np.exp(-2), abs=1e-5)
+
+
+def test_ema_weight_limits():
+    assert ema_weight(0.1, 0.0) == 1.0           # no smoothing
+    assert ema_weight(0.0, 1.0) == 0.0           # same instant: nothing new
+    assert 0 < ema_weight(1 / 30, 1.0) < 0.05
+
+
+def test_ema_restarts_on_shape_change_and_reset():
+    ema = TimeEMA(1.0)
+    ema.update(np.zeros((2, 2), np.float32), 0.0)
+    assert ema.update(np.ones((3, 3), np.float32), 0.1).mean() == 1.0
+    ema.reset()
+    assert ema.update(np.full((3, 3), 0.5, np.float32), 0.2).mean() == 0.5
+
+
+def test_guided_filter_snaps_a_blurry_matte_to_image_edges():
+    guide = np.zeros((120, 160), np.float32)
+    guide[:, 80:] = 1.0                                   # a sharp vertical edge
+    ramp = np.clip((np.arange(160) - 60) / 40, 0, 1).astype(np.float32)
+    matte = np.repeat(ramp[None], 120, axis=0)            # a matte blurred across it
+    refined = fast_guided_filter(guide, matte, radius=4, eps=1e-4, work_long_side=160)
+    def jump_at_edge(a):
+        return a[:, 80].mean() - a[:, 79].mean()
+
+    assert jump_at_edge(refined) > jump_at_edge(matte) + 0.05
+    assert refined.min() >= 0 and refined.max() <= 1
+
+
+def test_postprocess_keeps_alpha_soft_and_resets():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)
+    post = MattePostprocess(MatteOptions(smoothing_s=0.2))
+    soft = np.tile(np.linspace(0, 1, 160, dtype=np.float32), (90, 1))
+    out = post(Frame(rgb, 0, 0.0), Matte(soft)).alpha
+    assert ((out > 0.1) & (out < 0.9)).mean() > 0.3
+    zeros = post(Frame(rgb, 1, 1 / 30), Matte(np.zeros_like(soft))).alpha
+    assert zeros.mean() > 0.3  # smoothed towards the previous matte
+    post.reset()
+    fresh = post(Frame(rgb, 2, 2 / 30), Matte(np.zeros_like(soft))).alpha
+    assert fresh.max() < 0.05

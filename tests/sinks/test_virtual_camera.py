@@ -1,0 +1,75 @@
+"""The virtual camera through the real pyvirtualcam.Camera on a registered test backend."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from pyvirtualcam.util import decode_fourcc
+
+from app.errors import UsageError
+from app.pipeline import Pacer
+from app.sinks.virtual_camera import FIXES, VirtualCameraError, VirtualCameraSink, diagnose
+
+
+def test_frames_reach_the_camera_unchanged(memory_vcam):
+    sink = VirtualCameraSink()
+    sink.open((1280, 720), 30)
+    frames = [np.full((720, 1280, 3), i, np.uint8) for i in range(3)]
+    frames[0][0, 0] = (255, 0, 0)  # RGB order is kept: red stays in channel 0
+    for f in frames:
+        sink.send(f)
+    backend = memory_vcam.instances[-1]
+    assert (backend.width, backend.height, backend.fps) == (1280, 720, 30)
+    assert decode_fourcc(backend.fourcc) == "raw "  # pyvirtualcam's RGB format
+    assert sink.frames_sent == 3 and len(backend.frames) == 3
+    got = backend.frames[0].reshape(720, 1280, 3)
+    assert tuple(got[0, 0]) == (255, 0, 0) and got[0, 1, 0] == 0  # not mirrored either
+    assert "memory" in sink.description
+    sink.close()
+    assert backend.closed
+
+
+def test_pacing_gives_the_requested_rate(memory_vcam):
+    sink = VirtualCameraSink()
+    sink.open((64, 48), 30)
+    pacer = Pacer(30)
+    frame = np.zeros((48, 64, 3), np.uint8)
+    t0 = time.perf_counter()
+    for _ in range(16):
+        pacer.wait()
+        sink.send(frame)
+    elapsed = time.perf_counter() - t0
+    assert elapsed == pytest.approx(15 / 30, abs=0.08)
+    assert sink.current_fps == pytest.approx(30, abs=4)
+    sink.close()
+
+
+def test_odd_width_is_refused(memory_vcam):
+    with pytest.raises(UsageError, match="even width"):
+        VirtualCameraSink().open((641, 480), 30)
+
+
+def test_no_driver_gives_the_fix_for_this_os(no_driver_vcam):
+    with pytest.raises(VirtualCameraError) as info:
+        VirtualCameraSink().open((1280, 720), 30)
+    msg = str(info.value)
+    assert "could not start" in msg and "No v4l2 loopback device" in msg
+    assert info.value.fix in msg
+
+
+def test_unknown_backend_name_is_a_usage_error(memory_vcam):
+    with pytest.raises(UsageError, match="not available here"):
+        VirtualCameraSink(backend="obs")
+
+
+@pytest.mark.parametrize("system, detail, expect", [
+    ("Linux", "No v4l2 loopback device found", "exclusive_caps=1"),
+    ("Linux", "Could not access /dev/video3 due to missing permissions", "video group"),
+    ("Windows", "OBS Virtual Camera device not found! Did you install OBS?", "Start Virtual Camera"),
+    ("Darwin", "OBS Virtual Camera is not installed in your system", "System Settings"),
+    ("Darwin", "Multiple cameras are not supported by this backend.", "already sending"),
+])
+def test_doctor_names_the_fix(system, detail, expect):
+    assert expect in diagnose(detail, system)
+    assert set(FIXES) == {"Linux", "Windows", "Darwin"}
