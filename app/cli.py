@@ -103,7 +103,9 @@ def build_parser() -> Parser:
     bench.add_argument("--frames", type=positive_int, default=120, help="timed frames per row (default 120)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
 
-    sub.add_parser("gui", help="open the window")
+    gui = sub.add_parser("gui", help="open the window")
+    gui.add_argument("--screenshot", metavar="PATH", help="render the window offscreen on the sample clip to "
+                     "this PNG file and exit (no display needed)")
     return parser
 
 
@@ -126,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "devices":
             from app.commands.devices import devices_command
             return devices_command()
+        if args.command == "lut":
+            from app.commands.lut import lut_command
+            return lut_command(args)
         if args.command == "bench":
             from app.commands.bench import bench_command
             return bench_command(args)
@@ -140,5 +145,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def open_gui(args) -> int:
-    build_parser().print_help()
-    return 0
+    screenshot = getattr(args, "screenshot", None)  # absent without the gui subcommand
+    if not screenshot:
+        from app.sinks.preview import require_display
+        require_display()
+    from app.gui.launch import run_gui
+    return run_gui(screenshot)

@@ -19,7 +19,7 @@ from models.blending.base import Blend
 from models.frame import Frame
 from models.harmonizers.base import Harmonizer, StreamState
 from models.matting.base import Matte, Matting
-from models.matting.postprocess import MattePostprocess
+from models.matting.postprocess import MatteOptions, MattePostprocess
 
 
 @dataclass
@@ -43,7 +43,8 @@ class Pipeline:
         self.times = StageTimes()
         #: Flip the output horizontally (off by default: conferencing apps mirror only the self-view).
         self.mirror_output = False
-        self.state = StreamState(background_version=background.version)
+        self._live = True
+        self.state = self._fresh_state()
         self._lock = threading.RLock()
 
     # --- swaps (thread-safe; take effect at the next frame) -------------------------------
@@ -59,6 +60,10 @@ class Pipeline:
             self._new_state()
         old.close()
 
+    def set_matte_options(self, options: MatteOptions) -> None:
+        with self._lock:
+            self.postprocess = MattePostprocess(options)
+
     def set_sinks(self, sinks: list[Sink]) -> None:
         with self._lock:
             self.sinks = list(sinks)
@@ -71,7 +76,7 @@ class Pipeline:
         with self._lock:
             old, self.harmonizer = self.harmonizer, harmonizer
             old.close(self.state)
-            self.state = StreamState(background_version=self.background.version)
+            self.state = self._fresh_state()
 
     def reset_stream(self) -> None:
         """A new source (or a jump in it): forget every temporal state."""
@@ -80,9 +85,23 @@ class Pipeline:
             self.postprocess.reset()
             self._new_state()
 
+    @property
+    def live(self) -> bool:
+        return self._live
+
+    @live.setter
+    def live(self, value: bool) -> None:
+        with self._lock:
+            if value != self._live:
+                self._live = value
+                self._new_state()
+
+    def _fresh_state(self) -> StreamState:
+        return StreamState(background_version=self.background.version, live=self._live)
+
     def _new_state(self) -> None:
         self.harmonizer.close(self.state)
-        self.state = StreamState(background_version=self.background.version)
+        self.state = self._fresh_state()
 
     # --- per frame --------------------------------------------------------------------------
     def process(self, frame: Frame) -> FrameResult:

@@ -11,14 +11,17 @@ from app.sources.base import Source
 
 def run_stream(source: Source, pipeline: Pipeline, max_frames: int | None = None, fps_cap: float | None = None,
                stop: threading.Event | None = None,
-               on_result: Callable[[FrameResult], None] | None = None) -> int:
+               on_result: Callable[[FrameResult], None] | None = None, live: bool | None = None) -> int:
     """Process frames until the source ends, ``max_frames`` or ``stop``; returns the frame count.
 
     Sinks are opened at the source's size and rate and closed at the end;
     on an error they are closed with ``success=False`` so no partial file is kept.
     A file source feeding a real-time sink (virtual camera) plays at its own rate.
+    ``live`` (default: a live source or a real-time sink) tells harmonizers
+    whether they may work asynchronously.
     """
     realtime = any(s.realtime for s in pipeline.sinks)
+    pipeline.live = (source.live or realtime) if live is None else live
     rate = fps_cap or (source.fps if realtime and not source.live else None)
     pacer = Pacer(rate)
     opened = []

@@ -70,3 +70,18 @@ def numbered_frames(n: int, size=(64, 48)) -> list[np.ndarray]:
 def write_image(path: Path, rgb: np.ndarray) -> Path:
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     return path
+
+
+@pytest.fixture
+def vcam_backends(monkeypatch):
+    """Only "harmonicam-test" (in memory) and "harmonicam-nodriver" are registered, for this test."""
+    import pyvirtualcam
+    import pyvirtualcam.camera
+
+    from tests.vcam_backends import MemoryCamera, MissingDriver
+
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", {})
+    pyvirtualcam.register_backend("harmonicam-test", MemoryCamera)
+    pyvirtualcam.register_backend("harmonicam-nodriver", MissingDriver)
+    MemoryCamera.instances.clear()
+    return MemoryCamera

@@ -19,6 +19,9 @@ class StreamState:
     """
 
     background_version: int = -1
+    #: Live streams (cameras, real-time outputs) must never wait for slow work;
+    #: file-to-file streams must render deterministically.
+    live: bool = True
     data: dict[str, Any] = field(default_factory=dict)
 
 

@@ -12,26 +12,26 @@ from app.pipeline import Pacer
 from app.sinks.virtual_camera import FIXES, VirtualCameraError, VirtualCameraSink, diagnose
 
 
-def test_frames_reach_the_camera_unchanged(memory_vcam):
-    sink = VirtualCameraSink()
+def test_frames_reach_the_camera_unchanged(vcam_backends):
+    sink = VirtualCameraSink(backend="harmonicam-test")
     sink.open((1280, 720), 30)
     frames = [np.full((720, 1280, 3), i, np.uint8) for i in range(3)]
     frames[0][0, 0] = (255, 0, 0)  # RGB order is kept: red stays in channel 0
     for f in frames:
         sink.send(f)
-    backend = memory_vcam.instances[-1]
+    backend = vcam_backends.instances[-1]
     assert (backend.width, backend.height, backend.fps) == (1280, 720, 30)
     assert decode_fourcc(backend.fourcc) == "raw "  # pyvirtualcam's RGB format
-    assert sink.frames_sent == 3 and len(backend.frames) == 3
-    got = backend.frames[0].reshape(720, 1280, 3)
+    assert sink.frames_sent == 3 and backend.count == 3
+    got = backend.first.reshape(720, 1280, 3)
     assert tuple(got[0, 0]) == (255, 0, 0) and got[0, 1, 0] == 0  # not mirrored either
-    assert "memory" in sink.description
+    assert "harmonicam-test" in sink.description
     sink.close()
     assert backend.closed
 
 
-def test_pacing_gives_the_requested_rate(memory_vcam):
-    sink = VirtualCameraSink()
+def test_pacing_gives_the_requested_rate(vcam_backends):
+    sink = VirtualCameraSink(backend="harmonicam-test")
     sink.open((64, 48), 30)
     pacer = Pacer(30)
     frame = np.zeros((48, 64, 3), np.uint8)
@@ -45,20 +45,20 @@ def test_pacing_gives_the_requested_rate(memory_vcam):
     sink.close()
 
 
-def test_odd_width_is_refused(memory_vcam):
+def test_odd_width_is_refused(vcam_backends):
     with pytest.raises(UsageError, match="even width"):
-        VirtualCameraSink().open((641, 480), 30)
+        VirtualCameraSink(backend="harmonicam-test").open((641, 480), 30)
 
 
-def test_no_driver_gives_the_fix_for_this_os(no_driver_vcam):
+def test_no_driver_gives_the_fix_for_this_os(vcam_backends):
     with pytest.raises(VirtualCameraError) as info:
-        VirtualCameraSink().open((1280, 720), 30)
+        VirtualCameraSink(backend="harmonicam-nodriver").open((1280, 720), 30)
     msg = str(info.value)
     assert "could not start" in msg and "No v4l2 loopback device" in msg
     assert info.value.fix in msg
 
 
-def test_unknown_backend_name_is_a_usage_error(memory_vcam):
+def test_unknown_backend_name_is_a_usage_error(vcam_backends):
     with pytest.raises(UsageError, match="not available here"):
         VirtualCameraSink(backend="obs")
 

@@ -1,0 +1,48 @@
+"""``harmonicam lut``: export the smoothed Harmonizer filter chain as a 33³ .cube 3D LUT.
+
+The harmonizer runs on the chosen source and background exactly as in ``run``
+(file mode: deterministic); after the last frame its smoothed arguments, with
+the temperature/contrast statistics of that frame, become the LUT that OBS,
+DaVinci Resolve or Premiere can apply.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from app.assemble import build_pipeline
+from app.commands.run import stage_choice
+from app.errors import RuntimeFailure, UsageError
+from app.runner import run_stream
+from app.sinks.base import NullSink
+from app.sources import open_source
+from models.harmonizers.lut_export import export_cube
+
+log = logging.getLogger("harmonicam")
+
+
+def lut_command(args) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() != ".cube":
+        raise UsageError(f"--out {out}: a 3D LUT file must end in .cube")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: folder {out.parent} does not exist; create it first")
+    choice = stage_choice(args, "harmonizer")
+    source = open_source(args.source, args.resolution, loop=False, image_frames=args.frames)
+    last = {}
+    try:
+        pipeline = build_pipeline(choice, args.background, [NullSink()], frame_locked=True)
+        try:
+            count = run_stream(source, pipeline, args.frames, on_result=lambda r: last.update(result=r),
+                               live=False)
+            arguments = pipeline.harmonizer.current_arguments(pipeline.state)
+        finally:
+            pipeline.close()
+    finally:
+        source.close()
+    if not count or arguments is None:
+        raise RuntimeFailure(f"{source.description} gave no frame to harmonize; pick another --source")
+    export_cube(arguments, out, last["result"].composite, size=args.size, strength=choice.strength)
+    log.info("wrote %s (%d³) from %d frames; arguments %s", out, args.size, count,
+             " ".join(f"{v:+.3f}" for v in arguments))
+    return 0

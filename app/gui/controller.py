@@ -1,0 +1,361 @@
+"""Owns the running pipeline, its source and the virtual camera; the window talks only to this.
+
+Slow work (building models, opening sources and files) runs one job at a time
+on a loader thread, so the window never freezes and changes land in the order
+they were made. What a job leaves for the UI thread, and everything the
+pipeline and camera threads report, goes through a queue that a timer drains.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Callable
+
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+
+from app.assemble import StageChoice, build_pipeline, create, make_harmonizer, make_matting, resolve_device
+from app.backgrounds import VideoBackground, parse_background
+from app.commands.devices import cameras
+from app.errors import HarmonicamError, RuntimeFailure
+from app.gui.settings import Settings
+from app.gui.worker import FrameWorker
+from app.imaging import cover_fit
+from app.pipeline import Pipeline
+from app.sinks.base import Sink
+from app.sinks.virtual_camera import VirtualCameraSink
+from app.sources import open_source
+from app.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+SAMPLE = "sample"
+
+
+def is_camera(spec: str) -> bool:
+    return spec.isdigit() or spec.startswith("/dev/video")
+
+
+class VirtualCameraOutput(Sink):
+    """The window's virtual camera inside the pipeline's sink list.
+
+    The window opens and closes the camera (start/stop button), so the
+    open/close that ``run_stream`` does at every source restart are no-ops.
+    Frames of another size (after a resolution change) are cover-fit to the
+    size the camera was opened with: apps reading it cannot follow a change.
+    """
+
+    realtime = True
+
+    def __init__(self, sink: VirtualCameraSink, size: tuple[int, int], fps: float) -> None:
+        self.sink = sink
+        self.size = size
+        self.fps = fps
+        self.description = sink.description
+        #: Set when sending failed (device removed); the controller then stops the camera.
+        self.error: Exception | None = None
+
+    def open(self, size, fps):
+        pass
+
+    def send(self, rgb):
+        if self.error is not None:
+            return
+        try:
+            self.sink.send(cover_fit(rgb, self.size))
+        except Exception as exc:  # a vanished device must not stop the preview
+            self.error = exc
+
+    def close(self, success=True):
+        pass
+
+
+class Controller(QObject):
+    #: The newest FrameResult, at most one per poll.
+    frame_ready = pyqtSignal(object)
+    #: A sentence for the user (lower-case start, no full stop, like the app's errors) and whether it
+    #: reports a problem.
+    message = pyqtSignal(str, bool)
+    #: A change took effect: "pipeline", "source", "cameras", "matting", "blend", "harmonizer", "background".
+    applied = pyqtSignal(str)
+    #: A change failed (what, sentence); the previous choice keeps running.
+    failed = pyqtSignal(str, str)
+    #: The virtual camera stopped by itself (sentence).
+    vcam_lost = pyqtSignal(str)
+    #: The camera was lost (True) or is back (False), with CameraSource's sentence.
+    camera_status = pyqtSignal(str, bool)
+
+    POLL_MS = 15
+
+    def __init__(self, settings: Settings, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.device = resolve_device("auto")
+        self.pipeline: Pipeline | None = None
+        self.worker: FrameWorker | None = None
+        self.vcam: VirtualCameraOutput | None = None
+        self.cameras: list[tuple[str, str]] = []
+        #: The spec of the source that runs (settings.source is the one to try at the next start).
+        self.source_spec = ""
+        self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader")
+        self._closed = False
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._poll)
+        self._timer.start(self.POLL_MS)
+
+    # --- plumbing --------------------------------------------------------------------------------
+    def _post(self, call: Callable[[], None]) -> None:
+        """Run ``call`` on the UI thread at the next poll (callable from any thread)."""
+        self._calls.put(call)
+
+    def _submit(self, what: str, job: Callable[[], Callable[[], None] | None]) -> None:
+        """Run ``job`` on the loader thread; the function it returns runs on the UI thread, then
+        ``applied(what)``. An error becomes ``failed(what, sentence)``."""
+
+        def run() -> None:
+            try:
+                done = job()
+            except HarmonicamError as exc:
+                text = str(exc)
+            except Exception as exc:  # a model's own bug must not take the window down
+                log.exception("%s failed", what)
+                text = f"{what} could not be changed: {exc}"
+            else:
+                self._post(lambda: self._finish(what, done))
+                return
+            self._post(lambda: self.failed.emit(what, text))
+
+        self._loader.submit(run)
+
+    def _finish(self, what: str, done: Callable[[], None] | None) -> None:
+        if done is not None:
+            done()
+        self.applied.emit(what)
+
+    def _poll(self) -> None:
+        while True:
+            try:
+                call = self._calls.get_nowait()
+            except queue.Empty:
+                break
+            call()
+        worker = self.worker
+        result = worker.take() if worker is not None else None
+        if result is not None:
+            self.frame_ready.emit(result)
+        if self.vcam is not None and self.vcam.error is not None:
+            error = self.vcam.error
+            self.stop_vcam()
+            self.vcam_lost.emit(f"the virtual camera stopped: {error}")
+
+    def _pipeline(self) -> Pipeline:
+        if self.pipeline is None:
+            raise RuntimeFailure("the video pipeline did not start; restart Harmonicam")
+        return self.pipeline
+
+    @property
+    def ready(self) -> bool:
+        return self.worker is not None
+
+    @property
+    def source(self) -> Source | None:
+        return self.worker.source if self.worker is not None else None
+
+    # --- start and sources -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the saved source (or the sample clip) and build the pipeline, off the UI thread."""
+        self._submit("pipeline", self._start_job)
+
+    def _start_job(self) -> Callable[[], None]:
+        s = self.settings
+        self.cameras = cameras()
+        spec, source, note = self._initial_source(s)
+        note = note or f"now showing: {source.description}"
+        problem = None
+        try:
+            pipeline, fallback = self._build(s, source), None
+        except HarmonicamError as exc:
+            fallback = Settings()
+            try:
+                pipeline = self._build(fallback, source)
+            except BaseException:
+                source.close()
+                raise
+            problem = f"your model or background choice could not be restored ({exc}); the defaults are used"
+        self.pipeline = pipeline
+        self._start_worker(spec, source)
+
+        def done() -> None:
+            if fallback is not None:
+                for name in ("matting", "matting_model", "blend", "harmonizer", "harmonizer_weights",
+                             "background"):
+                    setattr(s, name, getattr(fallback, name))
+            self.applied.emit("cameras")
+            for text, error in ((note, False), (problem, True)):
+                if text:
+                    self.message.emit(text, error)
+
+        return done
+
+    def _build(self, s: Settings, source: Source) -> Pipeline:
+        pipeline = build_pipeline(s.stage_choice(self.device), s.background, [], frame_locked=not source.live)
+        pipeline.mirror_output = s.mirror_output
+        return pipeline
+
+    def _initial_source(self, s: Settings) -> tuple[str, Source, str | None]:
+        """The saved source, else the first camera, else the sample clip; and what to tell the user."""
+        spec = s.source or (self.cameras[0][0] if self.cameras else SAMPLE)
+        if spec != SAMPLE:
+            try:
+                return spec, self._open(spec, s.resolution, s.fps), None
+            except HarmonicamError as exc:  # kept in the settings: tried again at the next start
+                return SAMPLE, self._open(SAMPLE, s.resolution, s.fps), f"{exc}; showing the built-in sample clip"
+        note = None if s.source == SAMPLE else "no camera found: showing the built-in sample clip"
+        return SAMPLE, self._open(SAMPLE, s.resolution, s.fps), note
+
+    def _open(self, spec: str, size: tuple[int, int], fps: float) -> Source:
+        def on_status(text: str) -> None:  # capture thread; ``source`` exists by the first call
+            lost = source.status == "lost"
+            self._post(lambda: self.camera_status.emit(text, lost))
+
+        # The window's resolution is a preference: a camera that cannot deliver it is scaled.
+        source = open_source(spec, size, fps, loop=True, image_frames=None, on_status=on_status,
+                             strict_size=False)
+        return source
+
+    def _start_worker(self, spec: str, source: Source) -> None:
+        def on_end(error: BaseException | None) -> None:
+            self._post(lambda: self._stream_ended(worker, error))
+
+        # Files play at their own rate; a camera paces itself.
+        worker = FrameWorker(source, self.pipeline, None if source.live else source.fps, on_end)
+        self.source_spec = spec
+        self.worker = worker
+        worker.start()
+
+    def _stream_ended(self, worker: FrameWorker, error: BaseException | None) -> None:
+        worker.stop()
+        if worker is self.worker:
+            why = f": {error}" if error is not None else ""
+            self.message.emit(f"the video stopped{why}; pick a source to start it again", True)
+
+    def rescan_cameras(self) -> None:
+        def job() -> None:
+            self.cameras = cameras()
+
+        self._submit("cameras", job)
+
+    def set_source(self, spec: str, size: tuple[int, int], fps: float) -> None:
+        """Switch to another source (a fresh stream on the same pipeline); the old one runs until then."""
+
+        def job() -> Callable[[], None]:
+            pipeline = self._pipeline()
+            source = self._open(spec, size, fps)
+            if self.worker is not None:
+                self.worker.stop()
+            background = pipeline.background
+            if isinstance(background, VideoBackground) and background.frame_locked == source.live:
+                pipeline.set_background(VideoBackground(background.path, frame_locked=not source.live))
+            pipeline.reset_stream()
+            pipeline.times.clear()
+            self._start_worker(spec, source)
+
+            def done() -> None:
+                s = self.settings
+                s.source, s.resolution, s.fps = spec, size, fps
+
+            return done
+
+        self._submit("source", job)
+
+    # --- stages ----------------------------------------------------------------------------------
+    def set_background(self, spec: str) -> None:
+        def job() -> Callable[[], None]:
+            source = self.source
+            self._pipeline().set_background(parse_background(spec, frame_locked=not (source and source.live)))
+            return lambda: setattr(self.settings, "background", spec)
+
+        self._submit("background", job)
+
+    def set_matting(self, name: str, model_path: str | None) -> None:
+        def job() -> Callable[[], None]:
+            self._pipeline().set_matting(make_matting(StageChoice(matting=name, matting_model=model_path)))
+
+            def done() -> None:
+                self.settings.matting, self.settings.matting_model = name, model_path
+
+            return done
+
+        self._submit("matting", job)
+
+    def set_blend(self, name: str) -> None:
+        def job() -> Callable[[], None]:
+            self._pipeline().set_blend(create("blend", name))
+            return lambda: setattr(self.settings, "blend", name)
+
+        self._submit("blend", job)
+
+    def set_harmonizer(self, name: str, weights: str | None) -> None:
+        def job() -> Callable[[], None]:
+            choice = StageChoice(harmonizer=name, harmonizer_weights=weights, strength=self.settings.strength,
+                                 device=self.device)
+            self._pipeline().set_harmonizer(make_harmonizer(choice))
+
+            def done() -> None:
+                self.settings.harmonizer, self.settings.harmonizer_weights = name, weights
+                self.pipeline.harmonizer.strength = self.settings.strength  # moved while it loaded
+
+            return done
+
+        self._submit("harmonizer", job)
+
+    def set_strength(self, strength: float) -> None:
+        self.settings.strength = strength
+        if self.pipeline is not None:
+            self.pipeline.harmonizer.strength = strength
+
+    def set_matte_options(self, smoothing_s: float, refine: bool) -> None:
+        self.settings.smoothing_s, self.settings.refine = smoothing_s, refine
+        if self.pipeline is not None:
+            options = replace(self.pipeline.postprocess.options, smoothing_s=smoothing_s, refine=refine)
+            self.pipeline.set_matte_options(options)
+
+    def set_mirror_output(self, mirror: bool) -> None:
+        self.settings.mirror_output = mirror
+        if self.pipeline is not None:
+            self.pipeline.mirror_output = mirror
+
+    # --- virtual camera --------------------------------------------------------------------------
+    def start_vcam(self, backend: str | None, device: str | None) -> VirtualCameraOutput:
+        """Open the virtual camera at the source's size; raises VirtualCameraError (with the fix)."""
+        if not self.ready:
+            raise RuntimeFailure("the video is still starting; start the virtual camera in a moment")
+        size = self.source.size
+        sink = VirtualCameraSink(backend, device)
+        sink.open(size, self.settings.fps)
+        self.vcam = VirtualCameraOutput(sink, size, self.settings.fps)
+        self.pipeline.set_sinks([self.vcam])
+        return self.vcam
+
+    def stop_vcam(self) -> None:
+        if self.vcam is None:
+            return
+        self.pipeline.set_sinks([])  # no frame is sent after this returns
+        self.vcam.sink.close()
+        self.vcam = None
+
+    # --- end -------------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop the virtual camera, the capture and the pipeline; joins every thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._timer.stop()
+        self._loader.shutdown(wait=True, cancel_futures=True)
+        self.stop_vcam()
+        if self.worker is not None:
+            self.worker.stop()
+        if self.pipeline is not None:
+            self.pipeline.close()

@@ -1,0 +1,91 @@
+"""Predict slowly, apply every frame: harmonization parameters on a worker thread.
+
+A harmonizer network is too slow to run on every frame of a CPU, but its
+output (a handful of parameters) changes slowly. ``ParameterTracker`` runs the
+prediction at a fixed rate and smooths the parameters with a time constant in
+seconds, so frames are never held up and the look does not flicker.
+
+Live streams predict asynchronously on a thread (the newest inputs win; the
+frame rate never waits). File streams predict synchronously whenever the media
+clock has advanced by one period, so a file always renders the same way.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+import numpy as np
+
+from models.ops.temporal import TimeEMA
+
+Predict = Callable[[Any], np.ndarray]
+
+
+class ParameterTracker:
+    def __init__(self, predict: Predict, rate_hz: float = 10.0, tau_s: float = 1.0, live: bool = True) -> None:
+        self.predict = predict
+        self.period = 1.0 / rate_hz
+        self.live = live
+        self._ema = TimeEMA(tau_s)
+        self._lock = threading.Lock()
+        self._last_request: float | None = None
+        self._next_due = 0.0
+        self._pending: tuple[Any, float] | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.predictions = 0
+
+    def due(self, t: float) -> bool:
+        """Whether a new prediction should be requested for media/capture time ``t``."""
+        return self._last_request is None or t >= self._next_due or t < self._last_request
+
+    def submit(self, inputs: Any, t: float) -> None:
+        """Request a prediction from ``inputs`` (already small: they cross threads)."""
+        # Requests sit on a grid of one period, so the rate holds at any frame rate;
+        # after a pause (or a jump back in time) the grid restarts instead of catching up.
+        restart = self._last_request is None or t < self._last_request or t - self._next_due >= self.period
+        self._next_due = t + self.period if restart else self._next_due + self.period
+        self._last_request = t
+        if not self.live:
+            self._store(self.predict(inputs), t)
+            return
+        with self._lock:
+            self._pending = (inputs, t)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="harmonizer-args", daemon=True)
+            self._thread.start()
+        self._wake.set()
+
+    def _store(self, params: np.ndarray, t: float) -> None:
+        with self._lock:
+            self._ema.update(np.asarray(params, np.float32), t)
+            self.predictions += 1
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                job, self._pending = self._pending, None
+            if job is None or self._stop.is_set():
+                continue
+            try:
+                self._store(self.predict(job[0]), job[1])
+            except BaseException as exc:  # surfaced on the pipeline thread by current()
+                self.error = exc
+                return
+
+    def current(self) -> np.ndarray | None:
+        """The smoothed parameters, or None before the first prediction."""
+        if self.error is not None:
+            raise RuntimeError(f"harmonizer prediction failed: {self.error}") from self.error
+        with self._lock:
+            return None if self._ema.value is None else self._ema.value.copy()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
