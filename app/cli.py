@@ -103,6 +103,16 @@ def build_parser() -> Parser:
     bench.add_argument("--frames", type=positive_int, default=120, help="timed frames per row (default 120)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
 
+    lut = sub.add_parser("lut", help="export the harmonization of a source over a background as a .cube 3D LUT")
+    lut.add_argument("--source", default="sample", help="video, image or 'sample' (default sample)")
+    lut.add_argument("--background", required=True, help="image or video path, blur[:strength] or #rrggbb")
+    lut.add_argument("--out", required=True, metavar="PATH.cube", help="where to write the LUT")
+    lut.add_argument("--frames", type=positive_int, default=60,
+                     help="frames to run before exporting, so the smoothing settles (default 60)")
+    lut.add_argument("--size", type=positive_int, default=33, help="lattice points per axis (default 33)")
+    lut.add_argument("--resolution", type=parse_resolution, metavar="WxH")
+    add_stage_options(lut)
+
     gui = sub.add_parser("gui", help="open the window")
     gui.add_argument("--screenshot", metavar="PATH", help="render the window offscreen on the sample clip to "
                      "this PNG file and exit (no display needed)")

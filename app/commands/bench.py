@@ -16,7 +16,7 @@ import numpy as np
 
 from app.assemble import StageChoice, build_pipeline, resolve_device
 from app.errors import UsageError
-from app.paths import atomic_path
+from models.ops.files import atomic_path
 from app.runner import run_stream
 from app.sinks.base import NullSink
 from app.sources import open_source

@@ -33,7 +33,7 @@ def save_screenshot(window, path: Path, frames: int = SCREENSHOT_FRAMES,
     """Wait until ``frames`` frames were shown, then write ``window.grab()`` to ``path`` (PNG, atomically)."""
     from PyQt6.QtWidgets import QApplication
 
-    from app.paths import atomic_path
+    from models.ops.files import atomic_path
 
     deadline = time.monotonic() + timeout_s
     while window.preview.view.frames_shown < frames:

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from app.assemble import StageChoice
-from app.paths import atomic_path, config_dir
+from app.paths import config_dir
+from models.ops.files import atomic_path
 from app.sinks.virtual_camera import DEFAULT_FPS, DEFAULT_SIZE
 from models.matting.postprocess import MatteOptions
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from app.errors import RuntimeFailure, UsageError
 from app.imaging import IMAGE_EXTENSIONS
-from app.paths import AtomicFile
+from models.ops.files import AtomicFile
 from app.sinks.base import Sink
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}

@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 
 from app.imaging import cover_fit, read_rgb
-from app.paths import atomic_path, cache_dir
+from app.paths import cache_dir
+from models.ops.files import atomic_path
 
 SAMPLE_VERSION = 1
 SIZE = (1280, 720)

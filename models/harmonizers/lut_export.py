@@ -14,7 +14,6 @@ not part of it.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import torch
 
 from models.harmonizers import filters as F
 from models.harmonizers.filter_apply import ChannelCurves, effective_args
+from models.ops.files import atomic_path
 
 
 def cube_table(args: np.ndarray | torch.Tensor | list[float], composite: np.ndarray | None = None,
@@ -59,16 +59,7 @@ def export_cube(args: np.ndarray | torch.Tensor | list[float], path: str | os.Pa
               f"LUT_3D_SIZE {size}\n"
               "DOMAIN_MIN 0.0 0.0 0.0\n"
               "DOMAIN_MAX 1.0 1.0 1.0\n")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as f:
-            f.write(header)
-            np.savetxt(f, table, fmt="%.6f")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a LUT is an ordinary document
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="ascii", newline="\n") as f:
+        f.write(header)
+        np.savetxt(f, table, fmt="%.6f")
     return path

@@ -1,0 +1,127 @@
+"""The Harmonizer as a pipeline stage: checkpoints, EMA'd arguments, full-resolution filters, LUT."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from app.cli import main
+from app.imaging import cover_fit
+from models import registry
+from models.frame import Frame
+from models.harmonizers.base import StreamState
+from models.harmonizers.filter_apply import FilterApplier
+from models.harmonizers.filter_harmonizer import FilterHarmonizer
+from models.harmonizers.harmonizer import HarmonizerNet
+from models.harmonizers.harmonizer_lite import HarmonizerLiteNet
+from models.ops.checkpoint import save_safetensors
+from tests.conftest import write_image
+
+
+@pytest.fixture(scope="module")
+def official_pth(tmp_path_factory):
+    """A checkpoint in the official harmonizer.pth layout (random weights, fixed seed)."""
+    torch.manual_seed(0)
+    net = HarmonizerNet()
+    with torch.no_grad():
+        for head in net.regressor.headers:
+            head[1].bias.uniform_(-0.3, 0.3)  # visible, non-zero arguments
+    path = tmp_path_factory.mktemp("ckpt") / "harmonizer.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def lite_bg_weights(tmp_path_factory):
+    torch.manual_seed(1)
+    net = HarmonizerLiteNet(complete_background=True)
+    path = tmp_path_factory.mktemp("ckpt") / "lite-bg.safetensors"
+    save_safetensors(net, path)
+    return path
+
+
+def stream(size=(320, 180), n=4):
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(40, 200, (size[1], size[0], 3), dtype=np.uint8)
+    alpha = np.zeros((size[1], size[0]), np.float32)
+    alpha[40:160, 100:220] = 1.0
+    background = np.full_like(rgb, (30, 60, 200))
+    return [(Frame(rgb, i, i / 30), alpha, background) for i in range(n)]
+
+
+def test_official_checkpoint_runs_deterministically_on_files(official_pth):
+    h = registry.create("harmonizer", "harmonizer", weights=official_pth)
+    assert isinstance(h.network, HarmonizerNet)
+    outputs = []
+    for _ in range(2):
+        state = StreamState(live=False)
+        outputs.append([h.harmonize(f.rgb, a, b, f, state) for f, a, b in stream()])
+        args = h.current_arguments(state)
+        h.close(state)
+    np.testing.assert_array_equal(outputs[0][-1], outputs[1][-1])
+    assert np.abs(outputs[0][0].astype(int) - stream()[0][0].rgb).max() > 0  # the first frame is harmonized
+    # the output is exactly the fast filters with the tracked (EMA'd) arguments
+    f, a, _ = stream()[-1]
+    np.testing.assert_array_equal(outputs[0][-1], FilterApplier("cpu")(f.rgb, a, args))
+
+
+def test_arguments_are_those_of_the_network_on_the_256_copy(official_pth):
+    h = registry.create("harmonizer", "harmonizer", weights=official_pth)
+    f, a, b = stream(n=1)[0]
+    state = StreamState(live=False)
+    h.harmonize(f.rgb, a, b, f, state)
+    comp = torch.from_numpy(f.rgb).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        expected = h.network.predict_arguments(comp, torch.from_numpy(a)[None, None])[0].numpy()
+    np.testing.assert_allclose(h.current_arguments(state), expected, atol=0.05)  # cv2 vs torch bilinear
+
+
+def test_strength_zero_is_the_composite(official_pth):
+    h = registry.create("harmonizer", "harmonizer", weights=official_pth, strength=0.0)
+    f, a, b = stream(n=1)[0]
+    assert h.harmonize(f.rgb, a, b, f, StreamState(live=False)) is f.rgb
+
+
+def test_complete_background_variant_embeds_a_static_background_once(lite_bg_weights, monkeypatch):
+    h = FilterHarmonizer(weights=lite_bg_weights)
+    assert h.needs_background
+    calls = []
+    original = h.network.embed_background
+    monkeypatch.setattr(h.network, "embed_background", lambda x: calls.append(1) or original(x))
+    state = StreamState(live=False)
+    frames = stream(n=8)
+    for f, a, b in frames:
+        h.harmonize(f.rgb, a, frames[0][2], f, state)  # the same background array every frame
+    assert len(calls) == 1 and h.current_arguments(state) is not None
+
+
+def test_live_streams_never_wait_for_the_network(official_pth):
+    h = registry.create("harmonizer", "harmonizer", weights=official_pth)
+    state = StreamState(live=True)
+    f, a, b = stream(n=1)[0]
+    first = h.harmonize(f.rgb, a, b, f, state)
+    assert first is f.rgb  # no arguments yet: the composite passes through at once
+    h.close(state)
+
+
+def test_wrong_weights_are_refused_in_one_sentence(tmp_path, astronaut):
+    bad = tmp_path / "bad.pth"
+    torch.save({"not": torch.zeros(1)}, bad)
+    src = write_image(tmp_path / "a.png", cover_fit(astronaut, (160, 90)))
+    rc = main(["run", "--source", str(src), "--harmonizer", "harmonizer", "--harmonizer-weights", str(bad),
+               "--output", str(tmp_path / "o.png")])
+    assert rc == 1 and not (tmp_path / "o.png").exists()
+
+
+def test_run_and_lut_with_the_harmonizer(tmp_path, astronaut, official_pth):
+    src = write_image(tmp_path / "a.png", cover_fit(astronaut, (160, 90)))
+    out = tmp_path / "o.png"
+    assert main(["run", "--source", str(src), "--background", "#2040c0", "--harmonizer", "harmonizer",
+                 "--harmonizer-weights", str(official_pth), "--output", str(out)]) == 0
+    assert out.is_file()
+    cube = tmp_path / "look.cube"
+    assert main(["lut", "--source", str(src), "--background", "#2040c0", "--frames", "5",
+                 "--harmonizer-weights", str(official_pth), "--out", str(cube), "--size", "9"]) == 0
+    lines = cube.read_text().splitlines()
+    assert "LUT_3D_SIZE 9" in lines and len([ln for ln in lines if ln[:1].isdigit()]) == 9 ** 3
+    assert main(["lut", "--background", "#000000", "--out", str(tmp_path / "x.txt")]) == 2
