@@ -5,8 +5,6 @@ import os
 import sys
 from pathlib import Path
 
-from models.ops.files import AtomicFile, atomic_path  # noqa: F401  (re-exported for the app)
-
 APP = "harmonicam"
 
 

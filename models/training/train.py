@@ -1,0 +1,232 @@
+"""Train a Harmonizer-Lite argument network by self-supervised synthesis.
+
+    python -m models.training.train --data registry --variant lite \\
+        --size 128 --final-size 256 --final-steps 140 --steps 760 \\
+        --out weights/harmonizer-lite0.safetensors          # the shipped weights (CPU, ~15 min)
+    torchrun --nproc-per-node 4 -m models.training.train --data /data/iHarmony4 --variant lite-bg …
+
+Each step synthesises inharmonious composites from real images (``synthesis``),
+predicts the six arguments, runs the forward filter chain returning every step,
+and applies the dynamic cascade loss (``losses``). Adam, cosine learning-rate
+decay. BatchNorm keeps its ImageNet statistics (eval mode) because CPU batches
+are small; ``--train-blocks`` limits which trunk blocks learn. Checkpoints are
+written every epoch and ``--resume`` continues from the last one.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+from app.paths import cache_dir
+from models.harmonizers.filters import apply_filters
+from models.harmonizers.harmonizer_lite import HarmonizerLiteNet, build_lite, normalise_rgb
+from models.ops.checkpoint import save_safetensors
+from models.ops.files import atomic_path
+from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
+from models.training.losses import cascade_loss
+from models.training.synthesis import synthesize
+
+VARIANTS = {"lite": False, "lite-bg": True}  # name → complete_background
+N_BLOCKS = 16
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m models.training.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", action="append", required=True,
+                   help="'registry', an image folder or an iHarmony4 root (repeatable)")
+    p.add_argument("--variant", choices=VARIANTS, default="lite",
+                   help="lite: composite + mask; lite-bg: also the complete background")
+    p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights")
+    p.add_argument("--size", type=int, default=256, help="training input size (the app predicts at 256)")
+    p.add_argument("--final-size", type=int, help="input size of the last --final-steps steps: a cheap "
+                   "low-resolution phase, then adaptation to the size the app predicts at")
+    p.add_argument("--final-steps", type=int, default=0)
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=16, help="per process")
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--train-blocks", type=int, default=-1,
+                   help="how many of the 16 trunk blocks (from the end) learn; -1: all. "
+                        "Stems, head and regressor always learn")
+    p.add_argument("--epoch-steps", type=int, default=100, help="steps between checkpoints")
+    p.add_argument("--checkpoint", type=Path, help="training state file (default: in the cache folder)")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
+                   help="start from the ImageNet EfficientNet-Lite0 backbone")
+    args = p.parse_args(argv)
+    args.checkpoint = args.checkpoint or cache_dir() / "training" / f"{args.out.stem}.ckpt"
+    return args
+
+
+def init_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); a process group only under torchrun with WORLD_SIZE > 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if world > 1:
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(local)
+    return (dist.get_rank() if world > 1 else 0), world, torch.device(f"cuda:{local}" if cuda else "cpu")
+
+
+def set_trainable(net: HarmonizerLiteNet, train_blocks: int) -> str:
+    """Freeze the trunk blocks before the last ``train_blocks``; returns a description."""
+    first = 0 if train_blocks < 0 else N_BLOCKS - min(train_blocks, N_BLOCKS)
+    backbone = net.backbone
+    for p in net.parameters():
+        p.requires_grad_(True)
+    for block in backbone._blocks[:first]:
+        block.requires_grad_(False)
+    if backbone._conv_stem is not None:
+        # The background path runs without gradient (see predict), so its RGB stem stays ImageNet's.
+        backbone._conv_stem.requires_grad_(False)
+        backbone._bn0.requires_grad_(False)
+    frozen = f"trunk blocks 0-{first - 1} frozen" if first else "whole trunk trained"
+    return f"{frozen}; BatchNorm statistics frozen at ImageNet values"
+
+
+def train_mode(net: nn.Module) -> None:
+    """Training mode except BatchNorm, whose running statistics stay fixed."""
+    net.train()
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def predict(model: nn.Module, composite: torch.Tensor, mask: torch.Tensor,
+            background: torch.Tensor | None) -> torch.Tensor:
+    """Raw arguments at the training size; the background path runs without gradient.
+
+    Detaching the background embedding saves a second backward pass through the
+    trunk; the trunk is still tuned through the composite path it shares.
+    """
+    net = model.module if isinstance(model, DistributedDataParallel) else model
+    embedding = None
+    if net.complete_background:
+        with torch.no_grad():
+            embedding = net.backbone.embed_rgb(normalise_rgb(background))
+    return model(composite, mask, embedding)
+
+
+def train_step(model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, per-step losses) of one batch; the caller steps the optimiser."""
+    real, mask, args = (batch[k].to(device) for k in ("real", "mask", "args"))
+    background = batch["background"].to(device) if "background" in batch else None
+    composite, targets = synthesize(real, mask, args)
+    outputs = apply_filters(composite, predict(model, composite, mask, background), mask, return_all=True)
+    return cascade_loss(outputs, targets, mask)
+
+
+def size_at(args: argparse.Namespace, step: int) -> int:
+    """Training input size at ``step`` (``--final-size`` for the last ``--final-steps``)."""
+    return args.final_size if args.final_size and step >= args.steps - args.final_steps else args.size
+
+
+def _save_state(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Run training; returns the training record (also stored in the weights' metadata)."""
+    rank, world, device = init_distributed()
+    torch.manual_seed(args.seed)
+    items = collect(args.data, "train")
+    dataset = HarmonizationDataset(
+        items, args.size, train=True, length=args.epoch_steps * args.batch_size * world, seed=args.seed,
+        with_background=VARIANTS[args.variant],
+        person_masks=None if args.no_person_masks else PersonMasker())
+    sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed) if world > 1 else None
+    loader = DataLoader(dataset, args.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=args.workers, drop_last=True)
+
+    net = build_lite(VARIANTS[args.variant], pretrained=args.pretrained).to(device)
+    frozen = set_trainable(net, args.train_blocks)
+    model = DistributedDataParallel(net) if world > 1 else net
+    optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=args.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
+    step, elapsed, history = 0, 0.0, []
+    if args.resume and args.checkpoint.is_file():
+        state = torch.load(args.checkpoint, map_location=device, weights_only=True)
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        step, elapsed, history = state["step"], state["elapsed"], state["history"]
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
+    start = time.monotonic() - elapsed
+    while step < args.steps:
+        epoch = step // args.epoch_steps
+        dataset.set_epoch(epoch)
+        dataset.size = size_at(args, step)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        train_mode(net)
+        first, running = step, torch.zeros(6)
+        for batch in loader:
+            loss, steps = train_step(model, batch, device)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            running += steps.cpu()
+            bar.update()
+            bar.set_postfix(final_step_loss=f"{steps[-1].item():.4f}")
+            if step >= args.steps or size_at(args, step) != dataset.size:
+                break
+        n = step - first
+        history.append({"step": step, "final_step_loss": round(float(running[-1]) / n, 5),
+                        "first_step_loss": round(float(running[0]) / n, 5)})
+        if rank == 0:
+            _save_state(args.checkpoint, {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                                          "schedule": schedule.state_dict(), "step": step,
+                                          "elapsed": time.monotonic() - start, "history": history})
+    bar.close()
+    record = {
+        "variant": args.variant, "size": args.size, "steps": args.steps,
+        "final_size": args.final_size, "final_steps": args.final_steps if args.final_size else 0,
+        "batch_size": args.batch_size, "processes": world, "lr": args.lr, "schedule": "Adam, cosine decay to 0",
+        "frozen": frozen, "train_blocks": args.train_blocks, "pretrained": args.pretrained,
+        "data": args.data, "train_images": len(items), "train_groups": len({it.group for it in items}),
+        "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
+        "person_masks": dataset.people, "seconds": round(time.monotonic() - start, 1),
+        "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU" if device.type == "cpu"
+        else torch.cuda.get_device_name(device), "history": history,
+    }
+    if rank == 0:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        save_safetensors(copy.deepcopy(net).half(), args.out, {"training": json.dumps(record)})
+    if world > 1:
+        dist.destroy_process_group()
+    return record
+
+
+def main(argv: list[str] | None = None) -> None:
+    record = train(parse_args(argv))
+    print(json.dumps({k: v for k, v in record.items() if k != "history"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
