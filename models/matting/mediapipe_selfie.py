@@ -15,11 +15,14 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
+import cv2
 import numpy as np
 
 from models.frame import Frame
 from models.matting.base import Matte, Matting, MattingModelError
 from models.registry import register
+
+WORK_LONG_SIDE = 640
 
 VARIANTS = {
     "general": "selfie_segmentation.tflite",
@@ -111,7 +114,14 @@ class MediaPipeSelfie(Matting):
         return np.asarray(result.confidence_masks[0].numpy_view(), dtype=np.float32).reshape(rgb.shape[:2])
 
     def matte(self, frame: Frame) -> Matte:
-        return Matte(alpha=self._segment(frame.rgb))
+        # The model sees 256 pixels across: a 640-pixel copy loses nothing and spares
+        # MediaPipe resizing a full HD frame and upsampling its mask back to it.
+        h, w = frame.rgb.shape[:2]
+        scale = WORK_LONG_SIDE / max(h, w)
+        if scale >= 1:
+            return Matte(alpha=self._segment(frame.rgb))
+        small = cv2.resize(frame.rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        return Matte(alpha=cv2.resize(self._segment(small), (w, h), interpolation=cv2.INTER_LINEAR))
 
     def close(self) -> None:
         self._segmenter.close()

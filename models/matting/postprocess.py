@@ -17,6 +17,9 @@ from models.ops.guided import fast_guided_filter
 from models.ops.temporal import TimeEMA
 
 
+NEGLIGIBLE_ALPHA = 0.25 / 255
+
+
 @dataclass
 class MatteOptions:
     smoothing_s: float = 0.05  # time constant of the alpha EMA; 0 disables
@@ -38,9 +41,15 @@ class MattePostprocess:
     def __call__(self, frame: Frame, matte: Matte) -> Matte:
         alpha = matte.alpha
         if self.options.smoothing_s > 0:
-            alpha = self._ema.update(alpha, frame.timestamp).copy()
+            alpha = self._ema.update(alpha, frame.timestamp)
         if self.options.refine:
             gray = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
             gray *= np.float32(1 / 255)
             alpha = fast_guided_filter(gray, alpha, self.options.radius, self.options.eps)
+        else:
+            alpha = np.array(alpha, dtype=np.float32)  # a copy: the EMA state must stay untouched
+        # Models leave faint confidences (down to 1e-42) all over the background. Below a
+        # quarter of a grey level they cannot change a pixel, but they would make every later
+        # stage treat the whole frame as foreground (harmonizers work in the box of alpha > 0).
+        cv2.threshold(alpha, NEGLIGIBLE_ALPHA, 0, cv2.THRESH_TOZERO, dst=alpha)
         return replace(matte, alpha=alpha)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 
@@ -31,12 +32,13 @@ class TimeEMA:
         self._t = None
 
     def update(self, sample: np.ndarray, t: float) -> np.ndarray:
-        """Blend ``sample`` observed at time ``t`` (seconds) into the state."""
+        """Blend ``sample`` observed at time ``t`` (seconds) into the state and return the state
+        (owned by the EMA: copy it before changing it)."""
         if self.value is None or self._t is None or self.value.shape != np.shape(sample) or t < self._t:
             self.value = np.array(sample, dtype=np.float32, copy=True)
         else:
             w = ema_weight(t - self._t, self.tau)
-            # In place: the state can be a full-resolution alpha.
-            self.value += np.float32(w) * (np.asarray(sample, np.float32) - self.value)
+            # In place and in one pass: the state can be a full-resolution alpha.
+            cv2.addWeighted(np.asarray(sample, np.float32), w, self.value, 1.0 - w, 0.0, dst=self.value)
         self._t = t
         return self.value
