@@ -20,7 +20,7 @@ class StageChoice:
     matting: str = "mediapipe"
     matting_model: str | None = None
     blend: str = "linear"
-    harmonizer: str = "none"
+    harmonizer: str = "harmonizer"  # the default harmonizer (issue 3; DESIGN.md)
     harmonizer_weights: str | None = None
     strength: float = 1.0
     device: str = "cpu"

@@ -72,8 +72,8 @@ def build_parser() -> Parser:
                      "(default 0; falls back to sample when no camera exists and --source is not given)")
     run.add_argument("--background", default="blur", help="image or video path, blur[:strength] or #rrggbb "
                      "(default blur)")
-    run.add_argument("--harmonizer", default="none", metavar="NAME",
-                     help="harmonizer: " + ", ".join(registry.names("harmonizer")))
+    run.add_argument("--harmonizer", default="harmonizer", metavar="NAME",
+                     help="harmonizer: " + ", ".join(registry.names("harmonizer")) + " (default harmonizer)")
     add_stage_options(run)
     run.add_argument("--resolution", type=parse_resolution, metavar="WxH",
                      help="frame size (default: the file's own; 1280x720 for cameras)")

@@ -20,13 +20,14 @@ def run_cli(*args, cwd=None):
                           timeout=300)
 
 
-def test_run_replaces_the_background_of_the_sample_clip(tmp_path, sample_clip):
+@pytest.mark.parametrize("harmonizer", ["none", "harmonizer"])
+def test_run_replaces_the_background_of_the_sample_clip(tmp_path, sample_clip, harmonizer):
     bg = np.zeros((720, 1280, 3), np.uint8)
     bg[:] = (20, 200, 60)  # a green the sample clip does not contain
     bg_path = write_image(tmp_path / "green.png", bg)
     out = tmp_path / "out.mp4"
     rc = main(["run", "--source", "sample", "--background", str(bg_path), "--output", str(out),
-               "--frames", "30"])
+               "--frames", "30", "--harmonizer", harmonizer])
     assert rc == 0 and out.is_file()
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
@@ -39,9 +40,13 @@ def test_run_replaces_the_background_of_the_sample_clip(tmp_path, sample_clip):
     # background (top corners) is now the chosen green
     for corner in (result[:100, :150], result[:100, -150:]):
         assert np.abs(corner.mean(axis=(0, 1)) - (20, 200, 60)).max() < 12
-    # the person (face, centre) is kept
     face = (slice(200, 330), slice(580, 700))
-    assert np.abs(result[face] - original[face]).mean() < 8
+    if harmonizer == "none":  # the person (face, centre) is kept as it was
+        assert np.abs(result[face] - original[face]).mean() < 8
+    else:  # harmonized: the same face (structure), its colours adapted, not replaced
+        diff = np.abs(result[face] - original[face]).mean()
+        assert np.corrcoef(result[face].mean(axis=2).ravel(), original[face].mean(axis=2).ravel())[0, 1] > 0.9
+        assert 0.5 < diff < 60
 
 
 def test_run_writes_a_still_image(tmp_path, astronaut):
