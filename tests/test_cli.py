@@ -99,3 +99,17 @@ def test_bench_prints_a_table_and_json(tmp_path, capsys):
     assert row["resolution"] == "320x180" and row["harmonizer"] == "none" and row["fps"] > 0
     assert {"capture", "matting", "background", "blend", "harmonize", "sink"} <= set(row["stages_ms"])
     assert set(row["stages_ms"]["matting"]) == {"median", "p95"}
+
+
+def test_preview_window_shows_the_run(tmp_path, qtbot):
+    out = tmp_path / "out.mp4"
+    assert main(["run", "--source", "sample", "--harmonizer", "none", "--output", str(out), "--frames", "5",
+                 "--preview"]) == 0
+    assert out.is_file()
+
+
+def test_preview_without_a_display_says_so(monkeypatch, capsys):
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["run", "--source", "sample", "--preview", "--frames", "1"]) == 2
+    assert "no desktop display" in capsys.readouterr().err

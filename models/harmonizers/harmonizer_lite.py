@@ -62,10 +62,12 @@ class HarmonizerLiteNet(nn.Module):
         self.backbone = LiteBackbone(complete_background)
         width = LITE0.head_channels * (2 if complete_background else 1)
         self.regressor = CascadeArgumentRegressor(width)
-        # Start as the identity harmonizer (all arguments 0) so that training begins
-        # from "change nothing" rather than from random colour shifts.
+        # Start close to the identity harmonizer (arguments ≈ 0) so that training begins
+        # from "change nothing" rather than from random colour shifts. Not exactly 0:
+        # the temperature filter uses |x|, whose gradient at x = 0 is 0, so an all-zero
+        # head would never learn temperature.
         for head in self.regressor.headers:
-            nn.init.zeros_(head[1].weight)
+            nn.init.normal_(head[1].weight, std=1e-3)
             nn.init.zeros_(head[1].bias)
 
     @classmethod
