@@ -183,7 +183,10 @@ def test_train_command_writes_weights_and_resumes(tmp_path, astronaut):
 def test_evaluate_command_scores_model_composite_and_reinhard(tmp_path, astronaut):
     photos = _photo_folder(tmp_path / "photos", astronaut, "test", 2)
     weights = tmp_path / "identity.safetensors"
-    save_safetensors(HarmonizerLiteNet(), weights)   # zero heads: the identity harmonizer
+    identity = HarmonizerLiteNet()
+    for head in identity.regressor.headers:  # zero argument heads: the identity harmonizer
+        torch.nn.init.zeros_(head[1].weight)
+    save_safetensors(identity, weights)
     report = evaluate.main(["--weights", str(weights), "--data", str(photos), "--variants", "2",
                             "--no-person-masks", "--json", str(tmp_path / "eval.json")])
     results = report["results"]
