@@ -5,8 +5,6 @@ import argparse
 import logging
 import os
 import sys
-import threading
-from pathlib import Path
 
 from app.errors import HarmonicamError, UsageError
 from models import registry

@@ -16,12 +16,12 @@ import numpy as np
 
 from app.assemble import StageChoice, build_pipeline, resolve_device
 from app.errors import UsageError
-from models.ops.files import atomic_path
 from app.runner import run_stream
 from app.sinks.base import NullSink
 from app.sources import open_source
 from app.timing import STAGES, stats
 from models import registry
+from models.ops.files import atomic_path
 
 WARMUP_FRAMES = 15
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "backgrounds"

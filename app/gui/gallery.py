@@ -13,8 +13,19 @@ from pathlib import Path
 import cv2
 from PyQt6.QtCore import QRectF, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QColor, QIcon, QImageReader, QPainter, QPixmap, QRadialGradient
-from PyQt6.QtWidgets import (QColorDialog, QFileDialog, QHBoxLayout, QLabel, QListView, QListWidget,
-                             QListWidgetItem, QPushButton, QSlider, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (
+    QColorDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.gui.settings import Settings
 from app.gui.video_view import to_qimage

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from PyQt6.QtCore import QByteArray, Qt, QTimer
 from PyQt6.QtGui import QKeySequence, QShortcut
-from PyQt6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QSplitter, QTabWidget, QToolButton, QVBoxLayout,
-                             QWidget)
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
 
 from app.errors import HarmonicamError
 from app.gui.controller import Controller

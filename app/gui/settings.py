@@ -14,9 +14,9 @@ from pathlib import Path
 
 from app.assemble import StageChoice
 from app.paths import config_dir
-from models.ops.files import atomic_path
 from app.sinks.virtual_camera import DEFAULT_FPS, DEFAULT_SIZE
 from models.matting.postprocess import MatteOptions
+from models.ops.files import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import numpy as np
 
 from app.errors import RuntimeFailure, UsageError
 from app.imaging import IMAGE_EXTENSIONS
-from models.ops.files import AtomicFile
 from app.sinks.base import Sink
+from models.ops.files import AtomicFile
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 

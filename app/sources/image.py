@@ -1,7 +1,6 @@
 """A still image as a source: the same picture, as a stream of frames."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from app.imaging import cover_fit, read_rgb

@@ -1,6 +1,8 @@
 """Matting backends; importing this package registers them."""
-from models.matting import mediapipe_selfie  # noqa: F401
-from models.matting import onnx_matting  # noqa: F401
+from models.matting import (
+    mediapipe_selfie,  # noqa: F401
+    onnx_matting,  # noqa: F401
+)
 from models.matting.base import Matte, Matting, MattingModelError
 
 __all__ = ["Matte", "Matting", "MattingModelError"]

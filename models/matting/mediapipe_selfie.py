@@ -89,8 +89,7 @@ class MediaPipeSelfie(Matting):
                                     "to a selfie segmentation .tflite file")
         if not path.is_file():
             raise MattingModelError(f"matting model {path} does not exist; check the path")
-        from mediapipe.tasks.python import BaseOptions
-        from mediapipe.tasks.python import vision
+        from mediapipe.tasks.python import BaseOptions, vision
 
         options = vision.ImageSegmenterOptions(
             base_options=BaseOptions(model_asset_buffer=path.read_bytes()),

@@ -16,7 +16,6 @@ from models.matting.base import Matte
 from models.ops.guided import fast_guided_filter
 from models.ops.temporal import TimeEMA
 
-
 NEGLIGIBLE_ALPHA = 0.25 / 255
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.backgrounds import (BlurBackground, ColourBackground, ImageBackground, VideoBackground,
-                             parse_background)
+from app.backgrounds import BlurBackground, ColourBackground, ImageBackground, VideoBackground, parse_background
 from app.errors import RuntimeFailure, UsageError
 from app.imaging import cover_fit
 from models.frame import Frame

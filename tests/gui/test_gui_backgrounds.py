@@ -1,13 +1,12 @@
 """The background gallery drives the pipeline's background; a bad file never replaces a good one."""
 from __future__ import annotations
 
+from gui_helpers import wait_applied, wait_failed, write_image
 from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PyQt6.QtGui import QColor, QDropEvent
 
 from app.backgrounds import BlurBackground, ColourBackground, ImageBackground
 from app.gui.gallery import BLUR, USER, media_files, system_wallpapers
-
-from gui_helpers import wait_applied, wait_failed, write_image
 
 
 def _select(window, qtbot, kind):

@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from gui_helpers import wait_applied, write_image
 from PyQt6.QtCore import Qt
 
 from app.gui.main_window import MainWindow
 from app.gui.preview import SPLIT
 from app.gui.settings import SettingsStore
-
-from gui_helpers import wait_applied, write_image
 
 
 def _restart(qtbot, settings_file):

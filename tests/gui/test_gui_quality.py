@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from gui_helpers import wait_applied, wait_failed
 from PyQt6.QtCore import Qt
 
 from models import registry
 from models.harmonizers.base import Harmonizer
-
-from gui_helpers import wait_applied, wait_failed
 
 
 class PlainHarmonizer(Harmonizer):

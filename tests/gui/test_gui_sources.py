@@ -7,10 +7,9 @@ import time
 
 import cv2
 import numpy as np
+from gui_helpers import wait_applied, wait_failed, write_image
 
 from app.sources.camera import CameraSource
-
-from gui_helpers import wait_applied, wait_failed, write_image
 
 
 def test_switch_to_image_and_back(open_window, qtbot, tmp_path):

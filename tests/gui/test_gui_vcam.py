@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import pyvirtualcam
+from gui_helpers import wait_applied, write_image
 from PyQt6.QtCore import Qt
 
 from app.sinks.virtual_camera import VirtualCameraError
-
-from gui_helpers import wait_applied, write_image
-
 from tests.vcam_backends import NO_DRIVER
 
 

@@ -90,7 +90,7 @@ def test_complete_background_variant_embeds_a_static_background_once(lite_bg_wei
     monkeypatch.setattr(h.network, "embed_background", lambda x: calls.append(1) or original(x))
     state = StreamState(live=False)
     frames = stream(n=8)
-    for f, a, b in frames:
+    for f, a, _ in frames:
         h.harmonize(f.rgb, a, frames[0][2], f, state)  # the same background array every frame
     assert len(calls) == 1 and h.current_arguments(state) is not None
 

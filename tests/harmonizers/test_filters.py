@@ -14,8 +14,12 @@ import torch
 from skimage import data
 
 from models.harmonizers import filters as F
-from models.harmonizers.filter_apply import (FilterApplier, apply_filters_reference_uint8,
-                                             effective_args, time_filter_paths)
+from models.harmonizers.filter_apply import (
+    FilterApplier,
+    apply_filters_reference_uint8,
+    effective_args,
+    time_filter_paths,
+)
 from models.harmonizers.lut_export import export_cube
 
 EPS = 1e-6

@@ -15,8 +15,16 @@ from models.harmonizers.harmonizer_lite import HarmonizerLiteNet, build_lite
 from models.ops.checkpoint import load_state_dict_file, load_strict, save_safetensors
 from models.ops.colour_transfer import lab_stats, reinhard_lab
 from models.training import evaluate, train
-from models.training.data import (HarmonizationDataset, Item, collect, group_of, iharmony4_items,
-                                  place_silhouette, random_mask, split_of)
+from models.training.data import (
+    HarmonizationDataset,
+    Item,
+    collect,
+    group_of,
+    iharmony4_items,
+    place_silhouette,
+    random_mask,
+    split_of,
+)
 from models.training.losses import dynamic_loss, masked_step_loss
 from models.training.synthesis import complete_background, synthesize
 
