@@ -332,6 +332,19 @@ def stable_seed(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
+def scene_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The whole scene under another light: white balance, exposure and gamma, fg and bg alike.
+
+    With few photos a network can learn each photo's foreground colours by heart;
+    when the same photo comes under many lights, the right foreground colour
+    follows the background's cast, so the network has to look at the background.
+    """
+    gains = rng.uniform(0.85, 1.15, 3) * rng.uniform(0.75, 1.25)
+    gamma = rng.uniform(0.8, 1.25)
+    x = (rgb.astype(np.float32) / 255) ** gamma * gains.astype(np.float32)
+    return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
 class HarmonizationDataset(Dataset):
     """Real image, foreground mask, synthesis arguments (and complete background) per sample.
 
@@ -409,7 +422,7 @@ class HarmonizationDataset(Dataset):
         item, person = self.items[i], self.person[i]
         layers = self._layers(i) + ([person] if person is not None else [])
         views = random_view(layers, self.size, rng) if self.train else [_resize(x, self.size) for x in layers]
-        real = views[0]
+        real = scene_jitter(views[0], rng) if self.train and item.composite is None else views[0]
         if item.mask is not None:   # iHarmony4: always its own mask
             mask = views[1]
         else:

@@ -23,6 +23,7 @@ from models.training.data import (
     iharmony4_items,
     place_silhouette,
     random_mask,
+    scene_jitter,
     split_of,
 )
 from models.training.losses import dynamic_loss, masked_step_loss
@@ -136,6 +137,14 @@ def test_step_loss_and_dynamic_loss_follow_the_formulas():
     torch.testing.assert_close(steps[0].grad, 1 / norm / 2)
     torch.testing.assert_close(steps[1].grad, torch.tensor([1 / 1.5 / 2, 0.0]))
     torch.testing.assert_close(steps[2].grad, torch.tensor([0.0, 1 / 4 / 2]))
+
+
+def test_scene_jitter_relights_foreground_and_background_alike():
+    rgb = np.full((8, 8, 3), 128, np.uint8)
+    a, b = (scene_jitter(rgb, np.random.default_rng(s)) for s in (1, 2))
+    assert a.shape == rgb.shape and a.dtype == np.uint8 and not np.array_equal(a, b)
+    assert (a == a[0, 0]).all()  # one light for the whole scene: every pixel shifts the same way
+    np.testing.assert_array_equal(a, scene_jitter(rgb, np.random.default_rng(1)))
 
 
 def test_every_filter_argument_learns_from_the_start(tmp_path, astronaut):
