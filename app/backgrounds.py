@@ -21,6 +21,9 @@ from app.imaging import IMAGE_EXTENSIONS, cover_fit, is_video_path, read_rgb
 from app.sources.video import open_capture
 from models.frame import Frame
 
+#: The backgrounds that ship with the app (assets/backgrounds in the repository).
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "assets" / "backgrounds"
+
 _versions = itertools.count(1)
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from app.assemble import StageChoice, build_pipeline, resolve_device
+from app.backgrounds import SHIPPED_DIR
 from app.errors import UsageError
+from app.imaging import IMAGE_EXTENSIONS
 from app.runner import run_stream
 from app.sinks.base import NullSink
 from app.sources import open_source
@@ -24,12 +26,11 @@ from models import registry
 from models.ops.files import atomic_path
 
 WARMUP_FRAMES = 15
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "backgrounds"
 
 
 def bench_background() -> str:
     """A shipped picture, so every row composites over the same real image."""
-    images = sorted(p for p in ASSETS.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    images = sorted(p for p in SHIPPED_DIR.glob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
     return str(images[0]) if images else "#406080"
 
 

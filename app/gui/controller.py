@@ -33,10 +33,6 @@ log = logging.getLogger(__name__)
 SAMPLE = "sample"
 
 
-def is_camera(spec: str) -> bool:
-    return spec.isdigit() or spec.startswith("/dev/video")
-
-
 class VirtualCameraOutput(Sink):
     """The window's virtual camera inside the pipeline's sink list.
 

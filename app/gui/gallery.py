@@ -27,11 +27,11 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from app.backgrounds import SHIPPED_DIR
 from app.gui.settings import Settings
 from app.gui.video_view import to_qimage
 from app.imaging import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, cover_fit, is_video_path
 
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "assets" / "backgrounds"
 SYSTEM_DIRS = (Path("/usr/share/backgrounds"), Path("/usr/share/wallpapers"))
 SYSTEM_LIMIT = 40
 MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS

@@ -17,9 +17,10 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.controller import SAMPLE, is_camera
+from app.gui.controller import SAMPLE
 from app.gui.settings import Settings
 from app.imaging import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, is_video_path
+from app.sources import is_camera_spec
 
 RESOLUTIONS = ((640, 360), (960, 540), (1280, 720), (1920, 1080))
 FPS_CHOICES = (15.0, 24.0, 30.0, 60.0)
@@ -36,7 +37,7 @@ def select_data(combo: QComboBox, value: object) -> None:
 def source_label(spec: str, cameras: list[tuple[str, str]]) -> str:
     if spec == SAMPLE:
         return "Built-in sample clip"
-    if is_camera(spec):
+    if is_camera_spec(spec):
         names = dict(cameras)
         return f"Camera {spec}: {names[spec]}" if spec in names else f"Camera {spec}"
     return f"{'Video' if is_video_path(spec) else 'Image'}: {Path(spec).name}"

@@ -14,6 +14,11 @@ from app.sources.video import VideoFileSource
 DEFAULT_CAMERA_SIZE = (1280, 720)
 
 
+def is_camera_spec(spec: str) -> bool:
+    """A camera index ("0") or a device path ("/dev/video2"), as ``--source`` takes them."""
+    return spec.isdigit() or spec.startswith("/dev/video")
+
+
 def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | None = None,
                 loop: bool = False, image_frames: int | None = 1,
                 on_status: Callable[[str], None] | None = None, strict_size: bool | None = None) -> Source:
@@ -32,7 +37,7 @@ def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | Non
         source = VideoFileSource(sample_clip_path(), loop=loop, size=size)
         source.description = "built-in sample clip"
         return source
-    if spec.isdigit() or spec.startswith("/dev/video"):
+    if is_camera_spec(spec):
         return CameraSource(int(spec) if spec.isdigit() else spec, size or DEFAULT_CAMERA_SIZE, fps or 30.0,
                             strict_size=strict_size, on_status=on_status)
     path = Path(spec)
@@ -44,4 +49,4 @@ def open_source(spec: str, size: tuple[int, int] | None = None, fps: float | Non
                      "pass e.g. --source 0, --source clip.mp4 or --source sample")
 
 
-__all__ = ["Source", "open_source", "CameraSource", "VideoFileSource", "ImageSource"]
+__all__ = ["Source", "open_source", "is_camera_spec", "CameraSource", "VideoFileSource", "ImageSource"]
