@@ -1,16 +1,13 @@
-"""Builds pipeline stages from names and options: the one place the CLI, the GUI
-and the benchmark turn user choices into models (all names come from the registry)."""
+"""Turns user choices into models: the one place the CLI, the GUI and the benchmark
+create stages by name (all names come from the registry)."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
-from app.backgrounds import parse_background
 from app.errors import RuntimeFailure, UsageError
-from app.pipeline import Pipeline
-from app.sinks.base import Sink
 from models import registry
-from models.matting.postprocess import MatteOptions, MattePostprocess
+from models.matting.postprocess import MatteOptions
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +17,7 @@ class StageChoice:
     matting: str = "mediapipe"
     matting_model: str | None = None
     blend: str = "linear"
+    blend_weights: str | None = None
     harmonizer: str = "harmonizer"  # the default harmonizer (issue 3; DESIGN.md)
     harmonizer_weights: str | None = None
     strength: float = 1.0
@@ -54,7 +52,7 @@ def create(kind: str, name: str, **options):
 
 
 def make_matting(choice: StageChoice):
-    return create("matting", choice.matting, model_path=choice.matting_model)
+    return create("matting", choice.matting, model_path=choice.matting_model, device=choice.device)
 
 
 def make_harmonizer(choice: StageChoice):
@@ -64,15 +62,5 @@ def make_harmonizer(choice: StageChoice):
     return create("harmonizer", choice.harmonizer, **options)
 
 
-def build_pipeline(choice: StageChoice, background: str, sinks: list[Sink], frame_locked: bool) -> Pipeline:
-    """A ready pipeline; on failure every stage made so far is closed again."""
-    matting = make_matting(choice)
-    try:
-        bg = parse_background(background, frame_locked=frame_locked)
-        blend = create("blend", choice.blend)
-        harmonizer = make_harmonizer(choice)
-    except BaseException:
-        matting.close()
-        raise
-    log.info("matting %s on %s", choice.matting, getattr(matting, "provider", "cpu"))
-    return Pipeline(matting, bg, blend, harmonizer, MattePostprocess(choice.matte), sinks)
+def make_blend(choice: StageChoice):
+    return create("blend", choice.blend, device=choice.device, weights=choice.blend_weights)

@@ -1,6 +1,7 @@
 """Complete backgrounds: image, looping video, blur of the camera frame, solid colour.
 
-``at(frame, alpha)`` returns the whole new background at frame size; later
+``at(frame, alpha)`` returns the whole new background at frame size, where the
+frame lives (host memory or the pipeline's device); later
 stages (blending, harmonizers) receive it as the *complete* background.
 ``version`` changes when the user picks another background, so statistics a
 harmonizer derived from it can be dropped.
@@ -19,7 +20,9 @@ import numpy as np
 from app.errors import UsageError
 from app.imaging import IMAGE_EXTENSIONS, cover_fit, is_video_path, read_rgb
 from app.sources.video import open_capture
-from models.frame import Frame
+from models.frame import Frame, Image
+from models.ops.blur import masked_blur, masked_blur_tensor
+from models.ops.tensor_image import upload
 
 #: The backgrounds that ship with the app (assets/backgrounds in the repository).
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "assets" / "backgrounds"
@@ -28,15 +31,30 @@ _versions = itertools.count(1)
 
 
 class Background(abc.ABC):
-    """One background choice; a new instance is a new ``version``."""
+    """One background choice; a new instance is a new ``version``.
+
+    Subclasses produce the picture in host memory (``_host``); for a frame on a
+    device the picture is uploaded once per new picture (an image or colour
+    background is uploaded once per choice and size) and cached there.
+    """
 
     description = ""
 
     def __init__(self) -> None:
         self.version = next(_versions)
+        self._uploaded: tuple[np.ndarray, Image] | None = None
+
+    def at(self, frame: Frame, alpha: Image) -> Image:
+        """The complete background for ``frame``, where the frame's image lives."""
+        host = self._host(frame, alpha)
+        if frame.pixels is None:
+            return host
+        if self._uploaded is None or self._uploaded[0] is not host:
+            self._uploaded = (host, upload(host, frame.pixels.device))
+        return self._uploaded[1]
 
     @abc.abstractmethod
-    def at(self, frame: Frame, alpha: np.ndarray) -> np.ndarray:
+    def _host(self, frame: Frame, alpha: Image) -> np.ndarray:
         """The complete background (uint8 H×W×3) for ``frame``."""
 
     def close(self) -> None:
@@ -65,7 +83,7 @@ class ColourBackground(Background):
         self.description = "colour #%02x%02x%02x" % rgb
         self._cache = _SizeCache()
 
-    def at(self, frame, alpha):
+    def _host(self, frame, alpha):
         return self._cache.get(frame.size, lambda s: np.full((s[1], s[0], 3), self.rgb, np.uint8))
 
 
@@ -79,7 +97,7 @@ class ImageBackground(Background):
         self.description = f"image {self.path.name}"
         self._cache = _SizeCache()
 
-    def at(self, frame, alpha):
+    def _host(self, frame, alpha):
         return self._cache.get(frame.size, lambda s: cover_fit(self._rgb, s))
 
 
@@ -127,7 +145,7 @@ class VideoBackground(Background):
             if self._pos == target:
                 self._raw = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
-    def at(self, frame, alpha):
+    def _host(self, frame, alpha):
         target = self._target_index(frame)
         if target != self._pos:
             self._decode_to(target)
@@ -157,17 +175,12 @@ class BlurBackground(Background):
         self.description = f"blur {strength:g}"
 
     def at(self, frame, alpha):
-        w, h = frame.size
-        small_size = (max(1, w // 4), max(1, h // 4))
-        img = cv2.resize(frame.rgb, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
-        weight = 1.0 - cv2.resize(alpha, small_size, interpolation=cv2.INTER_AREA)
-        sigma = 0.012 * small_size[0] * self.strength * 4
-        num = cv2.GaussianBlur(img * weight[..., None], (0, 0), sigma)
-        den = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
-        plain = cv2.GaussianBlur(img, (0, 0), sigma)
-        # Where the person covers the whole neighbourhood there is no background to average.
-        blurred = np.where(den > 0.02, num / np.maximum(den, 1e-6), plain)
-        return cv2.resize(blurred.astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
+        if frame.pixels is not None:  # blurred where the frame is: nothing to upload
+            return masked_blur_tensor(frame.pixels, alpha, self.strength)
+        return self._host(frame, alpha)
+
+    def _host(self, frame, alpha):
+        return masked_blur(frame.rgb, alpha, self.strength)
 
 
 _COLOUR = re.compile(r"^#?([0-9a-fA-F]{6})$")

@@ -8,6 +8,7 @@ import sys
 
 from app.errors import HarmonicamError, UsageError
 from models import registry
+from models.ops.threads import apply_thread_budget
 
 log = logging.getLogger("harmonicam")
 
@@ -50,6 +51,7 @@ def add_stage_options(p: argparse.ArgumentParser) -> None:
                    help="model file for the matting backend (.tflite for mediapipe, RVM/MODNet .onnx for onnx)")
     p.add_argument("--blend", default="linear", metavar="NAME",
                    help="blending: " + ", ".join(registry.names("blend")))
+    p.add_argument("--blend-weights", metavar="PATH", help="checkpoint for a learned blend")
     p.add_argument("--harmonizer-weights", metavar="PATH",
                    help="checkpoint for the harmonizer (ours .safetensors or an official .pth)")
     p.add_argument("--strength", type=float, default=1.0, help="harmonization strength 0…1 (default 1)")
@@ -97,7 +99,11 @@ def build_parser() -> Parser:
                        help="default: every usable harmonizer in the registry")
     bench.add_argument("--matting", default="mediapipe", metavar="NAME")
     bench.add_argument("--matting-model", metavar="PATH")
-    bench.add_argument("--blend", default="linear", metavar="NAME")
+    bench.add_argument("--blend", default="linear", metavar="NAME",
+                       help="blending: " + ", ".join(registry.names("blend")) + " (default linear)")
+    bench.add_argument("--busy-cores", type=lambda s: [int(v) for v in s.split(",")], default=[0, 1],
+                       metavar="N[,N]", help="also measure while N other processes each keep a core busy, as a "
+                       "video-call app does (default 0,1: idle and one core busy)")
     bench.add_argument("--frames", type=positive_int, default=120, help="timed frames per row (default 120)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
 
@@ -128,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     setup_logging(debug)
+    apply_thread_budget()
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":

@@ -7,6 +7,9 @@ import cv2
 import numpy as np
 
 from app.errors import RuntimeFailure
+from models.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageFileError, read_image_rgb
+
+__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "cover_fit", "is_video_path", "read_rgb"]
 
 
 def cover_fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -28,19 +31,13 @@ def cover_fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as RGB uint8, or fail with a sentence naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise RuntimeFailure(f"image {path} does not exist; check the path")
-    data = np.fromfile(str(path), dtype=np.uint8)  # fromfile + imdecode: works with any path encoding
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
-        raise RuntimeFailure(f"{path} is not a readable image; use a PNG, JPEG, BMP or WebP file")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    """Read an image file as RGB uint8; a missing or broken file is a RuntimeFailure (exit 1)."""
+    try:
+        return read_image_rgb(path)
+    except ImageFileError as exc:
+        raise RuntimeFailure(str(exc)) from None
 
 
-VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".gif", ".mpg", ".mpeg", ".wmv"}
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def is_video_path(path: str | Path) -> bool:

@@ -1,39 +1,84 @@
 """The per-frame pipeline: matting → background → blending → harmonization → sinks.
 
-The pipeline owns one of each stage. Any of them can be swapped while it runs:
-a lock is held for the whole frame, so a swap lands between two frames, and
-per-stream state is reset where the swap invalidates it.
+The pipeline owns one of each stage and their per-stream states. On a CUDA
+device the frame is uploaded once at the start of :meth:`Pipeline.process` and
+the output downloaded once at its end; every stage in between runs where the
+frame is.
+
+Any stage can be swapped while the pipeline runs, from any thread, through
+the ``set_*`` methods (the narrow API the window and the CLI use). A lock is
+held for each frame, so a swap lands between two frames; nothing that can wait
+on a worker thread (closing a stage, stopping a prediction worker) ever runs
+under that lock: it is handed to a closer thread. A harmonizer switch eases
+from the old look to the new one; a background switch keeps the harmonizer's
+smoothing, so the look eases to the new scene.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from app.backgrounds import Background
+from app.closing import close_all
 from app.sinks.base import Sink
 from app.timing import StageTimes
-from models.blending.base import Blend
-from models.frame import Frame
-from models.harmonizers.base import Harmonizer, StreamState
+from models.blending.base import Blend, Composite
+from models.frame import Frame, Image, on_device
+from models.harmonizers.base import Harmonizer
 from models.matting.base import Matte, Matting
 from models.matting.postprocess import MatteOptions, MattePostprocess
+from models.ops.crossfade import crossfade
+from models.ops.tensor_image import alpha_array, download, upload
+from models.stream import StreamState
+
+log = logging.getLogger(__name__)
+
+#: How long the old harmonizer's look takes to hand over to the new one, in media seconds.
+FADE_S = 0.5
+#: A new harmonizer that has no look after this long is shown as it is (the old one is dropped).
+FADE_GIVE_UP_S = 5.0
 
 
 @dataclass
 class FrameResult:
+    """Everything one frame produced. ``output`` is the host RGB uint8 the sinks get; the rest lives where
+    the pipeline ran (see :mod:`models.frame`)."""
+
     frame: Frame
     matte: Matte
-    background: np.ndarray
-    composite: np.ndarray
+    background: Image
+    composite: Composite
     output: np.ndarray
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """The refined alpha in host memory (float32 H×W), for previews."""
+        a = self.composite.alpha
+        return alpha_array(a) if on_device(a) else a
+
+
+@dataclass
+class _Fade:
+    harmonizer: Harmonizer
+    state: StreamState
+    started: float | None = None   # media time the new look appeared
+    requested: float | None = None  # media time of the first frame after the switch
 
 
 class Pipeline:
     def __init__(self, matting: Matting, background: Background, blend: Blend, harmonizer: Harmonizer,
-                 postprocess: MattePostprocess | None = None, sinks: list[Sink] | None = None) -> None:
+                 postprocess: MattePostprocess | None = None, sinks: list[Sink] | None = None,
+                 device: str = "cpu", resident: bool | None = None) -> None:
+        self.device = device
+        #: Frames live as torch tensors on ``device`` (default: on any device but the CPU, where
+        #: NumPy and OpenCV are faster; tests run the tensor path on the CPU too).
+        self.resident = device != "cpu" if resident is None else resident
         self.matting = matting
         self.background = background
         self.blend = blend
@@ -44,21 +89,33 @@ class Pipeline:
         #: Flip the output horizontally (off by default: conferencing apps mirror only the self-view).
         self.mirror_output = False
         self._live = True
-        self.state = self._fresh_state()
+        self.blend_state = StreamState(live=True)
+        self.harmonizer_state = StreamState(live=True)
+        self._fade: _Fade | None = None
         self._lock = threading.RLock()
+        # Closing can wait for workers: it never happens under the lock, always here.
+        self._closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-closer")
 
     # --- swaps (thread-safe; take effect at the next frame) -------------------------------
+    def _retire(self, *closers: Callable[[], None]) -> None:
+        try:
+            self._closer.submit(close_all, closers, "a replaced stage")
+        except RuntimeError:  # the pipeline is closed already: nothing runs frames any more
+            close_all(closers, "a replaced stage")
+
     def set_matting(self, matting: Matting) -> None:
         with self._lock:
             old, self.matting = self.matting, matting
             self.postprocess.reset()
-        old.close()
+        self._retire(old.close)
 
     def set_background(self, background: Background) -> None:
         with self._lock:
             old, self.background = self.background, background
-            self._new_state()
-        old.close()
+            self.harmonizer.background_changed(self.harmonizer_state)
+            if self._fade is not None:
+                self._fade.harmonizer.background_changed(self._fade.state)
+        self._retire(old.close)
 
     def set_matte_options(self, options: MatteOptions) -> None:
         with self._lock:
@@ -70,20 +127,33 @@ class Pipeline:
 
     def set_blend(self, blend: Blend) -> None:
         with self._lock:
-            self.blend = blend
+            old, old_state = self.blend, self.blend_state
+            self.blend, self.blend_state = blend, StreamState(live=self._live)
+        self._retire(old_state.close, old.close)
 
     def set_harmonizer(self, harmonizer: Harmonizer) -> None:
+        """Swap the harmonizer; the old one keeps running until the new one has its look, then fades out."""
         with self._lock:
-            old, self.harmonizer = self.harmonizer, harmonizer
-            old.close(self.state)
-            self.state = self._fresh_state()
+            retired = self._fade
+            self._fade = _Fade(self.harmonizer, self.harmonizer_state)
+            self.harmonizer, self.harmonizer_state = harmonizer, StreamState(live=self._live)
+        if retired is not None:
+            self._retire(retired.state.close, retired.harmonizer.close)
+
+    def set_strength(self, strength: float) -> None:
+        """Harmonization strength 0…1; the shared machinery applies it from the next frame."""
+        self.harmonizer.strength = strength
+
+    def set_mirror_output(self, mirror: bool) -> None:
+        self.mirror_output = mirror
 
     def reset_stream(self) -> None:
         """A new source (or a jump in it): forget every temporal state."""
         with self._lock:
             self.matting.reset()
             self.postprocess.reset()
-            self._new_state()
+            retired = self._new_states()
+        self._retire(*retired)
 
     @property
     def live(self) -> bool:
@@ -92,31 +162,66 @@ class Pipeline:
     @live.setter
     def live(self, value: bool) -> None:
         with self._lock:
-            if value != self._live:
-                self._live = value
-                self._new_state()
+            if value == self._live:
+                return
+            self._live = value
+            retired = self._new_states()
+        self._retire(*retired)
 
-    def _fresh_state(self) -> StreamState:
-        return StreamState(background_version=self.background.version, live=self._live)
-
-    def _new_state(self) -> None:
-        self.harmonizer.close(self.state)
-        self.state = self._fresh_state()
+    def _new_states(self) -> list[Callable[[], None]]:
+        """Fresh per-stream states (under the lock); returns the closers of the old ones."""
+        old = [self.blend_state.close, self.harmonizer_state.close]
+        if self._fade is not None:
+            old += [self._fade.state.close, self._fade.harmonizer.close]
+            self._fade = None
+        self.blend_state = StreamState(live=self._live)
+        self.harmonizer_state = StreamState(live=self._live)
+        return old
 
     # --- per frame --------------------------------------------------------------------------
     def process(self, frame: Frame) -> FrameResult:
         """Run every stage on ``frame``; the alpha always belongs to this very frame."""
         t = self.times
         with self._lock:
+            t0 = time.perf_counter()
+            if self.resident:  # the one upload
+                frame = Frame(frame.rgb, frame.index, frame.timestamp, upload(frame.rgb, self.device))
+            upload_ms = (time.perf_counter() - t0) * 1e3
             with t.measure("matting"):
                 matte = self.postprocess(frame, self.matting.matte(frame))
             with t.measure("background"):
                 background = self.background.at(frame, matte.alpha)
             with t.measure("blend"):
-                composite = self.blend.composite(frame.rgb, matte.alpha, background, matte.foreground)
+                composite = self.blend.blend(frame, matte, background, self.blend_state)
             with t.measure("harmonize"):
-                output = self.harmonizer.harmonize(composite, matte.alpha, background, frame, self.state)
+                image = self.harmonizer.harmonize(composite, background, frame, self.harmonizer_state)
+                if self._fade is not None:
+                    image = self._crossfade(image, composite, background, frame)
+            t0 = time.perf_counter()
+            output = download(image) if on_device(image) else image  # the one download
+            if self.resident:
+                t.add("transfer", upload_ms + (time.perf_counter() - t0) * 1e3)
         return FrameResult(frame, matte, background, composite, output)
+
+    def _crossfade(self, image: Image, composite: Composite, background: Image, frame: Frame) -> Image:
+        fade, now = self._fade, frame.timestamp
+        fade.requested = now if fade.requested is None else fade.requested
+        if fade.started is None and self.harmonizer.ready(self.harmonizer_state):
+            fade.started = now
+        waited = now - fade.requested
+        weight = 0.0 if fade.started is None else (now - fade.started) / FADE_S
+        if weight >= 1 or waited < 0 or waited > FADE_GIVE_UP_S:
+            self._fade = None
+            self._retire(fade.state.close, fade.harmonizer.close)
+            return image
+        try:
+            old = fade.harmonizer.harmonize(composite, background, frame, fade.state)
+        except Exception:  # the outgoing method failing must not cost the frame
+            log.warning("the previous harmonizer failed while fading out", exc_info=True)
+            self._fade = None
+            self._retire(fade.state.close, fade.harmonizer.close)
+            return image
+        return crossfade(old, image, weight)
 
     def emit(self, result: FrameResult) -> None:
         with self.times.measure("sink"), self._lock:  # a sink removed by set_sinks is never sent to after
@@ -125,10 +230,15 @@ class Pipeline:
                 sink.send(output)
 
     def close(self) -> None:
+        """Close every stage and state, even when one of them fails; waits for retired stages."""
         with self._lock:
-            self.harmonizer.close(self.state)
-            self.matting.close()
-            self.background.close()
+            closers = [self.harmonizer_state.close, self.blend_state.close]
+            if self._fade is not None:
+                closers += [self._fade.state.close, self._fade.harmonizer.close]
+                self._fade = None
+            closers += [self.harmonizer.close, self.blend.close, self.matting.close, self.background.close]
+        self._closer.shutdown(wait=True)
+        close_all(closers, "the pipeline")
 
 
 class Pacer:

@@ -1,12 +1,17 @@
 """Drives a source through the pipeline into its sinks."""
 from __future__ import annotations
 
+import functools
+import logging
 import threading
 import time
 from typing import Callable
 
+from app.closing import close_all
 from app.pipeline import FrameResult, Pacer, Pipeline
 from app.sources.base import Source
+
+log = logging.getLogger(__name__)
 
 
 def run_stream(source: Source, pipeline: Pipeline, max_frames: int | None = None, fps_cap: float | None = None,
@@ -14,8 +19,9 @@ def run_stream(source: Source, pipeline: Pipeline, max_frames: int | None = None
                on_result: Callable[[FrameResult], None] | None = None, live: bool | None = None) -> int:
     """Process frames until the source ends, ``max_frames`` or ``stop``; returns the frame count.
 
-    Sinks are opened at the source's size and rate and closed at the end;
-    on an error they are closed with ``success=False`` so no partial file is kept.
+    Sinks are opened at the source's size and rate and all closed at the end, even
+    when one of them fails to close; on an error they are closed with
+    ``success=False`` so no partial file is kept.
     A file source feeding a real-time sink (virtual camera) plays at its own rate.
     ``live`` (default: a live source or a real-time sink) tells harmonizers
     whether they may work asynchronously.
@@ -45,9 +51,10 @@ def run_stream(source: Source, pipeline: Pipeline, max_frames: int | None = None
             if on_result is not None:
                 on_result(result)
     except BaseException:
-        for sink in opened:
-            sink.close(success=False)
+        try:
+            close_all([functools.partial(sink.close, success=False) for sink in opened], "the outputs")
+        except Exception:  # the error that stopped the stream is the one to report
+            log.warning("an output failed to close after an error", exc_info=True)
         raise
-    for sink in opened:
-        sink.close(success=True)
+    close_all([functools.partial(sink.close, success=True) for sink in opened], "the outputs")
     return count

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
-STAGES = ("capture", "matting", "background", "blend", "harmonize", "sink")
+STAGES = ("capture", "transfer", "matting", "background", "blend", "harmonize", "sink")
 
 
 class StageTimes:

@@ -90,12 +90,16 @@ def test_devices_report(capsys):
 def test_bench_prints_a_table_and_json(tmp_path, capsys):
     path = tmp_path / "bench.json"
     assert main(["bench", "--resolutions", "320x180", "--harmonizers", "none", "--frames", "5",
-                 "--json", str(path)]) == 0
+                 "--busy-cores", "0,1", "--json", str(path)]) == 0
     out = capsys.readouterr().out
     assert "FPS" in out and "floor" in out
+    table = [line for line in out.splitlines() if line.startswith("cpu ")]
+    assert len({line.index("320x180") for line in table}) == 1  # the columns line up
     report = json.loads(path.read_text())
     assert {"platform", "cpu", "cores", "torch"} <= set(report["machine"])
-    (row,) = report["results"]
+    idle, busy = report["results"]
+    assert (idle["busy_cores"], busy["busy_cores"]) == (0, 1)  # side by side, in one run
+    row = idle
     assert row["resolution"] == "320x180" and row["harmonizer"] == "none" and row["fps"] > 0
     assert {"capture", "matting", "background", "blend", "harmonize", "sink"} <= set(row["stages_ms"])
     assert set(row["stages_ms"]["matting"]) == {"median", "p95"}

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from app.assemble import StageChoice, build_pipeline, resolve_device
+from app.assemble import StageChoice, resolve_device
 from app.backgrounds import SHIPPED_DIR
+from app.commands.busy import busy_cores
 from app.errors import UsageError
 from app.imaging import IMAGE_EXTENSIONS
-from app.runner import run_stream
+from app.session import Session
 from app.sinks.base import NullSink
 from app.sources import open_source
 from app.timing import STAGES, stats
@@ -81,23 +82,19 @@ def memcpy_floor_ms(size: tuple[int, int], device: str, repeats: int = 30) -> fl
     return stats(times)["median"]
 
 
-def bench_row(source_spec: str, size: tuple[int, int], choice: StageChoice, background: str, frames: int) -> dict:
-    source = open_source(source_spec, size, loop=True)
-    try:
-        pipeline = build_pipeline(choice, background, [NullSink()], frame_locked=True)
-        try:
-            # live=True: measure what a camera gets (slow predictions run asynchronously)
-            run_stream(source, pipeline, WARMUP_FRAMES, live=True)
-            pipeline.times.clear()
+def bench_row(source_spec: str, size: tuple[int, int], choice: StageChoice, background: str, frames: int,
+              busy: int = 0) -> dict:
+    with Session(open_source(source_spec, size, loop=True), choice, background, [NullSink()]) as session:
+        pipeline = session.pipeline
+        # live=True: measure what a camera gets (slow predictions run asynchronously)
+        session.run(WARMUP_FRAMES, live=True)
+        pipeline.times.clear()
+        with busy_cores(busy):
             t0 = time.perf_counter()
-            count = run_stream(source, pipeline, frames, live=True)
+            count = session.run(frames, live=True)
             wall = time.perf_counter() - t0
-        finally:
-            pipeline.close()
-    finally:
-        source.close()
     return {
-        "device": choice.device, "resolution": f"{size[0]}x{size[1]}", "matting": choice.matting,
+        "device": choice.device, "busy_cores": busy, "resolution": f"{size[0]}x{size[1]}", "matting": choice.matting,
         "blend": choice.blend, "harmonizer": choice.harmonizer, "frames": count,
         "fps": round(count / wall, 1), "latency_ms": stats(pipeline.times.latency_ms)["median"],
         "stages_ms": pipeline.times.summary(),
@@ -106,7 +103,7 @@ def bench_row(source_spec: str, size: tuple[int, int], choice: StageChoice, back
 
 def filter_application(devices: list[str], resolutions: list[tuple[int, int]]) -> list[dict]:
     """The fused filter path against a direct transcription of the official code, side by side."""
-    from models.harmonizers.filter_apply import time_filter_paths
+    from app.commands.filter_timing import time_filter_paths
 
     rows = []
     for device in devices:
@@ -118,16 +115,22 @@ def filter_application(devices: list[str], resolutions: list[tuple[int, int]]) -
 
 
 def format_table(results: list[dict], floors: dict[str, float]) -> str:
-    head = f"{'device':6} {'resolution':10} {'harmonizer':11} " + " ".join(f"{s:>13}" for s in STAGES)
-    lines = ["per-stage median/p95 ms, end-to-end FPS and median latency", head + f" {'FPS':>6} {'latency':>8}"]
+    """A table whose columns line up: one row per run, median/p95 ms per stage that ran in any row."""
+    stages = [st for st in STAGES if any(st in r["stages_ms"] for r in results)]
+    head = ["device", "busy", "resolution", "harmonizer", *stages, "FPS", "latency ms"]
+    rows = []
     for r in results:
-        cells = []
-        for s in STAGES:
-            v = r["stages_ms"].get(s)
-            cells.append(f"{v['median']:6.1f}/{v['p95']:<6.1f}" if v else f"{'-':>13}")
-        lines.append(f"{r['device']:6} {r['resolution']:10} {r['harmonizer']:11} " + " ".join(cells)
-                     + f" {r['fps']:6.1f} {r['latency_ms']:7.1f}ms")
-    lines.append("floor (copy of one frame): " + ", ".join(f"{k} {v:.2f} ms" for k, v in floors.items()))
+        cells = [r["device"], str(r.get("busy_cores", 0)), r["resolution"], r["harmonizer"]]
+        for st in stages:
+            v = r["stages_ms"].get(st)
+            cells.append(f"{v['median']:.1f}/{v['p95']:.1f}" if v else "-")
+        rows.append(cells + [f"{r['fps']:.1f}", f"{r['latency_ms']:.1f}"])
+    widths = [max(len(row[k]) for row in [head, *rows]) for k in range(len(head))]
+    lines = ["per-stage median/p95 ms, end-to-end FPS and median latency; busy = cores kept busy by another process"]
+    for row in [head, *rows]:
+        lines.append("  ".join(c.ljust(w) if k < 4 else c.rjust(w) for k, (c, w) in enumerate(zip(row, widths))))
+    if floors:
+        lines.append("floor (copy of one frame): " + ", ".join(f"{k} {v:.2f} ms" for k, v in floors.items()))
     return "\n".join(lines)
 
 
@@ -149,8 +152,9 @@ def bench_command(args) -> int:
             for name in harmonizers:
                 choice = StageChoice(matting=args.matting, matting_model=args.matting_model, blend=args.blend,
                                      harmonizer=name, device=device)
-                results.append(bench_row(args.source, size, choice, background, args.frames))
-                print(format_table(results[-1:], {}).splitlines()[-2], flush=True)
+                for busy in args.busy_cores:
+                    results.append(bench_row(args.source, size, choice, background, args.frames, busy))
+                    print(format_table(results[-1:], {}).splitlines()[-1], flush=True)
     report = {"machine": machine(), "results": results, "memcpy_floor_ms": floors}
     if "harmonizer" in harmonizers:
         report["filter_application"] = filter_application(devices, args.resolutions)

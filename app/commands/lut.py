@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from app.assemble import build_pipeline
 from app.commands.run import stage_choice
 from app.errors import RuntimeFailure, UsageError
-from app.runner import run_stream
+from app.session import Session
 from app.sinks.base import NullSink
 from app.sources import open_source
-from models.harmonizers.lut_export import export_cube
+from models.frame import on_device
+from models.harmonizers.harmonizer.lut_export import export_cube
+from models.ops.tensor_image import download
 
 log = logging.getLogger("harmonicam")
 
@@ -28,21 +29,17 @@ def lut_command(args) -> int:
     if not out.parent.is_dir():
         raise UsageError(f"--out {out}: folder {out.parent} does not exist; create it first")
     choice = stage_choice(args, "harmonizer")
-    source = open_source(args.source, args.resolution, loop=False, image_frames=args.frames)
     last = {}
-    try:
-        pipeline = build_pipeline(choice, args.background, [NullSink()], frame_locked=True)
-        try:
-            count = run_stream(source, pipeline, args.frames, on_result=lambda r: last.update(result=r),
-                               live=False)
-            arguments = pipeline.harmonizer.current_arguments(pipeline.state)
-        finally:
-            pipeline.close()
-    finally:
-        source.close()
+    source = open_source(args.source, args.resolution, loop=False, image_frames=args.frames)
+    with Session(source, choice, args.background, [NullSink()]) as session:
+        count = session.run(args.frames, on_result=lambda r: last.update(result=r), live=False)
+        pipeline = session.pipeline
+        arguments = pipeline.harmonizer.current_transform(pipeline.harmonizer_state)
     if not count or arguments is None:
         raise RuntimeFailure(f"{source.description} gave no frame to harmonize; pick another --source")
-    export_cube(arguments, out, last["result"].composite, size=args.size, strength=choice.strength)
+    composite = last["result"].composite.image
+    composite = download(composite) if on_device(composite) else composite
+    export_cube(arguments, out, composite, size=args.size, strength=choice.strength)
     log.info("wrote %s (%d³) from %d frames; arguments %s", out, args.size, count,
              " ".join(f"{v:+.3f}" for v in arguments))
     return 0

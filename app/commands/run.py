@@ -4,9 +4,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from app.assemble import StageChoice, build_pipeline, resolve_device
+from app.assemble import StageChoice, resolve_device
 from app.errors import RuntimeFailure
-from app.runner import run_stream
+from app.session import Session
 from app.sinks import make_sink
 from app.sources import open_source
 from models.matting.postprocess import MatteOptions
@@ -16,7 +16,8 @@ log = logging.getLogger("harmonicam")
 
 def stage_choice(args, harmonizer: str) -> StageChoice:
     return StageChoice(matting=args.matting, matting_model=args.matting_model, blend=args.blend,
-                       harmonizer=harmonizer, harmonizer_weights=getattr(args, "harmonizer_weights", None),
+                       blend_weights=args.blend_weights, harmonizer=harmonizer,
+                       harmonizer_weights=getattr(args, "harmonizer_weights", None),
                        strength=args.strength, device=resolve_device(args.device),
                        matte=MatteOptions(smoothing_s=max(0.0, args.smoothing), refine=not args.no_refine))
 
@@ -40,20 +41,14 @@ def run_command(args, explicit_source: bool) -> int:
     if args.preview:
         from app.sinks.preview import PreviewSink
         sinks.append(PreviewSink())
-    source = open_run_source(args, explicit_source)
-    try:
-        pipeline = build_pipeline(choice, args.background, sinks, frame_locked=not source.live)
-        try:
-            log.info("%s → %s at %dx%d", source.description, ", ".join(outputs), *source.size)
-            if args.preview:
-                count = sinks[-1].run_window(lambda stop: run_stream(source, pipeline, args.frames, args.fps, stop))
-            else:
-                count = run_stream(source, pipeline, args.frames, args.fps, threading.Event())
-        finally:
-            pipeline.close()
-    finally:
-        source.close()
-    summary = pipeline.times.summary()
-    stages = ", ".join(f"{k} {v['median']:.1f}" for k, v in summary.items())
-    log.info("%d frames, %.1f FPS; median ms: %s", count, pipeline.times.fps(), stages)
+    with Session(open_run_source(args, explicit_source), choice, args.background, sinks) as session:
+        log.info("%s → %s at %dx%d", session.source.description, ", ".join(outputs), *session.source.size)
+        if args.preview:
+            from app.gui.preview_window import run_preview_window
+            count = run_preview_window(sinks[-1], lambda stop: session.run(args.frames, args.fps, stop))
+        else:
+            count = session.run(args.frames, args.fps, threading.Event())
+    times = session.pipeline.times
+    stages = ", ".join(f"{k} {v['median']:.1f}" for k, v in times.summary().items())
+    log.info("%d frames, %.1f FPS; median ms: %s", count, times.fps(), stages)
     return 0

@@ -15,7 +15,7 @@ from typing import Callable
 
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
-from app.assemble import StageChoice, build_pipeline, create, make_harmonizer, make_matting, resolve_device
+from app.assemble import StageChoice, make_blend, make_harmonizer, make_matting, resolve_device
 from app.backgrounds import VideoBackground, parse_background
 from app.commands.devices import cameras
 from app.errors import HarmonicamError, RuntimeFailure
@@ -23,6 +23,7 @@ from app.gui.settings import Settings
 from app.gui.worker import FrameWorker
 from app.imaging import cover_fit
 from app.pipeline import Pipeline
+from app.session import build_pipeline
 from app.sinks.base import Sink
 from app.sinks.virtual_camera import VirtualCameraSink
 from app.sources import open_source
@@ -197,7 +198,7 @@ class Controller(QObject):
 
     def _build(self, s: Settings, source: Source) -> Pipeline:
         pipeline = build_pipeline(s.stage_choice(self.device), s.background, [], frame_locked=not source.live)
-        pipeline.mirror_output = s.mirror_output
+        pipeline.set_mirror_output(s.mirror_output)
         return pipeline
 
     def _initial_source(self, s: Settings) -> tuple[str, Source, str | None]:
@@ -277,7 +278,8 @@ class Controller(QObject):
 
     def set_matting(self, name: str, model_path: str | None) -> None:
         def job() -> Callable[[], None]:
-            self._pipeline().set_matting(make_matting(StageChoice(matting=name, matting_model=model_path)))
+            choice = StageChoice(matting=name, matting_model=model_path, device=self.device)
+            self._pipeline().set_matting(make_matting(choice))
 
             def done() -> None:
                 self.settings.matting, self.settings.matting_model = name, model_path
@@ -288,7 +290,7 @@ class Controller(QObject):
 
     def set_blend(self, name: str) -> None:
         def job() -> Callable[[], None]:
-            self._pipeline().set_blend(create("blend", name))
+            self._pipeline().set_blend(make_blend(StageChoice(blend=name, device=self.device)))
             return lambda: setattr(self.settings, "blend", name)
 
         self._submit("blend", job)
@@ -301,7 +303,7 @@ class Controller(QObject):
 
             def done() -> None:
                 self.settings.harmonizer, self.settings.harmonizer_weights = name, weights
-                self.pipeline.harmonizer.strength = self.settings.strength  # moved while it loaded
+                self.pipeline.set_strength(self.settings.strength)  # moved while it loaded
 
             return done
 
@@ -310,7 +312,7 @@ class Controller(QObject):
     def set_strength(self, strength: float) -> None:
         self.settings.strength = strength
         if self.pipeline is not None:
-            self.pipeline.harmonizer.strength = strength
+            self.pipeline.set_strength(strength)
 
     def set_matte_options(self, smoothing_s: float, refine: bool) -> None:
         self.settings.smoothing_s, self.settings.refine = smoothing_s, refine
@@ -321,7 +323,7 @@ class Controller(QObject):
     def set_mirror_output(self, mirror: bool) -> None:
         self.settings.mirror_output = mirror
         if self.pipeline is not None:
-            self.pipeline.mirror_output = mirror
+            self.pipeline.set_mirror_output(mirror)
 
     # --- virtual camera --------------------------------------------------------------------------
     def start_vcam(self, backend: str | None, device: str | None) -> VirtualCameraOutput:

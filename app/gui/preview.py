@@ -14,7 +14,7 @@ OUTPUT, SPLIT, MASK = "output", "split", "mask"
 def compose_view(result: FrameResult, mode: str, mirror: bool) -> np.ndarray:
     """The RGB image to show: the output, original | output halves, or the alpha as grey."""
     if mode == MASK:
-        grey = (np.clip(result.matte.alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
+        grey = (np.clip(result.alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
         image = np.repeat(grey[..., None], 3, axis=2)
     else:
         image = result.output

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from app.assemble import StageChoice
-from app.paths import config_dir
+from models.paths import config_dir
 from app.sinks.virtual_camera import DEFAULT_FPS, DEFAULT_SIZE
 from models.matting.postprocess import MatteOptions
 from models.ops.files import atomic_path

@@ -1,10 +1,12 @@
-"""A preview window for ``harmonicam run --preview`` (Qt, the pipeline on a worker thread)."""
+"""The sink behind ``harmonicam run --preview``: holds the newest frame for a window to show.
+
+It knows nothing of Qt; the window and its event loop are in :mod:`app.gui.preview_window`.
+"""
 from __future__ import annotations
 
 import os
 import sys
 import threading
-from typing import Callable
 
 import numpy as np
 
@@ -42,45 +44,3 @@ class PreviewSink(Sink):
         with self._lock:
             frame, self._latest = self._latest, None
         return frame
-
-    def run_window(self, work: Callable[[threading.Event], int]) -> int:
-        """Run ``work(stop)`` on a thread while a window shows frames; closing the window stops it."""
-        from PyQt6.QtCore import QTimer
-        from PyQt6.QtWidgets import QApplication
-
-        from app.gui.video_view import VideoView
-
-        app = QApplication.instance() or QApplication(sys.argv[:1])
-        view = VideoView()
-        view.setWindowTitle("Harmonicam preview")
-        view.resize(960, 540)
-        view.show()
-        stop = threading.Event()
-        result: dict[str, object] = {}
-
-        def target():
-            try:
-                result["count"] = work(stop)
-            except BaseException as exc:  # handed to the main thread
-                result["error"] = exc
-
-        worker = threading.Thread(target=target, name="pipeline", daemon=True)
-        timer = QTimer()
-
-        def poll():
-            frame = self.take()
-            if frame is not None:
-                view.show_frame(frame)
-            if not worker.is_alive():
-                app.quit()
-
-        timer.timeout.connect(poll)
-        timer.start(15)
-        worker.start()
-        app.lastWindowClosed.connect(stop.set)
-        app.exec()
-        stop.set()
-        worker.join()
-        if "error" in result:
-            raise result["error"]
-        return int(result.get("count", 0))

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from app.imaging import cover_fit, read_rgb
-from app.paths import cache_dir
+from models.paths import cache_dir
 from models.ops.files import atomic_path
 
 SAMPLE_VERSION = 1

@@ -5,8 +5,11 @@ import cv2
 import numpy as np
 import torch
 
-from models.blending.base import Blend
+from models.blending.base import Blend, Composite
+from models.frame import Frame, on_device
+from models.matting.base import Matte
 from models.registry import register
+from models.stream import StreamState
 
 
 def blend_linear(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
@@ -22,7 +25,9 @@ def blend_linear_torch(fg: torch.Tensor, alpha: torch.Tensor, bg: torch.Tensor) 
 
 @register("blend", "linear", "α·F + (1−α)·B")
 class LinearBlend(Blend):
-    """Plain alpha compositing."""
+    """Plain alpha compositing; the foreground colour is the matting model's when it predicts one."""
 
-    def composite(self, frame, alpha, background, foreground=None):
-        return blend_linear(frame if foreground is None else foreground, alpha, background)
+    def blend(self, frame: Frame, matte: Matte, background, state: StreamState) -> Composite:
+        fg = frame.image if matte.foreground is None else matte.foreground
+        mix = blend_linear_torch if on_device(fg) else blend_linear
+        return Composite(mix(fg, matte.alpha, background), matte.alpha, fg)

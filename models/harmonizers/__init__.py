@@ -1,5 +1,11 @@
-"""Harmonizers; importing this package registers them."""
-from models.harmonizers import filter_harmonizer, identity  # noqa: F401
-from models.harmonizers.base import Harmonizer, StreamState
+"""Harmonizers; importing this package registers them.
+
+Each method is a peer: the Harmonizer sub-package, the baselines, and (later)
+AdaIN, PHNet and HPBNet beside them.
+"""
+from models.harmonizers import identity, reinhard  # noqa: F401
+from models.harmonizers.base import Harmonizer
+from models.harmonizers.harmonizer import stage  # noqa: F401
+from models.stream import StreamState
 
 __all__ = ["Harmonizer", "StreamState"]

@@ -1,28 +1,18 @@
-"""The harmonizer interface shared by every harmonization method."""
+"""The harmonizer contract shared by every harmonization method.
+
+``harmonize(composite, background, frame, state)`` returns the harmonized
+image where the composite lives (NumPy on the CPU path, a device tensor on
+the device path). It works with the composite's own alpha, i.e. the refined
+matte the blend used. Per-stream work (smoothed transforms, background caches,
+prediction workers) lives in ``state``; the model instance holds only weights.
+"""
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
-from typing import Any
 
-import numpy as np
-
-from models.frame import Frame
-
-
-@dataclass
-class StreamState:
-    """Per-stream harmonizer state: EMA buffers, cached background statistics, workers.
-
-    The pipeline makes a fresh one whenever the source or the background
-    changes, so nothing from an old stream leaks into a new one.
-    """
-
-    background_version: int = -1
-    #: Live streams (cameras, real-time outputs) must never wait for slow work;
-    #: file-to-file streams must render deterministically.
-    live: bool = True
-    data: dict[str, Any] = field(default_factory=dict)
+from models.blending.base import Composite
+from models.frame import Frame, Image
+from models.stream import StreamState
 
 
 class Harmonizer(abc.ABC):
@@ -41,9 +31,16 @@ class Harmonizer(abc.ABC):
         self._strength = float(min(1.0, max(0.0, value)))
 
     @abc.abstractmethod
-    def harmonize(self, composite: np.ndarray, alpha: np.ndarray, background: np.ndarray,
-                  frame: Frame, state: StreamState) -> np.ndarray:
-        """Return the harmonized composite (uint8 H×W×3, full resolution)."""
+    def harmonize(self, composite: Composite, background: Image, frame: Frame, state: StreamState) -> Image:
+        """The harmonized composite at full resolution."""
 
-    def close(self, state: StreamState | None = None) -> None:
-        """Stop any worker owned by ``state`` (or by the harmonizer)."""
+    def ready(self, state: StreamState) -> bool:
+        """Whether the stream already has the look this harmonizer will show (crossfades wait for it)."""
+        return True
+
+    def background_changed(self, state: StreamState) -> None:
+        """The user picked another background: drop what was derived from the old one, keep the smoothing
+        so that the look eases to the new scene."""
+
+    def close(self) -> None:
+        """Release weights and runtimes (per-stream state is closed by the pipeline)."""

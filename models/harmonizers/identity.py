@@ -9,5 +9,5 @@ from models.registry import register
 class NoHarmonizer(Harmonizer):
     """Returns the composite as it is."""
 
-    def harmonize(self, composite, alpha, background, frame, state):
-        return composite
+    def harmonize(self, composite, background, frame, state):
+        return composite.image

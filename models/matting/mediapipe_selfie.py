@@ -20,6 +20,7 @@ import numpy as np
 
 from models.frame import Frame
 from models.matting.base import Matte, Matting, MattingModelError
+from models.ops.tensor_image import alpha_tensor, resize
 from models.registry import register
 
 WORK_LONG_SIDE = 640
@@ -80,7 +81,9 @@ class MediaPipeSelfie(Matting):
 
     provider = "mediapipe-xnnpack"
 
-    def __init__(self, variant: str = "general", model_path: str | os.PathLike | None = None) -> None:
+    def __init__(self, variant: str = "general", model_path: str | os.PathLike | None = None,
+                 device: str = "cpu") -> None:
+        # MediaPipe runs on the CPU whatever ``device`` is; on a device path only its small mask is uploaded.
         if variant not in VARIANTS:
             raise MattingModelError(f"unknown MediaPipe variant {variant!r}; use one of {', '.join(VARIANTS)}")
         path = Path(model_path) if model_path else bundled_model(variant)
@@ -117,10 +120,12 @@ class MediaPipeSelfie(Matting):
         # MediaPipe resizing a full HD frame and upsampling its mask back to it.
         h, w = frame.rgb.shape[:2]
         scale = WORK_LONG_SIDE / max(h, w)
-        if scale >= 1:
-            return Matte(alpha=self._segment(frame.rgb))
-        small = cv2.resize(frame.rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-        return Matte(alpha=cv2.resize(self._segment(small), (w, h), interpolation=cv2.INTER_LINEAR))
+        small = frame.rgb if scale >= 1 else cv2.resize(frame.rgb, (round(w * scale), round(h * scale)),
+                                                         interpolation=cv2.INTER_AREA)
+        mask = self._segment(small)
+        if frame.pixels is not None:  # upload the small mask, enlarge it on the device
+            return Matte(alpha=resize(alpha_tensor(mask, frame.pixels.device), (w, h)))
+        return Matte(alpha=mask if scale >= 1 else cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR))
 
     def close(self) -> None:
         self._segmenter.close()

@@ -8,6 +8,12 @@ count, not by name, so renamed or fixed-size exports of either model load too.
   the states.
 * MODNet: one 3-channel image in [-1,1] whose sides are multiples of 32, one
   1-channel alpha output; stateless.
+
+A frame with device ``pixels`` (see ``models.frame``) is matted without touching
+host memory: resized with the torch twin of the OpenCV resize
+(``models.ops.tensor_image.resize``: INTER_AREA when shrinking, INTER_LINEAR when
+enlarging) and normalised on its device, fed to ONNX Runtime through IO binding, RVM's states kept as OrtValues on the session's device between frames,
+and the alpha/fgr returned as torch tensors on the frame's device.
 """
 from __future__ import annotations
 
@@ -20,9 +26,11 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 from models.frame import Frame
 from models.matting.base import Matte, Matting, MattingModelError
+from models.ops.tensor_image import resize as resize_tensor
 from models.registry import register
 
 log = logging.getLogger(__name__)
@@ -151,6 +159,16 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
+def _device_binding(device: torch.device) -> tuple[str, int]:
+    """ONNX Runtime's (device_type, device_id) for memory on a torch device."""
+    if device.type == "cuda":
+        return "cuda", device.index if device.index is not None else torch.cuda.current_device()
+    return "cpu", 0
+
+
+_TORCH_TYPES = {np.float32: torch.float32, np.float16: torch.float16}
+
+
 class OnnxMatting(Matting):
     """An RVM or MODNet ONNX file on ONNX Runtime; ``family`` says which was detected.
 
@@ -183,9 +201,18 @@ class OnnxMatting(Matting):
         self.model_path = path
         self.family = sig.family
         self.provider = self._session.get_providers()[0]
+        self._output_types = {a.name: _FLOAT_TYPES.get(a.type, np.float32) for a in outputs}
+        #: Where the session wants its IO-bound tensors (CUDA memory for the CUDA provider).
+        self._session_device = torch.device("cpu")
+        if self.provider == "CUDAExecutionProvider":
+            options = self._session.get_provider_options().get(self.provider, {})
+            self._session_device = torch.device("cuda", int(options.get("device_id", 0)))
+        self._logged_copy = False
         #: The RVM ratio used for the latest frame (None before the first frame and for MODNet).
         self.downsample_ratio: float | None = None
-        self._states: list[np.ndarray] | None = None
+        #: RVM's recurrent states: NumPy arrays on the host path; on the device path
+        #: OrtValues on the session's device (torch zeros for a fresh start).
+        self._states: list[Any] | None = None
         self._state_key: tuple | None = None
         log.info("%s matting model %s runs on %s", "RVM" if sig.family == "rvm" else "MODNet",
                  path.name, self.provider)
@@ -204,6 +231,8 @@ class OnnxMatting(Matting):
             raise MattingModelError(f"{self.model_path} failed in onnxruntime ({_reason(exc)})") from None
 
     def matte(self, frame: Frame) -> Matte:
+        if frame.pixels is not None:
+            return self._matte_tensor(frame.pixels)
         width, height = frame.size
         size = self._working_size(width, height)
         rgb = _resize(frame.rgb, size)
@@ -231,6 +260,97 @@ class OnnxMatting(Matting):
         self.downsample_ratio = ratio
         fg = np.clip(fgr[0].transpose(1, 2, 0).astype(np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
         return Matte(alpha=self._alpha(pha, width, height), foreground=_resize(fg, (width, height)))
+
+    def _matte_tensor(self, pixels: torch.Tensor) -> Matte:
+        """The device path: ``pixels`` float32 1×3×H×W in [0,1]; alpha and fgr come back
+        as tensors on the same device, 1×1×H×W and 1×3×H×W."""
+        height, width = pixels.shape[-2:]
+        size = self._working_size(width, height)
+        x = resize_tensor(pixels.float(), size)
+        if self.family == "modnet":
+            x = x * 2 - 1
+        x = self._to_session(x).to(_TORCH_TYPES[self._dtype]).contiguous()
+        device_type, device_id = _device_binding(x.device)
+        io = self._session.io_binding()
+        io.bind_input(self._sig.image.name, device_type, device_id, self._dtype, list(x.shape),
+                      x.data_ptr())  # x, like every bound buffer below, outlives the run
+
+        def bind_output(name: str, channels: int) -> torch.Tensor:
+            # Fresh per frame: a returned matte must not change when the next frame runs.
+            out = torch.empty((1, channels, size[1], size[0]), device=x.device,
+                              dtype=_TORCH_TYPES[self._output_types[name]])
+            io.bind_output(name, device_type, device_id, self._output_types[name],
+                           list(out.shape), out.data_ptr())
+            return out
+
+        if self.family == "modnet":
+            pha = bind_output(self._sig.outputs[0], 1)
+            self._run_bound(io, x)
+            return Matte(alpha=self._alpha_tensor(pha, pixels.device, width, height))
+
+        ratio = None
+        if self._sig.ratio is not None:
+            ratio = self._ratio_override or choose_downsample_ratio(*size)
+            # A scalar parameter that ORT reads on the host (Resize scales), as RVM's own
+            # IO-binding example binds it.
+            ratio_array = np.full([1] * len(self._sig.ratio.shape), ratio, np.float32)
+            io.bind_cpu_input(self._sig.ratio.name, ratio_array)
+        # As on the NumPy path; the key also names the device so that states never
+        # cross paths or devices.
+        key = (size, ratio, "device", x.device)
+        if self._state_key != key:
+            self.reset()
+            self._state_key = key
+        if self._states is None:
+            self._states = [torch.zeros([d if isinstance(d, int) else 1 for d in s.shape],
+                                        dtype=_TORCH_TYPES[_FLOAT_TYPES[s.type]], device=x.device)
+                            for s in self._sig.states]
+        for arg, state in zip(self._sig.states, self._states):
+            if isinstance(state, torch.Tensor):  # the zeros of a fresh start
+                io.bind_input(arg.name, device_type, device_id, _FLOAT_TYPES[arg.type],
+                              list(state.shape), state.data_ptr())
+            else:  # an OrtValue from the previous frame, still on the device
+                io.bind_ortvalue_input(arg.name, state)
+        fgr = bind_output(self._sig.outputs[0], 3)
+        pha = bind_output(self._sig.outputs[1], 1)
+        for name in self._sig.outputs[2:]:
+            io.bind_output(name, device_type, device_id)  # shapes are the model's business
+        self._run_bound(io, x)
+        self._states = io.get_outputs()[2:]
+        self.downsample_ratio = ratio
+        fg = resize_tensor(self._from_session(fgr, pixels.device).float().clamp(0, 1),
+                           (width, height))
+        return Matte(alpha=self._alpha_tensor(pha, pixels.device, width, height), foreground=fg)
+
+    def _to_session(self, x: torch.Tensor) -> torch.Tensor:
+        """The working image on the session's device (a copy only when they differ)."""
+        target = self._session_device
+        if x.device == target:
+            return x
+        if not self._logged_copy:
+            self._logged_copy = True
+            log.info("the matting model runs on %s but the frames are on %s: each working "
+                     "image is copied to %s and the matte back", self.provider, x.device, target)
+        return x.to(target)
+
+    @staticmethod
+    def _from_session(out: torch.Tensor, device: torch.device) -> torch.Tensor:
+        return out if out.device == device else out.to(device)
+
+    def _run_bound(self, io: Any, x: torch.Tensor) -> None:
+        if x.device.type == "cuda":
+            # ORT computes on its own stream: the torch work that produced the inputs must be done.
+            torch.cuda.current_stream(x.device).synchronize()
+        try:
+            self._session.run_with_iobinding(io)
+        except Exception as exc:  # see _open_session: no narrower base class
+            raise MattingModelError(f"{self.model_path} failed in onnxruntime ({_reason(exc)})") from None
+        io.synchronize_outputs()
+
+    def _alpha_tensor(self, pha: torch.Tensor, device: torch.device, width: int,
+                      height: int) -> torch.Tensor:
+        alpha = self._from_session(pha, device).float().clamp(0, 1)
+        return resize_tensor(alpha, (width, height))
 
     @staticmethod
     def _alpha(pha: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -10,10 +10,12 @@ from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
+import torch
 
-from models.frame import Frame
+from models.frame import Frame, on_device
 from models.matting.base import Matte
-from models.ops.guided import fast_guided_filter
+from models.ops.guided import fast_guided_filter, fast_guided_filter_tensor
+from models.ops.tensor_image import rgb_to_gray
 from models.ops.temporal import TimeEMA
 
 NEGLIGIBLE_ALPHA = 0.25 / 255
@@ -41,6 +43,8 @@ class MattePostprocess:
         alpha = matte.alpha
         if self.options.smoothing_s > 0:
             alpha = self._ema.update(alpha, frame.timestamp)
+        if on_device(alpha):
+            return replace(matte, alpha=self._device_alpha(frame, alpha))
         if self.options.refine:
             gray = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
             gray *= np.float32(1 / 255)
@@ -52,3 +56,10 @@ class MattePostprocess:
         # stage treat the whole frame as foreground (harmonizers work in the box of alpha > 0).
         cv2.threshold(alpha, NEGLIGIBLE_ALPHA, 0, cv2.THRESH_TOZERO, dst=alpha)
         return replace(matte, alpha=alpha)
+
+    def _device_alpha(self, frame: Frame, alpha: torch.Tensor) -> torch.Tensor:
+        """The same steps on the device (1×1×H×W); never writes into the EMA state."""
+        if self.options.refine:
+            alpha = fast_guided_filter_tensor(rgb_to_gray(frame.pixels), alpha, self.options.radius,
+                                              self.options.eps)
+        return torch.where(alpha > NEGLIGIBLE_ALPHA, alpha, 0.0)

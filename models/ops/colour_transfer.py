@@ -12,7 +12,7 @@ import numpy as np
 _EPS = 1e-6
 
 
-def _to_lab(rgb: np.ndarray) -> np.ndarray:
+def to_lab(rgb: np.ndarray) -> np.ndarray:
     # float32 in [0,1] gives L in [0,100] and a, b around [-127, 127] without 8-bit rounding.
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
 
@@ -30,26 +30,29 @@ def lab_stats(lab: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.nd
     return mean, std
 
 
-def reinhard_lab(image: np.ndarray, mask: np.ndarray, reference: np.ndarray,
-                 strength: float = 1.0) -> np.ndarray:
+def reinhard_lab(image: np.ndarray, mask: np.ndarray,
+                 reference: np.ndarray | tuple[np.ndarray, np.ndarray], strength: float = 1.0) -> np.ndarray:
     """Recolour the foreground of ``image`` towards a reference, Reinhard-style, in Lab.
 
     ``image``: H×W×3 RGB, uint8 or float in [0,1] (the result has the same dtype).
     ``mask``: H×W soft foreground in [0,1]; it weights the foreground statistics and
     blends the result, so the background is untouched.
-    ``reference``: either H×W weights over ``image`` (e.g. ``1 − mask``, the visible
-    background) or an RGB image of any size (e.g. the complete background), whose
-    whole-image statistics are the target. ``strength`` in [0,1] scales the effect.
+    ``reference``: H×W weights over ``image`` (e.g. ``1 − mask``, the visible
+    background), an RGB image of any size (e.g. the complete background), whose
+    whole-image statistics are the target, or those statistics already computed
+    (``lab_stats`` of it: callers cache them per background). ``strength`` in [0,1] scales the effect.
     """
     is_uint8 = image.dtype == np.uint8
     rgb = image.astype(np.float32) / 255.0 if is_uint8 else image.astype(np.float32)
-    lab = _to_lab(rgb)
+    lab = to_lab(rgb)
     mask = mask.astype(np.float32)
-    if reference.ndim == 2:
+    if isinstance(reference, tuple):
+        ref_mean, ref_std = reference
+    elif reference.ndim == 2:
         ref_mean, ref_std = lab_stats(lab, reference)
     else:
         ref = reference.astype(np.float32) / 255.0 if reference.dtype == np.uint8 else reference.astype(np.float32)
-        ref_mean, ref_std = lab_stats(_to_lab(ref))
+        ref_mean, ref_std = lab_stats(to_lab(ref))
     fg_mean, fg_std = lab_stats(lab, mask)
     moved = (lab - fg_mean) * (ref_std / np.maximum(fg_std, _EPS)) + ref_mean
     out = cv2.cvtColor(moved.astype(np.float32), cv2.COLOR_LAB2RGB).clip(0, 1)

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
+from torch import Tensor
+
+from models.ops.tensor_image import box_blur, resize
 
 
 def fast_guided_filter(guide_gray: np.ndarray, src: np.ndarray, radius: int = 4,
@@ -33,3 +37,20 @@ def fast_guided_filter(guide_gray: np.ndarray, src: np.ndarray, radius: int = 4,
     q = cv2.multiply(a, guide_gray)
     cv2.add(q, b, dst=q)
     return np.clip(q, 0.0, 1.0, out=q)
+
+
+def fast_guided_filter_tensor(guide_gray: Tensor, src: Tensor, radius: int = 4,
+                              eps: float = 1e-3, work_long_side: int = 320) -> Tensor:
+    """:func:`fast_guided_filter` on the device: 1×1×H×W tensors in [0,1] → 1×1×H×W."""
+    h, w = src.shape[-2:]
+    scale = min(1.0, work_long_side / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    i_small = resize(guide_gray, size)
+    p_small = resize(src, size)
+    # The four box means in one pass, as channels: I, p, I·p, I².
+    means = box_blur(torch.cat((i_small, p_small, i_small * p_small, i_small * i_small), dim=1), radius)
+    mean_i, mean_p, mean_ip, mean_ii = means.split(1, dim=1)
+    a = (mean_ip - mean_i * mean_p) / (mean_ii - mean_i * mean_i + eps)
+    b = mean_p - a * mean_i
+    a, b = resize(box_blur(torch.cat((a, b), dim=1), radius), (w, h)).split(1, dim=1)
+    return torch.addcmul(b, a, guide_gray).clamp_(0.0, 1.0)

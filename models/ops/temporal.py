@@ -10,6 +10,7 @@ import math
 
 import cv2
 import numpy as np
+import torch
 
 
 def ema_weight(dt: float, tau: float) -> float:
@@ -20,25 +21,31 @@ def ema_weight(dt: float, tau: float) -> float:
 
 
 class TimeEMA:
-    """EMA of an array (or scalar) whose state starts at the first sample."""
+    """EMA of an array, tensor (kept on its device) or scalar whose state starts at the first sample."""
 
     def __init__(self, tau: float) -> None:
         self.tau = float(tau)
-        self.value: np.ndarray | None = None
+        self.value: np.ndarray | torch.Tensor | None = None
         self._t: float | None = None
 
     def reset(self) -> None:
         self.value = None
         self._t = None
 
-    def update(self, sample: np.ndarray, t: float) -> np.ndarray:
+    def update(self, sample: np.ndarray | torch.Tensor, t: float) -> np.ndarray | torch.Tensor:
         """Blend ``sample`` observed at time ``t`` (seconds) into the state and return the state
         (owned by the EMA: copy it before changing it)."""
-        if self.value is None or self._t is None or self.value.shape != np.shape(sample) or t < self._t:
-            self.value = np.array(sample, dtype=np.float32, copy=True)
+        tensor = isinstance(sample, torch.Tensor)
+        shape = tuple(sample.shape) if tensor else np.shape(sample)
+        if (self.value is None or self._t is None or tuple(self.value.shape) != shape or t < self._t
+                or tensor != isinstance(self.value, torch.Tensor)):
+            self.value = sample.float().clone() if tensor else np.array(sample, dtype=np.float32, copy=True)
         else:
             w = ema_weight(t - self._t, self.tau)
-            # In place and in one pass: the state can be a full-resolution alpha.
-            cv2.addWeighted(np.asarray(sample, np.float32), w, self.value, 1.0 - w, 0.0, dst=self.value)
+            # In place and in one pass: the state can be a full-resolution alpha (on a device, too).
+            if tensor:
+                self.value.lerp_(sample.to(self.value.dtype), w)
+            else:
+                cv2.addWeighted(np.asarray(sample, np.float32), w, self.value, 1.0 - w, 0.0, dst=self.value)
         self._t = t
         return self.value

@@ -29,10 +29,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from app.imaging import IMAGE_EXTENSIONS, read_rgb
-from app.paths import cache_dir
-from models.harmonizers.filters import FILTER_ORDER
+from models.harmonizers.harmonizer.filters import FILTER_ORDER
+from models.io import IMAGE_EXTENSIONS
+from models.io import read_image_rgb as read_rgb
 from models.ops.files import atomic_path
+from models.paths import cache_dir
 from models.training.synthesis import complete_background
 
 SPLITS = ("train", "test")

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.harmonizers.filters import apply_filters
-from models.harmonizers.harmonizer import HarmonizerNet
-from models.harmonizers.harmonizer_lite import HarmonizerLiteNet
+from models.harmonizers.harmonizer.filters import apply_filters
+from models.harmonizers.harmonizer.network import HarmonizerNet
+from models.harmonizers.harmonizer.lite import HarmonizerLiteNet
 from models.ops.checkpoint import load_state_dict_file
 from models.ops.colour_transfer import reinhard_lab
 from models.ops.files import atomic_path

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from models.harmonizers.harmonizer_lite import PRETRAINED_PACKAGE, HarmonizerLiteNet
+from models.harmonizers.harmonizer.lite import PRETRAINED_PACKAGE, HarmonizerLiteNet
 from models.ops.files import atomic_path
 from models.training.evaluate import METRIC_SIZE
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from torch import Tensor
 
-from models.harmonizers.filters import adjust_filters
+from models.harmonizers.harmonizer.filters import adjust_filters
 
 
 def synthesize(real: Tensor, mask: Tensor, args: Tensor) -> tuple[Tensor, list[Tensor]]:

@@ -30,9 +30,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from app.paths import cache_dir
-from models.harmonizers.filters import apply_filters
-from models.harmonizers.harmonizer_lite import HarmonizerLiteNet, build_lite, normalise_rgb
+from models.paths import cache_dir
+from models.harmonizers.harmonizer.filters import apply_filters
+from models.harmonizers.harmonizer.lite import HarmonizerLiteNet, build_lite, normalise_rgb
 from models.ops.checkpoint import save_safetensors
 from models.ops.files import atomic_path
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name

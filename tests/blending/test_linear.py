@@ -6,6 +6,14 @@ import torch
 
 from models import registry
 from models.blending.linear import blend_linear_torch
+from models.frame import Frame
+from models.matting.base import Matte
+from models.stream import StreamState
+
+
+def blend(frame_rgb, alpha, bg, foreground=None):
+    linear = registry.create("blend", "linear")
+    return linear.blend(Frame(frame_rgb, 0, 0.0), Matte(alpha, foreground), bg, StreamState())
 
 
 def test_uint8_fast_path_matches_the_formula():
@@ -13,7 +21,9 @@ def test_uint8_fast_path_matches_the_formula():
     fg = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
     bg = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
     alpha = rng.random((37, 53), dtype=np.float32)
-    out = registry.create("blend", "linear").composite(fg, alpha, bg)
+    composite = blend(fg, alpha, bg)
+    out = composite.image
+    assert composite.alpha is alpha and composite.foreground is fg  # the harmonizer gets what was used
     ref = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
     assert out.dtype == np.uint8 and out.shape == fg.shape
     assert np.abs(out.astype(float) - ref).max() <= 1.0
@@ -23,8 +33,8 @@ def test_foreground_colour_replaces_the_frame():
     frame = np.zeros((4, 4, 3), np.uint8)
     fgr = np.full((4, 4, 3), 200, np.uint8)
     bg = np.full((4, 4, 3), 100, np.uint8)
-    out = registry.create("blend", "linear").composite(frame, np.ones((4, 4), np.float32), bg, foreground=fgr)
-    assert (out == 200).all()
+    composite = blend(frame, np.ones((4, 4), np.float32), bg, foreground=fgr)
+    assert (composite.image == 200).all() and composite.foreground is fgr
 
 
 def test_torch_path_matches_numpy():
@@ -33,3 +43,26 @@ def test_torch_path_matches_numpy():
     a = rng.random((1, 1, 8, 8), dtype=np.float32)
     out = blend_linear_torch(torch.from_numpy(fg), torch.from_numpy(a), torch.from_numpy(bg)).numpy()
     np.testing.assert_allclose(out, a * fg + (1 - a) * bg, atol=1e-6)
+
+
+def test_device_frames_blend_on_the_device_representation():
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    alpha = rng.random((6, 10), dtype=np.float32)
+    host = blend(rgb, alpha, bg).image
+    pixels = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+    frame = Frame(rgb, 0, 0.0, pixels)
+    bg_t = torch.from_numpy(bg).permute(2, 0, 1)[None].float() / 255
+    composite = registry.create("blend", "linear").blend(frame, Matte(torch.from_numpy(alpha)[None, None]), bg_t,
+                                                          StreamState())
+    assert composite.image.shape == (1, 3, 6, 10) and composite.foreground is pixels
+    device_out = (composite.image[0].permute(1, 2, 0) * 255).round().numpy()
+    assert np.abs(device_out - host).max() <= 1
+
+
+def test_a_blend_without_weights_refuses_a_weights_file():
+    import pytest
+
+    with pytest.raises(ValueError, match="no weights"):
+        registry.create("blend", "linear", weights="blend.safetensors")

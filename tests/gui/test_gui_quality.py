@@ -12,8 +12,8 @@ from models.harmonizers.base import Harmonizer
 class PlainHarmonizer(Harmonizer):
     """Stands in for a harmonizer that no file can make usable (e.g. it needs a GPU)."""
 
-    def harmonize(self, composite, alpha, background, frame, state):
-        return composite
+    def harmonize(self, composite, background, frame, state):
+        return composite.image
 
 
 class WeightsHarmonizer(PlainHarmonizer):

@@ -1,6 +1,8 @@
 """The Harmonizer as a pipeline stage: checkpoints, EMA'd arguments, full-resolution filters, LUT."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -8,12 +10,13 @@ import torch
 from app.cli import main
 from app.imaging import cover_fit
 from models import registry
+from models.blending.base import Composite
 from models.frame import Frame
-from models.harmonizers.base import StreamState
-from models.harmonizers.filter_apply import FilterApplier
-from models.harmonizers.filter_harmonizer import FilterHarmonizer
-from models.harmonizers.harmonizer import HarmonizerNet
-from models.harmonizers.harmonizer_lite import HarmonizerLiteNet
+from models.stream import StreamState
+from models.harmonizers.harmonizer.filter_apply import FilterApplier
+from models.harmonizers.harmonizer.stage import FilterHarmonizer
+from models.harmonizers.harmonizer.network import HarmonizerNet
+from models.harmonizers.harmonizer.lite import HarmonizerLiteNet
 from models.ops.checkpoint import save_safetensors
 from tests.conftest import write_image
 
@@ -46,7 +49,7 @@ def stream(size=(320, 180), n=4):
     alpha = np.zeros((size[1], size[0]), np.float32)
     alpha[40:160, 100:220] = 1.0
     background = np.full_like(rgb, (30, 60, 200))
-    return [(Frame(rgb, i, i / 30), alpha, background) for i in range(n)]
+    return [(Frame(rgb, i, i / 30), Composite(rgb, alpha, rgb), background) for i in range(n)]
 
 
 def test_official_checkpoint_runs_deterministically_on_files(official_pth):
@@ -55,53 +58,75 @@ def test_official_checkpoint_runs_deterministically_on_files(official_pth):
     outputs = []
     for _ in range(2):
         state = StreamState(live=False)
-        outputs.append([h.harmonize(f.rgb, a, b, f, state) for f, a, b in stream()])
-        args = h.current_arguments(state)
-        h.close(state)
+        outputs.append([h.harmonize(c, b, f, state) for f, c, b in stream()])
+        args = h.current_transform(state)
+        state.close()
     np.testing.assert_array_equal(outputs[0][-1], outputs[1][-1])
     assert np.abs(outputs[0][0].astype(int) - stream()[0][0].rgb).max() > 0  # the first frame is harmonized
     # the output is exactly the fast filters with the tracked (EMA'd) arguments
-    f, a, _ = stream()[-1]
-    np.testing.assert_array_equal(outputs[0][-1], FilterApplier("cpu")(f.rgb, a, args))
+    f, c, _ = stream()[-1]
+    np.testing.assert_array_equal(outputs[0][-1], FilterApplier("cpu")(f.rgb, c.alpha, args))
 
 
 def test_arguments_are_those_of_the_network_on_the_256_copy(official_pth):
     h = registry.create("harmonizer", "harmonizer", weights=official_pth)
-    f, a, b = stream(n=1)[0]
+    f, c, b = stream(n=1)[0]
     state = StreamState(live=False)
-    h.harmonize(f.rgb, a, b, f, state)
+    h.harmonize(c, b, f, state)
     comp = torch.from_numpy(f.rgb).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
-        expected = h.network.predict_arguments(comp, torch.from_numpy(a)[None, None])[0].numpy()
-    np.testing.assert_allclose(h.current_arguments(state), expected, atol=0.05)  # cv2 vs torch bilinear
+        expected = h.network.predict_arguments(comp, torch.from_numpy(c.alpha)[None, None])[0].numpy()
+    expected = np.clip(expected, -1, 1)  # the transform is the filters' clamped arguments
+    np.testing.assert_allclose(h.current_transform(state), expected, atol=0.05)  # cv2 vs torch bilinear
+
+
+def test_strength_is_applied_once_by_the_machinery(official_pth):
+    full = registry.create("harmonizer", "harmonizer", weights=official_pth)
+    half = registry.create("harmonizer", "harmonizer", weights=official_pth, strength=0.5)
+    f, c, b = stream(n=1)[0]
+    states = StreamState(live=False), StreamState(live=False)
+    full.harmonize(c, b, f, states[0])
+    out = half.harmonize(c, b, f, states[1])
+    args = full.current_transform(states[0])
+    np.testing.assert_array_equal(half.current_transform(states[1]), args)  # smoothed before strength
+    np.testing.assert_array_equal(out, FilterApplier("cpu")(f.rgb, c.alpha, args * 0.5))
 
 
 def test_strength_zero_is_the_composite(official_pth):
     h = registry.create("harmonizer", "harmonizer", weights=official_pth, strength=0.0)
-    f, a, b = stream(n=1)[0]
-    assert h.harmonize(f.rgb, a, b, f, StreamState(live=False)) is f.rgb
+    f, c, b = stream(n=1)[0]
+    assert h.harmonize(c, b, f, StreamState(live=False)) is f.rgb
 
 
 def test_complete_background_variant_embeds_a_static_background_once(lite_bg_weights, monkeypatch):
     h = FilterHarmonizer(weights=lite_bg_weights)
-    assert h.needs_background
+    assert h.uses_background
     calls = []
     original = h.network.embed_background
     monkeypatch.setattr(h.network, "embed_background", lambda x: calls.append(1) or original(x))
     state = StreamState(live=False)
     frames = stream(n=8)
-    for f, a, _ in frames:
-        h.harmonize(f.rgb, a, frames[0][2], f, state)  # the same background array every frame
-    assert len(calls) == 1 and h.current_arguments(state) is not None
+    for f, c, _ in frames:
+        h.harmonize(c, frames[0][2], f, state)  # the same background array every frame
+    assert len(calls) == 1 and h.current_transform(state) is not None
+    # a new background drops the cached embedding but keeps the smoothed arguments (the look eases over)
+    before = h.current_transform(state)
+    h.background_changed(state)
+    np.testing.assert_array_equal(h.current_transform(state), before)
+    f, c, _ = frames[0]
+    h.harmonize(c, np.full_like(frames[0][2], 250), Frame(f.rgb, 30, 1.0), state)  # a prediction is due
+    assert len(calls) == 2
 
 
 def test_live_streams_never_wait_for_the_network(official_pth):
     h = registry.create("harmonizer", "harmonizer", weights=official_pth)
     state = StreamState(live=True)
-    f, a, b = stream(n=1)[0]
-    first = h.harmonize(f.rgb, a, b, f, state)
+    f, c, b = stream(n=1)[0]
+    first = h.harmonize(c, b, f, state)
     assert first is f.rgb  # no arguments yet: the composite passes through at once
-    h.close(state)
+    assert not h.ready(state)
+    state.close()
+    assert not any(t.name == "harmonizer-args" and t.is_alive() for t in threading.enumerate())
 
 
 def test_wrong_weights_are_refused_in_one_sentence(tmp_path, astronaut):

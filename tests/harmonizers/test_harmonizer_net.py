@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from safetensors import safe_open
 
-from models.harmonizers.harmonizer import FILTERS, HarmonizerNet
-from models.harmonizers.harmonizer_lite import HarmonizerLiteNet, build_lite, load_imagenet_backbone, normalise_rgb
+from models.harmonizers.harmonizer.network import FILTERS, HarmonizerNet
+from models.harmonizers.harmonizer.lite import HarmonizerLiteNet, build_lite, load_imagenet_backbone, normalise_rgb
 from models.ops.checkpoint import CheckpointError, load_state_dict_file, save_safetensors
 from models.ops.efficientnet import SameConv2d, drop_connect, tf_same_padding
 

@@ -172,3 +172,134 @@ def test_registry_entry(tiny_modnet_onnx):
 
 def test_onnx_providers_lists_cpu():
     assert "CPUExecutionProvider" in onnx_providers()
+
+
+# --- The device path: ``frame.pixels`` is a torch tensor; run here on CPU tensors. ---
+
+torch = pytest.importorskip("torch")
+
+
+def device_frame(rgb: np.ndarray, index: int = 0, device: str = "cpu",
+                 host_rgb: np.ndarray | None = None) -> Frame:
+    """A device-path frame; ``host_rgb`` replaces ``rgb`` as the host copy (to show it is unread)."""
+    pixels = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div(255).to(device)
+    rgb = rgb if host_rgb is None else host_rgb
+    return Frame(rgb=rgb, index=index, timestamp=index / 30, pixels=pixels)
+
+
+def assert_constant(t: torch.Tensor, value: float) -> None:
+    torch.testing.assert_close(t, torch.full_like(t, value), atol=1e-4, rtol=0)
+
+
+def host(t: torch.Tensor) -> np.ndarray:
+    """A 1×C×H×W tensor as H×W (C = 1) or H×W×C."""
+    a = t[0].permute(1, 2, 0).cpu().numpy()
+    return a[..., 0] if a.shape[-1] == 1 else a
+
+
+# (model fixture, frame height, width, alpha atol, fgr atol in 1/255). Measured maxima of
+# |tensor path − NumPy path| on uniform noise (the worst case for resizers): dynamic RVM
+# fp32 0 / 0 (no resize); fp16 0 / 0.09; fixed 96×64 RVM from 120×160 0.0009 / 1.2;
+# MODNet 200×120 up to 832×512 and back 0.0012; 1280×720 down to 896×512 and back 0.0018.
+# The rest is the NumPy path resizing uint8 (rounding, ±0.5/255 ≈ 0.002) and fgr's uint8.
+PARITY = [
+    ("tiny_rvm_onnx", 90, 160, 1e-5, 0.51),
+    ("tiny_rvm_fp16_onnx", 90, 160, 1e-3, 0.5),
+    ("tiny_rvm_fixed_onnx", 120, 160, 0.003, 2),
+    ("tiny_modnet_onnx", 120, 200, 0.003, None),
+    ("tiny_modnet_onnx", 720, 1280, 0.003, None),
+]
+
+
+@pytest.mark.parametrize("model, height, width, atol, fgr_atol", PARITY,
+                         ids=["rvm", "rvm-fp16", "rvm-fixed", "modnet-up", "modnet-down"])
+def test_tensor_path_matches_numpy_path(request, model, height, width, atol, fgr_atol):
+    path = request.getfixturevalue(model)
+    cpu, dev = OnnxMatting(path, threads=1), OnnxMatting(path, threads=1)
+    for index in range(2):  # the second RVM frame runs on fed-back states
+        rgb = noise(height, width, index).rgb
+        expected, matte = cpu.matte(frame(rgb, index)), dev.matte(device_frame(rgb, index))
+        assert isinstance(matte.alpha, torch.Tensor)
+        assert matte.alpha.shape == (1, 1, height, width) and matte.alpha.dtype == torch.float32
+        assert matte.alpha.device.type == "cpu"
+        assert 0 <= matte.alpha.min() and matte.alpha.max() <= 1
+        np.testing.assert_allclose(host(matte.alpha), expected.alpha, atol=atol)
+        if fgr_atol is None:
+            assert matte.foreground is None
+            continue
+        assert matte.foreground.shape == (1, 3, height, width)
+        assert matte.foreground.dtype == torch.float32 and matte.foreground.device.type == "cpu"
+        assert 0 <= matte.foreground.min() and matte.foreground.max() <= 1
+        np.testing.assert_allclose(host(matte.foreground) * 255, expected.foreground, atol=fgr_atol)
+    assert dev.downsample_ratio == cpu.downsample_ratio
+
+
+@pytest.mark.parametrize("model", ["tiny_rvm_onnx", "tiny_modnet_onnx"])
+def test_tensor_path_reads_only_the_tensor_and_binds_io(request, model, monkeypatch):
+    m = OnnxMatting(request.getfixturevalue(model), threads=1)
+
+    def no_host_run(*args, **kwargs):
+        raise AssertionError("the tensor path must run through IO binding, not session.run")
+
+    monkeypatch.setattr(m._session, "run", no_host_run)
+    rgb = noise(64, 96).rgb
+    matte = m.matte(device_frame(rgb, host_rgb=np.zeros_like(rgb)))  # a wrong host copy, unread
+    expected = OnnxMatting(request.getfixturevalue(model), threads=1).matte(frame(rgb))
+    np.testing.assert_allclose(host(matte.alpha), expected.alpha, atol=0.003)
+
+
+def test_tensor_path_feeds_rvm_states_back_and_resets(rvm):
+    c = 200 / 255
+    grey_rgb = np.full((90, 160, 3), 200, np.uint8)
+    first = rvm.matte(device_frame(grey_rgb, 0))
+    kept = first.alpha.clone()
+    second = rvm.matte(device_frame(grey_rgb, 1))
+    assert_constant(first.alpha, 0.75 * c)
+    assert_constant(second.alpha, 0.875 * c)
+    torch.testing.assert_close(first.alpha, kept, atol=0, rtol=0)  # not overwritten by frame 2
+    assert not any(isinstance(s, np.ndarray) for s in rvm._states)  # bound, never host arrays
+    rvm.reset()
+    third = rvm.matte(device_frame(grey_rgb, 2))
+    assert_constant(third.alpha, 0.75 * c)
+
+
+def test_tensor_path_size_change_restarts_the_states(rvm):
+    c = 100 / 255
+    rvm.matte(device_frame(np.full((90, 160, 3), 100, np.uint8)))
+    rvm.matte(device_frame(np.full((90, 160, 3), 100, np.uint8), 1))
+    # Stale states would fail to broadcast in onnxruntime; fresh ones give the first-frame value.
+    matte = rvm.matte(device_frame(np.full((120, 64, 3), 100, np.uint8), 2))
+    assert matte.alpha.shape == (1, 1, 120, 64)
+    assert_constant(matte.alpha, 0.75 * c)
+
+
+def test_switching_paths_restarts_the_states(rvm):
+    c = 200 / 255
+    grey_rgb = np.full((90, 160, 3), 200, np.uint8)
+    rvm.matte(frame(grey_rgb))
+    after_host = rvm.matte(device_frame(grey_rgb, 1)).alpha
+    after_device = rvm.matte(frame(grey_rgb, 2)).alpha
+    assert_constant(after_host, 0.75 * c)
+    np.testing.assert_allclose(after_device, 0.75 * c, atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_frames_give_cuda_mattes(tiny_rvm_onnx, caplog):
+    m = OnnxMatting(tiny_rvm_onnx, device="cuda")
+    rgb = noise(90, 160).rgb
+    expected = OnnxMatting(tiny_rvm_onnx, threads=1).matte(device_frame(rgb))
+    with caplog.at_level(logging.INFO, logger="models.matting.onnx_matting"):
+        mattes = [m.matte(device_frame(rgb, i, device="cuda")) for i in range(2)]
+    for matte in mattes:
+        assert matte.alpha.is_cuda and matte.foreground.is_cuda
+        assert matte.alpha.shape == (1, 1, 90, 160) and matte.foreground.shape == (1, 3, 90, 160)
+    torch.testing.assert_close(mattes[0].alpha.cpu(), expected.alpha, atol=1e-4, rtol=0)
+    torch.testing.assert_close(mattes[0].foreground.cpu(), expected.foreground, atol=1e-4, rtol=0)
+    assert not torch.equal(mattes[1].alpha, mattes[0].alpha)  # frame 2 ran on fed-back states
+    copies = [r for r in caplog.records if "copied" in r.getMessage()]
+    if m.provider == "CUDAExecutionProvider":
+        assert not copies  # CUDA memory is bound as it is
+        assert all(s.device_name().lower() == "cuda" for s in m._states)
+    else:  # CPU-only onnxruntime: the working image goes through the host, said once
+        assert len(copies) == 1 and copies[0].levelno == logging.INFO

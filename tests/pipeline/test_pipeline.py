@@ -1,13 +1,14 @@
-"""The pipeline: stage order, per-stage timings and thread-safe swaps while running."""
+"""The pipeline: stage order, per-stage timings, swaps that never stall, crossfades and closing."""
 from __future__ import annotations
 
 import threading
 import time
 
 import numpy as np
+import pytest
 
 from app.backgrounds import ColourBackground
-from app.pipeline import Pipeline
+from app.pipeline import FADE_S, Pipeline
 from app.runner import run_stream
 from app.sinks.base import NullSink
 from app.sources import open_source
@@ -23,6 +24,7 @@ class HalfMatting(Matting):
 
     def __init__(self):
         self.resets = 0
+        self.closed = 0
 
     def matte(self, frame):
         alpha = np.zeros(frame.rgb.shape[:2], np.float32)
@@ -32,18 +34,34 @@ class HalfMatting(Matting):
     def reset(self):
         self.resets += 1
 
+    def close(self):
+        self.closed += 1
 
-class RecordingHarmonizer(Harmonizer):
-    """Counts frames in its per-stream state."""
 
-    def harmonize(self, composite, alpha, background, frame, state):
+class OffsetHarmonizer(Harmonizer):
+    """Adds ``offset`` to every pixel; counts frames in its per-stream state."""
+
+    def __init__(self, offset=0):
+        super().__init__()
+        self.offset = offset
+        self.closed = 0
+
+    def harmonize(self, composite, background, frame, state):
         state.data["frames"] = state.data.get("frames", 0) + 1
-        return composite
+        return np.clip(composite.image.astype(int) + self.offset, 0, 255).astype(np.uint8)
+
+    def close(self):
+        self.closed += 1
 
 
-def make_pipeline(sinks=()):
+def make_pipeline(sinks=(), harmonizer=None):
     return Pipeline(HalfMatting(), ColourBackground((0, 0, 255)), registry.create("blend", "linear"),
-                    RecordingHarmonizer(), MattePostprocess(MatteOptions(smoothing_s=0, refine=False)), list(sinks))
+                    harmonizer or OffsetHarmonizer(), MattePostprocess(MatteOptions(smoothing_s=0, refine=False)),
+                    list(sinks))
+
+
+def frame_at(t, size=(8, 4), value=200):
+    return Frame(np.full((size[1], size[0], 3), value, np.uint8), round(t * 30), t)
 
 
 def test_stages_compose_the_same_frame():
@@ -52,30 +70,148 @@ def test_stages_compose_the_same_frame():
     r = p.process(Frame(rgb, 0, 0.0))
     assert (r.output[:, :20] == 200).all() and (r.output[:, 20:] == (0, 0, 255)).all()
     assert set(p.times.summary()) == {"matting", "background", "blend", "harmonize"}
+    assert r.alpha is r.composite.alpha  # the harmonizer and the previews see the alpha the blend used
 
 
-def test_background_change_starts_a_new_stream_state():
+def test_background_change_keeps_the_harmonizer_stream():
     p = make_pipeline()
-    f = Frame(np.zeros((8, 8, 3), np.uint8), 0, 0.0)
-    p.process(f)
-    p.process(f)
-    assert p.state.data["frames"] == 2
+    p.process(frame_at(0))
+    p.process(frame_at(0.1))
+    state = p.harmonizer_state
     p.set_background(ColourBackground((1, 1, 1)))
-    assert p.state.data == {} and p.state.background_version == p.background.version
+    assert p.harmonizer_state is state and state.data["frames"] == 2
+    assert (p.process(frame_at(0.2)).output[:, 4:] == 1).all()
 
 
-def test_reset_stream_resets_matting():
+def test_reset_stream_resets_matting_and_closes_the_old_states():
     p = make_pipeline()
+    p.process(frame_at(0))
+    old = p.harmonizer_state
+    closed = []
+    old.closers.append(lambda: closed.append(1))
     p.reset_stream()
-    assert p.matting.resets == 1
+    p.close()  # waits for the closer thread
+    assert p.matting.resets == 1 and closed == [1] and p.harmonizer_state is not old
 
 
 def test_mirror_output_flips_what_sinks_get():
     sink = NullSink()
     p = make_pipeline([sink])
-    p.mirror_output = True
+    p.set_mirror_output(True)
     p.emit(p.process(Frame(np.full((4, 8, 3), 9, np.uint8), 0, 0.0)))
     assert (sink.last[:, :4] == (0, 0, 255)).all()  # the person (left half) is now on the right
+
+
+def test_a_harmonizer_switch_eases_from_the_old_look_to_the_new():
+    old, new = OffsetHarmonizer(+40), OffsetHarmonizer(-40)
+    p = make_pipeline(harmonizer=old)
+    p.process(frame_at(0.0))
+    p.set_harmonizer(new)
+    values = [int(p.process(frame_at(t)).output[0, 0, 0]) for t in (0.1, 0.1 + FADE_S / 2, 0.2 + FADE_S)]
+    assert values[0] == 240 and values[1] == pytest.approx(200, abs=2) and values[2] == 160
+    p.close()
+    assert old.closed == 1 and new.closed == 1
+
+
+class BlockingPrediction:
+    """Wraps a harmonizer's ``predict`` so that it blocks until released (a very slow network)."""
+
+    def __init__(self, harmonizer):
+        self.release = threading.Event()
+        self.started = threading.Event()
+        original = harmonizer.predict
+
+        def predict(inputs, cache):
+            self.started.set()
+            self.release.wait(20)
+            return original(inputs, cache)
+
+        harmonizer.predict = predict
+
+
+def run_frames(p, n, t0=0.0):
+    """Process ``n`` frames on a thread; returns the thread (joined with a timeout by the caller)."""
+    def work():
+        for i in range(n):
+            p.process(Frame(np.full((90, 160, 3), 120, np.uint8), i, t0 + i / 30))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
+
+
+def test_swaps_during_a_slow_live_prediction_never_stall_the_frame_loop():
+    harmonizer = registry.create("harmonizer", "harmonizer")  # the real asynchronous harmonizer
+    slow = BlockingPrediction(harmonizer)
+    p = make_pipeline(harmonizer=harmonizer)
+    p.live = True
+    p.process(frame_at(0.0, (160, 90)))
+    assert slow.started.wait(10)  # the worker is inside a prediction that will not end by itself
+    try:
+        swapper = threading.Thread(target=lambda: (p.set_background(ColourBackground((9, 9, 9))),
+                                                   p.set_harmonizer(registry.create("harmonizer", "none")),
+                                                   p.set_background(ColourBackground((5, 5, 5)))))
+        swapper.start()
+        swapper.join(5)
+        frames = run_frames(p, 30, t0=0.1)
+        frames.join(5)
+        assert not swapper.is_alive() and not frames.is_alive()  # neither waited for the prediction
+    finally:
+        slow.release.set()
+    p.close()
+    assert not [t for t in threading.enumerate() if t.name == "harmonizer-args"]
+
+
+def test_close_while_predicting_stops_the_worker():
+    harmonizer = registry.create("harmonizer", "harmonizer")
+    slow = BlockingPrediction(harmonizer)
+    p = make_pipeline(harmonizer=harmonizer)
+    p.process(frame_at(0.0, (160, 90)))
+    assert slow.started.wait(10)
+    closer = threading.Thread(target=p.close)
+    closer.start()
+    time.sleep(0.05)
+    slow.release.set()  # the prediction in flight finishes; nothing new starts
+    closer.join(10)
+    assert not closer.is_alive()
+    assert not [t for t in threading.enumerate() if t.name == "harmonizer-args"]
+
+
+class FailingSink(NullSink):
+    def close(self, success=True):
+        raise OSError("disk full")
+
+
+class ClosingSink(NullSink):
+    def __init__(self):
+        super().__init__()
+        self.closed = []
+
+    def close(self, success=True):
+        self.closed.append(success)
+
+
+def test_every_sink_is_closed_when_one_fails_to_close():
+    first, last = ClosingSink(), ClosingSink()
+    p = make_pipeline([first, FailingSink(), last])
+    src = open_source("sample", size=(64, 36))
+    with pytest.raises(OSError, match="disk full"):
+        run_stream(src, p, max_frames=2)
+    src.close()
+    assert first.closed == [True] and last.closed == [True]
+
+
+def test_every_stage_is_closed_when_one_fails_to_close():
+    harmonizer = OffsetHarmonizer()
+    p = make_pipeline(harmonizer=harmonizer)
+
+    def broken():
+        raise RuntimeError("driver crashed")
+
+    p.blend.close = broken
+    with pytest.raises(RuntimeError, match="driver crashed"):
+        p.close()
+    assert harmonizer.closed == 1 and p.matting.closed == 1
 
 
 def test_swaps_while_running_are_thread_safe():
@@ -91,7 +227,7 @@ def test_swaps_while_running_are_thread_safe():
             for i in range(40):
                 time.sleep(0.001)  # interleave with frames
                 p.set_background(ColourBackground((i, i, i)))
-                p.set_harmonizer(registry.create("harmonizer", "none") if i % 2 else RecordingHarmonizer())
+                p.set_harmonizer(registry.create("harmonizer", "none") if i % 2 else OffsetHarmonizer(i))
                 p.set_matting(HalfMatting())
                 p.set_blend(registry.create("blend", "linear"))
         except Exception as exc:  # pragma: no cover - reported below
@@ -104,5 +240,6 @@ def test_swaps_while_running_are_thread_safe():
     count = run_stream(src, p, max_frames=2000, stop=stop, on_result=lambda r: running.set())
     t.join()
     src.close()
+    p.close()
     assert not errors and count > 1 and sink.count == count
     assert sink.last.shape == (90, 160, 3)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.harmonizers import harmonizer_lite
-from models.harmonizers.harmonizer_lite import HarmonizerLiteNet, build_lite
+from models.harmonizers.harmonizer import lite as harmonizer_lite
+from models.harmonizers.harmonizer.lite import HarmonizerLiteNet, build_lite
 from models.ops.checkpoint import load_state_dict_file, load_strict, save_safetensors
 from models.ops.colour_transfer import lab_stats, reinhard_lab
 from models.training import evaluate, train

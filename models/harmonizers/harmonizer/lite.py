@@ -27,7 +27,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from models.harmonizers.harmonizer import CascadeArgumentRegressor, TwoStemBackbone, resize_for_network
+from models.harmonizers.harmonizer.network import CascadeArgumentRegressor, TwoStemBackbone, resize_for_network
 from models.ops.checkpoint import load_state_dict_file, load_strict
 from models.ops.efficientnet import LITE0
 

@@ -1,6 +1,6 @@
 """Apply the Harmonizer filter chain to a full-resolution uint8 frame, fast.
 
-The six filters (see :mod:`models.harmonizers.filters`) are point-wise colour maps
+The six filters (see :mod:`models.harmonizers.harmonizer.filters`) are point-wise colour maps
 plus two global statistics of the whole current image: temperature's channel
 means and contrast's mean. Temperature, brightness and contrast act on each
 channel alone, so both statistics follow exactly from the uint8 input (what a
@@ -17,7 +17,7 @@ table (exponent below ~0.56, i.e. a highlight argument below ~-0.44 or a shadow
 argument above ~0.44) it is evaluated exactly with ``cv2.pow`` instead.
 
 Torch path ("torch", any device, the GPU path): the fused chain of
-:func:`~models.harmonizers.filters.apply_filters` (brightness as a gain, one
+:func:`~models.harmonizers.harmonizer.filters.apply_filters` (brightness as a gain, one
 blend), optionally through ``torch.compile``, which is never required: any
 compile failure falls back to eager.
 
@@ -29,18 +29,15 @@ Both paths stay within one level of the reference; the CPU path is within
 """
 from __future__ import annotations
 
-import argparse
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from models.harmonizers import filters as F
+from models.harmonizers.harmonizer import filters as F
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +266,8 @@ class FilterApplier:
         an accelerator always takes the torch path there.
         """
         a = effective_args(args, strength)
+        if isinstance(composite, torch.Tensor) and composite.ndim == 4:
+            return self._apply_frame_tensor(composite, alpha, a)
         on_device = isinstance(composite, torch.Tensor) and composite.device.type != "cpu"
         if self.backend == "torch" or on_device:
             return self._apply_torch(composite, alpha, a)
@@ -313,6 +312,23 @@ class FilterApplier:
         lut = ChannelCurves.from_frame(composite, t, b, c)(levels) * _SCALE
         return _Plan(lut.numpy().astype(np.float32).reshape(3, 1, 256), s, self._tone, self._tone_exact)
 
+    def _chain_safe(self, image: torch.Tensor, args: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        try:
+            return self._chain(image, args, mask)
+        except Exception as exc:  # noqa: BLE001 - a compiled graph may fail late; eager never needs it
+            if self._chain is F.apply_filters:
+                raise
+            log.warning("compiled filters failed (%s); using eager filters", exc)
+            self._chain = F.apply_filters
+            return self._chain(image, args, mask)
+
+    def _apply_frame_tensor(self, image: torch.Tensor, alpha: torch.Tensor, a: np.ndarray) -> torch.Tensor:
+        """The device pipeline's representation: float 1×3×H×W and 1×1×H×W in, float 1×3×H×W out."""
+        if not a.any():
+            return image
+        args = torch.from_numpy(a).to(image.device, image.dtype)[None]
+        return self._chain_safe(image, args, alpha.to(image.dtype))
+
     def _apply_torch(self, composite: np.ndarray | torch.Tensor, alpha: np.ndarray | torch.Tensor,
                      a: np.ndarray) -> np.ndarray | torch.Tensor:
         as_numpy = not isinstance(composite, torch.Tensor)
@@ -324,14 +340,7 @@ class FilterApplier:
         image = comp.permute(2, 0, 1)[None].float().div_(255)
         mask = torch.as_tensor(alpha).to(device, torch.float32)[None, None]
         args = torch.from_numpy(a).to(device)[None]
-        try:
-            state = self._chain(image, args, mask)
-        except Exception as exc:  # noqa: BLE001 - a compiled graph may fail late; eager never needs it
-            if self._chain is F.apply_filters:
-                raise
-            log.warning("compiled filters failed (%s); using eager filters", exc)
-            self._chain = F.apply_filters
-            state = self._chain(image, args, mask)
+        state = self._chain_safe(image, args, mask)
         out = _to_uint8(state)[0].permute(1, 2, 0).contiguous()
         return out.cpu().numpy() if as_numpy else out
 
@@ -347,7 +356,7 @@ def _to_uint8(image: torch.Tensor) -> torch.Tensor:
 def apply_filters_reference_uint8(composite: np.ndarray, alpha: np.ndarray,
                                   args: np.ndarray | torch.Tensor | list[float], strength: float = 1.0,
                                   device: str | torch.device = "cpu") -> np.ndarray:
-    """The official chain (:func:`~models.harmonizers.filters.apply_filters_reference`) on uint8."""
+    """The official chain (:func:`~models.harmonizers.harmonizer.filters.apply_filters_reference`) on uint8."""
     a = effective_args(args, strength)
     image = torch.from_numpy(np.ascontiguousarray(composite)).to(device).permute(2, 0, 1)[None]
     image = image.float().div_(255).contiguous()
@@ -361,82 +370,3 @@ def apply_filters_fast(composite: np.ndarray, alpha: np.ndarray,
                        device: str | torch.device = "cpu") -> np.ndarray:
     """One-off convenience around :class:`FilterApplier` (streams should keep an applier)."""
     return FilterApplier(device)(composite, alpha, args, strength)
-
-
-# --- Benchmark -----------------------------------------------------------------------------
-
-BENCH_ARGS = (0.15, 0.2, 0.25, 0.3, -0.2, 0.2)
-
-
-def bench_frame(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """A real photo at ``width``×``height`` and a soft, person-like matte (≈40 % of the frame).
-
-    The photo is Grace Hopper's public-domain portrait that ships with matplotlib
-    (a dependency of mediapipe), so the benchmark runs on any installation.
-    """
-    import matplotlib
-
-    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    photo = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
-    alpha = np.zeros((height, width), np.float32)
-    cv2.ellipse(alpha, (width // 2, int(height * 0.75)), (int(width * 0.2), int(height * 0.6)),
-                0, 0, 360, 1.0, -1)
-    cv2.circle(alpha, (width // 2, int(height * 0.3)), int(height * 0.17), 1.0, -1)
-    k = max(3, (width // 80) | 1)
-    return photo, cv2.GaussianBlur(alpha, (k, k), 0)
-
-
-def _median_ms(fn, repeats: int, sync) -> tuple[float, object]:
-    result = fn()  # warm-up (caches, tables, kernels), also the result compared
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3), result
-
-
-def time_filter_paths(width: int = 1920, height: int = 1080, device: str | torch.device = "cpu",
-                      repeats: int = 10, reference_repeats: int = 3, workers: int = 1
-                      ) -> dict[str, float]:
-    """Median ms per frame of the fast path and of the reference, their ratio and max difference.
-
-    The frame is :func:`bench_frame` (a photo with a person-like matte) and the
-    arguments :data:`BENCH_ARGS`, so every filter is active; timings include the
-    uint8 conversions and, on a GPU, exclude host↔device copies of the fast path.
-    """
-    device = torch.device(device)
-    photo, alpha = bench_frame(width, height)
-    applier = FilterApplier(device, workers=workers)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    comp, mask = photo, alpha
-    if device.type != "cpu":
-        comp, mask = torch.from_numpy(photo).to(device), torch.from_numpy(alpha).to(device)
-    try:
-        fast_ms, fast = _median_ms(lambda: applier(comp, mask, BENCH_ARGS), repeats, sync)
-    finally:
-        applier.close()
-    reference_ms, ref = _median_ms(
-        lambda: apply_filters_reference_uint8(photo, alpha, BENCH_ARGS, device=device), reference_repeats, sync)
-    fast = fast.cpu().numpy() if isinstance(fast, torch.Tensor) else fast
-    return {"fast_ms": fast_ms, "reference_ms": reference_ms, "speedup": reference_ms / fast_ms,
-            "max_abs_diff": float(np.abs(fast.astype(np.int16) - ref).max())}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Time the fast filter path against the reference.")
-    parser.add_argument("--size", default="1920x1080", help="WIDTHxHEIGHT")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=1, help="CPU threads over strips")
-    opts = parser.parse_args()
-    width, height = (int(v) for v in opts.size.lower().split("x"))
-    result = time_filter_paths(width, height, opts.device, opts.repeats, workers=opts.workers)
-    print(" ".join(f"{k}={v:.2f}" for k, v in result.items()))
-
-
-if __name__ == "__main__":
-    main()

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.harmonizers import filters as F
-from models.harmonizers.filter_apply import ChannelCurves, effective_args
+from models.harmonizers.harmonizer import filters as F
+from models.harmonizers.harmonizer.filter_apply import ChannelCurves, effective_args
 from models.ops.files import atomic_path
 
 

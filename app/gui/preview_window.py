@@ -1,0 +1,51 @@
+"""The window of ``harmonicam run --preview``: Qt's event loop on the main thread, the pipeline on a worker."""
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Callable
+
+from app.sinks.preview import PreviewSink
+
+
+def run_preview_window(sink: PreviewSink, work: Callable[[threading.Event], int]) -> int:
+    """Run ``work(stop)`` on a thread while a window shows ``sink``'s frames; closing the window stops it."""
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from app.gui.video_view import VideoView
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    view = VideoView()
+    view.setWindowTitle("Harmonicam preview")
+    view.resize(960, 540)
+    view.show()
+    stop = threading.Event()
+    result: dict[str, object] = {}
+
+    def target():
+        try:
+            result["count"] = work(stop)
+        except BaseException as exc:  # handed to the main thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=target, name="pipeline", daemon=True)
+    timer = QTimer()
+
+    def poll():
+        frame = sink.take()
+        if frame is not None:
+            view.show_frame(frame)
+        if not worker.is_alive():
+            app.quit()
+
+    timer.timeout.connect(poll)
+    timer.start(15)
+    worker.start()
+    app.lastWindowClosed.connect(stop.set)
+    app.exec()
+    stop.set()
+    worker.join()
+    if "error" in result:
+        raise result["error"]
+    return int(result.get("count", 0))

@@ -1,0 +1,89 @@
+"""Harmonizer (Ke et al., ECCV 2022) as a pipeline stage: the default harmonizer.
+
+A network regresses the six white-box filter arguments from a 256² copy of the
+composite and its mask (§3.2); the arguments are smoothed over time (§3.4,
+"EMA"; the official demo's 0.96 at 25 fps is a time constant of ≈1 s, here in
+seconds so it holds at any frame rate) and the filters are applied to every
+frame at full resolution by :class:`FilterApplier`. Prediction runs at a fixed
+rate on a worker thread for live streams (:class:`ParameterTracker`).
+
+Weights: ours (``weights/``, EfficientNet-Lite0, optionally seeing the
+complete background) by default; a user's official ``harmonizer.pth`` loads
+into the official-compatible :class:`HarmonizerNet`.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.blending.base import Composite
+from models.harmonizers.harmonizer.filter_apply import FilterApplier, effective_args
+from models.harmonizers.harmonizer.lite import HarmonizerLiteNet
+from models.harmonizers.harmonizer.network import INPUT_SIZE, HarmonizerNet
+from models.harmonizers.realtime import SmallInputs, TransformHarmonizer, network_input
+from models.ops.checkpoint import load_state_dict_file
+from models.registry import register
+from models.weights import default_weights
+
+LITE = f"{HarmonizerLiteNet.__module__}.{HarmonizerLiteNet.__name__}"
+
+
+def load_network(path: str | os.PathLike) -> HarmonizerNet | HarmonizerLiteNet:
+    """Our safetensors (Lite) or an official ``harmonizer.pth`` (B0), told apart by their keys."""
+    keys = load_state_dict_file(path, "harmonizer checkpoint").keys()
+    if "backbone._conv_fg.weight" in keys and "backbone._blocks.0._se_reduce.weight" in keys:
+        return HarmonizerNet.from_checkpoint(path)  # official layout: B0 blocks have squeeze-excite
+    return HarmonizerLiteNet.from_checkpoint(path)
+
+
+def _check() -> str | None:
+    if default_weights(LITE) is None:
+        return "no shipped weights found in weights/; pass --harmonizer-weights PATH"
+    return None
+
+
+@register("harmonizer", "harmonizer", "white-box filter regression (Harmonizer, Ke et al. 2022)", check=_check)
+class FilterHarmonizer(TransformHarmonizer):
+    """Predicts the six filter arguments (the transform), smooths them, applies the filters every frame."""
+
+    input_size = INPUT_SIZE
+
+    def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
+                 rate_hz: float = 10.0, tau_s: float = 1.0) -> None:
+        super().__init__(strength, device, rate_hz, tau_s)
+        path = weights or default_weights(LITE)
+        if path is None:
+            raise FileNotFoundError("the harmonizer has no weights: pass --harmonizer-weights PATH to our "
+                                    ".safetensors or an official harmonizer.pth")
+        self.network = load_network(path).to(device)
+        self.uses_background = getattr(self.network, "complete_background", False)
+
+    @property
+    def identity(self) -> np.ndarray:
+        return np.zeros(6, np.float32)
+
+    @torch.inference_mode()
+    def predict(self, inputs: SmallInputs, cache: dict[str, Any]) -> np.ndarray:
+        """The arguments in filter order, clamped to the filters' range [-1, 1]."""
+        composite, mask = network_input(inputs.composite, self.device), network_input(inputs.mask, self.device)
+        if self.uses_background:
+            # The embedding depends on the background only: once per background, per stream.
+            if cache.get("key") is not inputs.background:
+                cache["key"] = inputs.background
+                cache["embedding"] = self.network.embed_background(network_input(inputs.background, self.device))
+            args = self.network(composite, mask, cache["embedding"])
+        else:
+            args = self.network(composite, mask)
+        return effective_args(args[0].float())
+
+    def apply(self, composite: Composite, transform: np.ndarray, stream: dict[str, Any]):
+        applier = stream.get("filters")
+        if applier is None:
+            applier = stream["filters"] = FilterApplier(self.device)
+        return applier(composite.image, composite.alpha, transform)
+
+    def close(self) -> None:
+        self.network = None

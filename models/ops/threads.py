@@ -1,0 +1,39 @@
+"""How many threads each runtime may use, so the frame loop, the predictor and the call app share the CPU.
+
+On a CPU the harmonizer's predictor (torch, on a worker thread) competes with
+the frame loop (OpenCV, MediaPipe, ONNX Runtime) and with the video-call
+application itself. Measured on a 2-core machine with one core kept busy by
+another process: one prediction took 100 ms with torch's default two threads
+fighting for the free core, 37 ms with one thread (busy or idle). Giving torch
+half the cores keeps the predictor from starving the loop; the loop's own
+libraries keep all cores, because they run one after another in it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import cv2
+import torch
+
+
+@dataclass(frozen=True)
+class ThreadBudget:
+    torch: int        # intra-op threads of torch (the predictor networks)
+    opencv: int       # OpenCV's parallel_for pool (the frame loop's per-pixel work)
+    onnxruntime: int  # intra-op threads of each ONNX Runtime session (matting models)
+
+
+def thread_budget(cores: int | None = None) -> ThreadBudget:
+    """The budget for a machine with ``cores`` logical cores (default: this one's)."""
+    cores = max(1, cores or os.cpu_count() or 1)
+    half = max(1, cores // 2)
+    return ThreadBudget(torch=min(half, 8), opencv=cores, onnxruntime=min(half, 8))
+
+
+def apply_thread_budget(budget: ThreadBudget | None = None) -> ThreadBudget:
+    """Set torch's and OpenCV's pools (ONNX Runtime sessions read ``budget.onnxruntime`` when created)."""
+    budget = budget or thread_budget()
+    torch.set_num_threads(budget.torch)
+    cv2.setNumThreads(budget.opencv)
+    return budget
