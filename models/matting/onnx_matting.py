@@ -31,6 +31,7 @@ import torch
 from models.frame import Frame
 from models.matting.base import Matte, Matting, MattingModelError
 from models.ops.tensor_image import resize as resize_tensor
+from models.ops.threads import thread_budget
 from models.registry import register
 
 log = logging.getLogger(__name__)
@@ -130,8 +131,8 @@ def _open_session(path: Path, device: str, threads: int | None) -> Any:
         raise MattingModelError("the onnx matting backend needs the onnxruntime package "
                                 "(pip install onnxruntime, or onnxruntime-gpu for CUDA)") from None
     options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
+    # ONNX Runtime otherwise takes every core and fights the predictor and the call app for them.
+    options.intra_op_num_threads = threads or thread_budget().onnxruntime
     providers = ["CPUExecutionProvider"]
     if device != "cpu":
         if "CUDAExecutionProvider" in ort.get_available_providers():
@@ -173,7 +174,7 @@ class OnnxMatting(Matting):
     """An RVM or MODNet ONNX file on ONNX Runtime; ``family`` says which was detected.
 
     ``device="cpu"`` forces the CPU; otherwise CUDA is used when this onnxruntime
-    offers it. ``threads`` sets ONNX Runtime's intra-op threads (default: its own).
+    offers it. ``threads`` sets ONNX Runtime's intra-op threads (default: the thread budget's share).
     ``downsample_ratio`` overrides RVM's choice from the resolution (e.g. 0.6 for
     full-body shots at 720p); MODNet and fixed-ratio RVM exports ignore it.
     """

@@ -55,7 +55,7 @@ def apply_colour_affine(image: Image, alpha: Image, transform: np.ndarray) -> Im
     Host: uint8 H×W×3 with float32 H×W alpha, worked only in the box of α > 0.
     Device: float 1×3×H×W with 1×1×H×W alpha.
     """
-    m = np.asarray(transform, np.float32).reshape(3, 4)
+    m = np.array(transform, np.float32).reshape(3, 4)  # a copy: the offset is rescaled below
     if on_device(image):
         mt = torch.from_numpy(m).to(image.device, image.dtype)
         mapped = torch.einsum("ij,njhw->nihw", mt[:, :3], image) + mt[:, 3].view(1, 3, 1, 1)
