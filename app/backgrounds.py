@@ -53,6 +53,10 @@ class Background(abc.ABC):
             self._uploaded = (host, upload(host, frame.pixels.device))
         return self._uploaded[1]
 
+    def reset_device_cache(self) -> None:
+        """Forget the uploaded copy (the device it lived on failed)."""
+        self._uploaded = None
+
     @abc.abstractmethod
     def _host(self, frame: Frame, alpha: Image) -> np.ndarray:
         """The complete background (uint8 H×W×3) for ``frame``."""

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import torch
 
 from app.backgrounds import Background
 from app.closing import close_all
 from app.sinks.base import Sink
 from app.timing import StageTimes
 from models.blending.base import Blend, Composite
+from models.blending.linear import LinearBlend
 from models.frame import Frame, Image, on_device
 from models.harmonizers.base import Harmonizer
 from models.matting.base import Matte, Matting
@@ -38,6 +40,9 @@ from models.ops.tensor_image import alpha_array, download, upload
 from models.stream import StreamState
 
 log = logging.getLogger(__name__)
+
+#: What a failing blend is replaced with for a frame.
+LINEAR = LinearBlend()
 
 #: How long the old harmonizer's look takes to hand over to the new one, in media seconds.
 FADE_S = 0.5
@@ -74,8 +79,11 @@ class _Fade:
 class Pipeline:
     def __init__(self, matting: Matting, background: Background, blend: Blend, harmonizer: Harmonizer,
                  postprocess: MattePostprocess | None = None, sinks: list[Sink] | None = None,
-                 device: str = "cpu", resident: bool | None = None) -> None:
+                 device: str = "cpu", resident: bool | None = None,
+                 cpu_stages: Callable[[], tuple[Matting, Blend, Harmonizer]] | None = None) -> None:
         self.device = device
+        #: Builds CPU replacements of the device-bound stages, for a fall-back after a device failure.
+        self._cpu_stages = cpu_stages
         #: Frames live as torch tensors on ``device`` (default: on any device but the CPU, where
         #: NumPy and OpenCV are faster; tests run the tensor path on the CPU too).
         self.resident = device != "cpu" if resident is None else resident
@@ -92,6 +100,8 @@ class Pipeline:
         self.blend_state = StreamState(live=True)
         self.harmonizer_state = StreamState(live=True)
         self._fade: _Fade | None = None
+        self._reported: set[int] = set()
+        self._faults: list[str] = []
         self._lock = threading.RLock()
         # Closing can wait for workers: it never happens under the lock, always here.
         self._closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-closer")
@@ -178,29 +188,84 @@ class Pipeline:
         self.harmonizer_state = StreamState(live=self._live)
         return old
 
+    # --- faults ---------------------------------------------------------------------------------
+    def _report(self, stage: object, text: str) -> None:
+        """Log a stage's failure once per stage instance and keep the sentence for the window."""
+        if id(stage) in self._reported:
+            return
+        self._reported.add(id(stage))
+        log.warning("%s", text, exc_info=log.isEnabledFor(logging.DEBUG))
+        self._faults.append(text)
+
+    def take_faults(self) -> list[str]:
+        """Sentences about stages that failed and were replaced since the last call (for the window)."""
+        with self._lock:
+            faults, self._faults = self._faults, []
+        return faults
+
+    def _fall_back_to_cpu(self, exc: BaseException) -> None:
+        """A device failure (out of memory, a lost GPU): rebuild the device-bound stages on the CPU."""
+        if self._cpu_stages is None:
+            raise exc
+        matting, blend, harmonizer = self._cpu_stages()
+        retired = [self.matting.close, self.blend.close, self.harmonizer.close, *self._new_states()]
+        self.matting, self.blend, self.harmonizer = matting, blend, harmonizer
+        self.postprocess.reset()
+        self.background.reset_device_cache()
+        self.device, self.resident = "cpu", False
+        self._retire(*retired)
+        self._report(self, f"the GPU failed ({str(exc).splitlines()[0][:120]}); Harmonicam now runs on the CPU")
+
     # --- per frame --------------------------------------------------------------------------
     def process(self, frame: Frame) -> FrameResult:
-        """Run every stage on ``frame``; the alpha always belongs to this very frame."""
-        t = self.times
+        """Run every stage on ``frame``; the alpha always belongs to this very frame.
+
+        A blend or harmonizer that raises is replaced for that frame by linear blending or
+        by the plain composite (reported once); a device failure moves the pipeline to the CPU.
+        """
         with self._lock:
-            t0 = time.perf_counter()
-            if self.resident:  # the one upload
-                frame = Frame(frame.rgb, frame.index, frame.timestamp, upload(frame.rgb, self.device))
-            upload_ms = (time.perf_counter() - t0) * 1e3
-            with t.measure("matting"):
-                matte = self.postprocess(frame, self.matting.matte(frame))
-            with t.measure("background"):
-                background = self.background.at(frame, matte.alpha)
-            with t.measure("blend"):
+            try:
+                return self._process(frame)
+            except Exception as exc:
+                if not (self.device != "cpu" and is_device_failure(exc)):
+                    raise
+                self._fall_back_to_cpu(exc)
+                return self._process(frame)
+
+    def _process(self, frame: Frame) -> FrameResult:
+        t = self.times
+        t0 = time.perf_counter()
+        if self.resident:  # the one upload
+            frame = Frame(frame.rgb, frame.index, frame.timestamp, upload(frame.rgb, self.device))
+        upload_ms = (time.perf_counter() - t0) * 1e3
+        with t.measure("matting"):
+            matte = self.postprocess(frame, self.matting.matte(frame))
+        with t.measure("background"):
+            background = self.background.at(frame, matte.alpha)
+        with t.measure("blend"):
+            try:
                 composite = self.blend.blend(frame, matte, background, self.blend_state)
-            with t.measure("harmonize"):
+            except Exception as exc:
+                if is_device_failure(exc):
+                    raise
+                self._report(self.blend, f"the {type(self.blend).__name__} blend failed ({exc}); "
+                                         "linear blending is used instead")
+                composite = LINEAR.blend(frame, matte, background, self.blend_state)
+        with t.measure("harmonize"):
+            try:
                 image = self.harmonizer.harmonize(composite, background, frame, self.harmonizer_state)
-                if self._fade is not None:
-                    image = self._crossfade(image, composite, background, frame)
-            t0 = time.perf_counter()
-            output = download(image) if on_device(image) else image  # the one download
-            if self.resident:
-                t.add("transfer", upload_ms + (time.perf_counter() - t0) * 1e3)
+            except Exception as exc:
+                if is_device_failure(exc):
+                    raise
+                self._report(self.harmonizer, f"the {type(self.harmonizer).__name__} harmonizer failed ({exc}); "
+                                              "the picture is shown without harmonization")
+                image = composite.image
+            if self._fade is not None:
+                image = self._crossfade(image, composite, background, frame)
+        t0 = time.perf_counter()
+        output = download(image) if on_device(image) else image  # the one download
+        if self.resident:
+            t.add("transfer", upload_ms + (time.perf_counter() - t0) * 1e3)
         return FrameResult(frame, matte, background, composite, output)
 
     def _crossfade(self, image: Image, composite: Composite, background: Image, frame: Frame) -> Image:
@@ -239,6 +304,14 @@ class Pipeline:
             closers += [self.harmonizer.close, self.blend.close, self.matting.close, self.background.close]
         self._closer.shutdown(wait=True)
         close_all(closers, "the pipeline")
+
+
+def is_device_failure(exc: BaseException) -> bool:
+    """Out of device memory or a CUDA error: the device, not the stage, failed."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    accelerator_error = getattr(torch, "AcceleratorError", ())
+    return isinstance(exc, accelerator_error or RuntimeError) and "CUDA" in str(exc)
 
 
 class Pacer:

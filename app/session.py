@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from typing import Callable
 
 from app.assemble import StageChoice, create, make_blend, make_harmonizer, make_matting
@@ -39,7 +40,9 @@ def build_pipeline(choice: StageChoice, background: str, sinks: list[Sink], fram
         close_all(reversed(built), "a half-built pipeline")
         raise
     log.info("matting %s on %s; stages on %s", choice.matting, getattr(matting, "provider", "cpu"), choice.device)
-    return Pipeline(matting, bg, blend, harmonizer, MattePostprocess(choice.matte), sinks, device=choice.device)
+    on_cpu = replace(choice, device="cpu")
+    return Pipeline(matting, bg, blend, harmonizer, MattePostprocess(choice.matte), sinks, device=choice.device,
+                    cpu_stages=lambda: (make_matting(on_cpu), make_blend(on_cpu), make_harmonizer(on_cpu)))
 
 
 class Session:

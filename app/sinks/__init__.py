@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from app.sinks.base import NullSink, Sink
 from app.sinks.video_file import VideoFileSink
-from app.sinks.virtual_camera import VirtualCameraSink
+from app.sinks.virtual_camera import RECONNECT_S, VirtualCameraSink
 
 
 def make_sink(spec: str, vcam_backend: str | None = None, vcam_device: str | None = None) -> Sink:
-    """``vcam`` → the virtual camera; anything else is an output file path."""
+    """``vcam`` → the virtual camera (re-opened when its device goes away); anything else is an output file."""
     if spec == "vcam":
-        return VirtualCameraSink(vcam_backend, vcam_device)
+        return VirtualCameraSink(vcam_backend, vcam_device, reconnect_s=RECONNECT_S)
     return VideoFileSink(spec)
 
 

@@ -5,14 +5,21 @@ fix for this OS (the "virtual camera doctor"), plus pyvirtualcam's own detail.
 """
 from __future__ import annotations
 
+import logging
 import platform
+import time
+from typing import Callable
 
 import numpy as np
 
-from app.errors import RuntimeFailure, UsageError
+from app.errors import HarmonicamError, RuntimeFailure, UsageError
 from app.sinks.base import Sink
 
+log = logging.getLogger(__name__)
+
 DEFAULT_SIZE = (1280, 720)
+#: How often ``harmonicam run`` tries to re-open a virtual camera that went away.
+RECONNECT_S = 2.0
 DEFAULT_FPS = 30.0
 
 LINUX_FIX = ("load the loopback driver with 'sudo modprobe v4l2loopback exclusive_caps=1 "
@@ -58,11 +65,17 @@ def backends() -> list[str]:
 
 
 class VirtualCameraSink(Sink):
-    """Publishes frames as a webcam. Not mirrored: conferencing apps mirror only the self-view."""
+    """Publishes frames as a webcam. Not mirrored: conferencing apps mirror only the self-view.
+
+    With ``reconnect_s``, a device that disappears or is taken while running is
+    reported once and re-opened every ``reconnect_s`` seconds (frames meanwhile are
+    dropped), so a long call survives a driver reload; without it, ``send`` raises.
+    """
 
     realtime = True
 
-    def __init__(self, backend: str | None = None, device: str | None = None) -> None:
+    def __init__(self, backend: str | None = None, device: str | None = None,
+                 reconnect_s: float | None = None, on_status: Callable[[str], None] | None = None) -> None:
         if backend is not None and backend not in backends():
             raise UsageError(f"--vcam-backend {backend!r} is not available here; choose one of: "
                              f"{', '.join(backends()) or 'none on this OS'}")
@@ -70,6 +83,10 @@ class VirtualCameraSink(Sink):
         self.device = device
         self.camera = None
         self.description = "virtual camera"
+        self.reconnect_s = reconnect_s
+        self._on_status = on_status or (lambda text: log.warning("%s", text))
+        self._format: tuple[tuple[int, int], float] | None = None
+        self._retry_at: float | None = None  # set while the device is lost
 
     def open(self, size, fps):
         import pyvirtualcam
@@ -77,6 +94,7 @@ class VirtualCameraSink(Sink):
         w, h = size
         if w % 2:
             raise UsageError(f"the virtual camera needs an even width (got {w}); pick e.g. --resolution 1280x720")
+        self._format = (size, fps)
         try:
             self.camera = pyvirtualcam.Camera(w, h, fps, fmt=pyvirtualcam.PixelFormat.RGB,
                                               backend=self.backend, device=self.device)
@@ -85,7 +103,36 @@ class VirtualCameraSink(Sink):
         self.description = f"virtual camera {self.camera.device} ({self.camera.backend})"
 
     def send(self, rgb: np.ndarray) -> None:
-        self.camera.send(np.ascontiguousarray(rgb))
+        if self._retry_at is not None and not self._reopen():
+            return
+        try:
+            self.camera.send(np.ascontiguousarray(rgb))
+        except Exception as exc:  # pyvirtualcam raises plain RuntimeErrors for a vanished device
+            if self.reconnect_s is None:
+                raise
+            self._lost(exc)
+
+    def _lost(self, exc: Exception) -> None:
+        try:
+            self.camera.close()
+        except Exception:  # the device is gone already
+            pass
+        self.camera = None
+        self._retry_at = time.monotonic() + self.reconnect_s
+        self._on_status(f"the virtual camera stopped ({str(exc).splitlines()[0]}); re-opening it every "
+                        f"{self.reconnect_s:g} s")
+
+    def _reopen(self) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        try:
+            self.open(*self._format)
+        except HarmonicamError:
+            self._retry_at = time.monotonic() + self.reconnect_s
+            return False
+        self._retry_at = None
+        self._on_status(f"the {self.description} is back")
+        return True
 
     @property
     def frames_sent(self) -> int:
@@ -96,6 +143,7 @@ class VirtualCameraSink(Sink):
         return self.camera.current_fps if self.camera else 0.0
 
     def close(self, success: bool = True) -> None:
+        self._retry_at = None
         if self.camera is not None:
             self.camera.close()
             self.camera = None

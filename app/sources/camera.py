@@ -90,6 +90,8 @@ class CameraSource(Source):
         failures = 0
         while not self._stop.is_set():
             ok, bgr = self._cap.read() if self._cap is not None else (False, None)
+            # Some drivers report success with an empty picture while a camera is unplugged.
+            ok = ok and bgr is not None and bgr.size > 0
             if ok:
                 failures = 0
                 self._set_status("running", f"{self.description} is back")
@@ -119,7 +121,10 @@ class CameraSource(Source):
                 return None
             bgr, t = self._latest
             self._taken = self._seq
-        rgb = cover_fit(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._size)
+        # Grey (IR or monochrome) cameras give one channel; a camera that changes its resolution
+        # mid-stream is cover-fit back to the stream's size, which every later stage relies on.
+        code = cv2.COLOR_GRAY2RGB if bgr.ndim == 2 or bgr.shape[2] == 1 else cv2.COLOR_BGR2RGB
+        rgb = cover_fit(cv2.cvtColor(bgr, code), self._size)
         frame = Frame(rgb, self._index, t)
         self._index += 1
         return frame

@@ -108,11 +108,6 @@ def random_args(rng: np.random.Generator, scale=F.ARG_RANGES) -> np.ndarray:
 
 # --- the filters ----------------------------------------------------------------------------
 
-def test_order_and_ranges():
-    assert F.FILTER_ORDER == ("temperature", "brightness", "contrast", "saturation", "highlight", "shadow")
-    assert F.ARG_RANGES == (0.3, 0.5, 0.5, 0.6, 0.4, 0.4)
-
-
 @pytest.mark.parametrize("name", F.FILTER_ORDER)
 def test_each_filter_matches_formula(photo, name):
     small = photo[::4, ::4]

@@ -34,11 +34,6 @@ def test_file_streams_predict_at_the_rate_and_smooth_by_time():
     assert v25[0] == pytest.approx(1 - np.exp(-2.0), abs=0.02)
 
 
-def test_official_ema_is_tau_of_one_second():
-    # the official video demo: e_t = 0.96·e_{t−1} + 0.04·a_t at 25 fps ≈ τ = −Δt / ln 0.96 ≈ 0.98 s
-    assert -1 / 25 / np.log(0.96) == pytest.approx(1.0, abs=0.03)
-
-
 def test_live_prediction_never_blocks_the_caller():
     release = threading.Event()
 

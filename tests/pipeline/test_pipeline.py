@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from app.backgrounds import ColourBackground
 from app.pipeline import FADE_S, Pipeline
@@ -243,3 +244,55 @@ def test_swaps_while_running_are_thread_safe():
     p.close()
     assert not errors and count > 1 and sink.count == count
     assert sink.last.shape == (90, 160, 3)
+
+
+class BrokenHarmonizer(OffsetHarmonizer):
+    def harmonize(self, composite, background, frame, state):
+        raise ValueError("weights went bad")
+
+
+class BrokenBlend:
+    learned = False
+    device = "cpu"
+
+    def blend(self, frame, matte, background, state):
+        raise ValueError("blend exploded")
+
+    def close(self):
+        pass
+
+
+def test_a_failing_harmonizer_or_blend_costs_no_frame_and_is_reported_once(caplog):
+    p = make_pipeline(harmonizer=BrokenHarmonizer())
+    p.set_blend(BrokenBlend())
+    outputs = [p.process(frame_at(i / 30)).output for i in range(3)]
+    for out in outputs:  # linear blending, no harmonization: the plain composite
+        assert (out[:, :4] == 200).all() and (out[:, 4:] == (0, 0, 255)).all()
+    faults = p.take_faults()
+    assert len(faults) == 2 and "linear blending is used instead" in faults[0]
+    assert "without harmonization" in faults[1] and p.take_faults() == []
+    p.close()
+
+
+class DeviceFailingHarmonizer(OffsetHarmonizer):
+    def harmonize(self, composite, background, frame, state):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_a_device_failure_moves_the_pipeline_to_the_cpu():
+    rebuilt = []
+
+    def cpu_stages():
+        rebuilt.append(1)
+        return HalfMatting(), registry.create("blend", "linear"), OffsetHarmonizer(+10)
+
+    failing = DeviceFailingHarmonizer()
+    p = Pipeline(HalfMatting(), ColourBackground((0, 0, 255)), registry.create("blend", "linear"), failing,
+                 MattePostprocess(MatteOptions(smoothing_s=0, refine=False)), device="cuda", resident=False,
+                 cpu_stages=cpu_stages)
+    out = p.process(frame_at(0.0)).output  # the failing frame is redone on the CPU
+    assert rebuilt == [1] and p.device == "cpu" and not p.resident
+    assert (out[:, :4] == 210).all()
+    assert "now runs on the CPU" in p.take_faults()[0]
+    p.close()
+    assert failing.closed == 1

@@ -73,3 +73,33 @@ def test_unknown_backend_name_is_a_usage_error(vcam_backends):
 def test_doctor_names_the_fix(system, detail, expect):
     assert expect in diagnose(detail, system)
     assert set(FIXES) == {"Linux", "Windows", "Darwin"}
+
+
+def test_a_device_that_goes_away_is_reopened_and_frames_flow_again(vcam_backends, monkeypatch):
+    statuses = []
+    sink = VirtualCameraSink(backend="harmonicam-test", reconnect_s=0.05, on_status=statuses.append)
+    sink.open((64, 48), 30)
+    first = vcam_backends.instances[-1]
+
+    def unplugged(frame):
+        raise RuntimeError("error writing frame: No such device")
+
+    monkeypatch.setattr(first, "send", unplugged)
+    frame = np.zeros((48, 64, 3), np.uint8)
+    sink.send(frame)  # the device vanishes: reported, no exception
+    sink.send(frame)  # dropped while waiting to retry
+    assert len(vcam_backends.instances) == 1 and "re-opening it every 0.05 s" in statuses[0]
+    time.sleep(0.06)
+    sink.send(frame)
+    second = vcam_backends.instances[-1]
+    assert second is not first and second.count == 1 and "is back" in statuses[-1]
+    sink.close()
+    assert second.closed
+
+
+def test_without_reconnect_a_vanished_device_raises(vcam_backends, monkeypatch):
+    sink = VirtualCameraSink(backend="harmonicam-test")
+    sink.open((64, 48), 30)
+    monkeypatch.setattr(vcam_backends.instances[-1], "send", lambda f: (_ for _ in ()).throw(RuntimeError("gone")))
+    with pytest.raises(RuntimeError, match="gone"):
+        sink.send(np.zeros((48, 64, 3), np.uint8))
