@@ -158,8 +158,9 @@ class Pipeline:
         self.mirror_output = mirror
 
     def reset_stream(self) -> None:
-        """A new source (or a jump in it): forget every temporal state."""
+        """A new source (or a jump in it): forget every temporal state and the timings."""
         with self._lock:
+            self.times.clear()
             self.matting.reset()
             self.postprocess.reset()
             retired = self._new_states()

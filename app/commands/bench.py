@@ -134,9 +134,33 @@ def format_table(results: list[dict], floors: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def soak_command(args) -> int:
+    """``bench --soak MINUTES``: the long run, switching backgrounds and harmonizers every few seconds."""
+    from app.commands.soak import soak
+
+    backgrounds = [str(p) for p in sorted(SHIPPED_DIR.glob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS]
+    backgrounds += ["blur:1", "#336699"]
+    usable = [n for n, ok, _ in registry.available("harmonizer") if ok]
+    harmonizers = args.harmonizers or usable
+    device = resolve_device((args.devices or ["auto"])[0])
+    size = args.resolutions[0]
+    choice = StageChoice(matting=args.matting, matting_model=args.matting_model, blend=args.blend,
+                         harmonizer=harmonizers[0], device=device)
+    # a switch about every 3 s at camera rate
+    report = soak(choice, backgrounds, harmonizers, source=args.source, size=size, seconds=args.soak * 60,
+                  switch_every=90)
+    print("\n".join(report.lines()))
+    if args.json:
+        with atomic_path(Path(args.json)) as tmp:
+            tmp.write_text(json.dumps({"machine": machine(), "soak": vars(report)}, indent=2))
+    return 0
+
+
 def bench_command(args) -> int:
     import torch
 
+    if getattr(args, "soak", None):
+        return soak_command(args)
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     devices = [resolve_device(d) for d in devices]
     usable = {n: (ok, why) for n, ok, why in registry.available("harmonizer")}

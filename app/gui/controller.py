@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Callable
@@ -18,8 +19,8 @@ from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 from app.assemble import StageChoice, make_blend, make_harmonizer, make_matting, resolve_device
 from app.backgrounds import VideoBackground, parse_background
 from app.commands.devices import cameras
-from app.errors import HarmonicamError, RuntimeFailure
-from app.gui.settings import Settings
+from app.errors import HarmonicamError, RuntimeFailure, UsageError
+from app.gui.settings import Settings, device_problem
 from app.gui.worker import FrameWorker
 from app.imaging import cover_fit
 from app.pipeline import Pipeline
@@ -74,7 +75,8 @@ class Controller(QObject):
     #: A sentence for the user (lower-case start, no full stop, like the app's errors) and whether it
     #: reports a problem.
     message = pyqtSignal(str, bool)
-    #: A change took effect: "pipeline", "source", "cameras", "matting", "blend", "harmonizer", "background".
+    #: A change took effect: "pipeline", "source", "cameras", "matting", "blend", "harmonizer", "background",
+    #: "device".
     applied = pyqtSignal(str)
     #: A change failed (what, sentence); the previous choice keeps running.
     failed = pyqtSignal(str, str)
@@ -88,13 +90,22 @@ class Controller(QObject):
     def __init__(self, settings: Settings, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
-        self.device = resolve_device("auto")
+        #: The device the pipeline runs on ("cpu" or "cuda"; settings.device may be "auto").
+        self.device = self._saved_device(settings.device)[0]
         self.pipeline: Pipeline | None = None
         self.worker: FrameWorker | None = None
         self.vcam: VirtualCameraOutput | None = None
         self.cameras: list[tuple[str, str]] = []
         #: The spec of the source that runs (settings.source is the one to try at the next start).
         self.source_spec = ""
+        # What runs, as the loader thread knows it: a job can run before the UI thread has stored the
+        # previous job's change in the settings, so a rebuild reads these, never the settings' stage names.
+        self._choice = settings.stage_choice(self.device)
+        self._background_spec = settings.background
+        self._source_args: tuple[str, tuple[int, int], float] | None = None  # (spec, size, fps) of the source
+        # Held while the pipeline is replaced or its sinks change, so the virtual camera is never
+        # attached to a pipeline that is being dropped (or dropped from the one that takes over).
+        self._swap_lock = threading.Lock()
         self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader")
         self._closed = False
@@ -168,6 +179,7 @@ class Controller(QObject):
     def _start_job(self) -> Callable[[], None]:
         s = self.settings
         self.cameras = cameras()
+        self.device, device_note = self._saved_device(s.device)
         spec, source, note = self._initial_source(s)
         note = note or f"now showing: {source.description}"
         problem = None
@@ -181,20 +193,33 @@ class Controller(QObject):
                 source.close()
                 raise
             problem = f"your model or background choice could not be restored ({exc}); the defaults are used"
+        used = fallback or s
+        self._choice, self._background_spec = used.stage_choice(self.device), used.background
         self.pipeline = pipeline
-        self._start_worker(spec, source)
+        self._start_worker(spec, source, s.resolution, s.fps)
 
         def done() -> None:
             if fallback is not None:
                 for name in ("matting", "matting_model", "blend", "harmonizer", "harmonizer_weights",
                              "background"):
                     setattr(s, name, getattr(fallback, name))
+            if device_note is not None:
+                s.device = "auto"
             self.applied.emit("cameras")
-            for text, error in ((note, False), (problem, True)):
+            for text, error in ((note, False), (device_note, True), (problem, True)):
                 if text:
                     self.message.emit(text, error)
 
         return done
+
+    @staticmethod
+    def _saved_device(name: str) -> tuple[str, str | None]:
+        """The device to run the saved choice on, and a sentence when that choice cannot run here."""
+        try:
+            return resolve_device(name), None
+        except UsageError:
+            why = device_problem(name) or f"{name!r} is not a device"
+            return resolve_device("auto"), f"the saved device cannot be used ({why}); the CPU is used"
 
     def _build(self, s: Settings, source: Source) -> Pipeline:
         pipeline = build_pipeline(s.stage_choice(self.device), s.background, [], frame_locked=not source.live)
@@ -222,13 +247,16 @@ class Controller(QObject):
                              strict_size=False)
         return source
 
-    def _start_worker(self, spec: str, source: Source) -> None:
+    def _start_worker(self, spec: str, source: Source, size: tuple[int, int], fps: float) -> None:
+        """Run ``source`` (opened from ``spec`` at ``size`` and ``fps``) through ``self.pipeline``."""
+
         def on_end(error: BaseException | None) -> None:
             self._post(lambda: self._stream_ended(worker, error))
 
         # Files play at their own rate; a camera paces itself.
         worker = FrameWorker(source, self.pipeline, None if source.live else source.fps, on_end)
         self.source_spec = spec
+        self._source_args = (spec, size, fps)
         self.worker = worker
         worker.start()
 
@@ -237,6 +265,15 @@ class Controller(QObject):
         if worker is self.worker:
             why = f": {error}" if error is not None else ""
             self.message.emit(f"the video stopped{why}; pick a source to start it again", True)
+
+    @staticmethod
+    def _restart_stream(pipeline: Pipeline, source: Source) -> None:
+        """Ready ``pipeline`` for another source: a background video follows a file frame by frame but
+        plays on its own beside a camera; every temporal state starts afresh."""
+        background = pipeline.background
+        if isinstance(background, VideoBackground) and background.frame_locked == source.live:
+            pipeline.set_background(VideoBackground(background.path, frame_locked=not source.live))
+        pipeline.reset_stream()
 
     def rescan_cameras(self) -> None:
         def job() -> None:
@@ -252,12 +289,8 @@ class Controller(QObject):
             source = self._open(spec, size, fps)
             if self.worker is not None:
                 self.worker.stop()
-            background = pipeline.background
-            if isinstance(background, VideoBackground) and background.frame_locked == source.live:
-                pipeline.set_background(VideoBackground(background.path, frame_locked=not source.live))
-            pipeline.reset_stream()
-            pipeline.times.clear()
-            self._start_worker(spec, source)
+            self._restart_stream(pipeline, source)
+            self._start_worker(spec, source, size, fps)
 
             def done() -> None:
                 s = self.settings
@@ -272,6 +305,7 @@ class Controller(QObject):
         def job() -> Callable[[], None]:
             source = self.source
             self._pipeline().set_background(parse_background(spec, frame_locked=not (source and source.live)))
+            self._background_spec = spec
             return lambda: setattr(self.settings, "background", spec)
 
         self._submit("background", job)
@@ -280,6 +314,7 @@ class Controller(QObject):
         def job() -> Callable[[], None]:
             choice = StageChoice(matting=name, matting_model=model_path, device=self.device)
             self._pipeline().set_matting(make_matting(choice))
+            self._choice = replace(self._choice, matting=name, matting_model=model_path)
 
             def done() -> None:
                 self.settings.matting, self.settings.matting_model = name, model_path
@@ -291,6 +326,7 @@ class Controller(QObject):
     def set_blend(self, name: str) -> None:
         def job() -> Callable[[], None]:
             self._pipeline().set_blend(make_blend(StageChoice(blend=name, device=self.device)))
+            self._choice = replace(self._choice, blend=name)
             return lambda: setattr(self.settings, "blend", name)
 
         self._submit("blend", job)
@@ -300,6 +336,7 @@ class Controller(QObject):
             choice = StageChoice(harmonizer=name, harmonizer_weights=weights, strength=self.settings.strength,
                                  device=self.device)
             self._pipeline().set_harmonizer(make_harmonizer(choice))
+            self._choice = replace(self._choice, harmonizer=name, harmonizer_weights=weights)
 
             def done() -> None:
                 self.settings.harmonizer, self.settings.harmonizer_weights = name, weights
@@ -308,6 +345,73 @@ class Controller(QObject):
             return done
 
         self._submit("harmonizer", job)
+
+    def set_device(self, name: str) -> None:
+        """Rebuild the whole pipeline on ``name`` ("auto", "cpu" or "cuda") for the source that runs.
+
+        The old pipeline runs until the new one is built (a failure leaves it running); then the
+        capture is stopped, the source opened again with the same spec, size and rate (a camera
+        cannot be opened twice), the virtual camera moved over and the old pipeline closed.
+        """
+
+        def job() -> Callable[[], None]:
+            s = self.settings
+            try:
+                device = resolve_device(name)
+            except UsageError:
+                why = device_problem(name) or f"{name!r} is not a device"
+                raise RuntimeFailure(f"the pipeline stays on {self.device.upper()}: {why}") from None
+            old, worker, args = self._pipeline(), self.worker, self._source_args
+            if worker is None or args is None:
+                raise RuntimeFailure("the video is still starting; change the device in a moment")
+            # Instant settings as they are now; done() applies any that moved during the build.
+            choice = replace(self._choice, device=device, strength=s.strength,
+                             matte=replace(self._choice.matte, smoothing_s=s.smoothing_s, refine=s.refine))
+            pipeline = build_pipeline(choice, self._background_spec, [], frame_locked=not worker.source.live)
+            pipeline.set_mirror_output(s.mirror_output)
+            worker.stop()  # closes the source
+            try:
+                source = self._open(*args)
+            except Exception as exc:
+                self._close_quietly(pipeline)
+                raise self._source_lost(old, exc) from exc
+            with self._swap_lock:
+                pipeline.set_sinks([self.vcam] if self.vcam is not None else [])
+                old.set_sinks([])
+                self.pipeline, self.device, self._choice = pipeline, device, choice
+            self._start_worker(args[0], source, args[1], args[2])
+            self._close_quietly(old)  # waits for its stages: on the loader thread, never on the UI thread
+
+            def done() -> None:
+                s.device = name
+                self.set_strength(s.strength)
+                self.set_mirror_output(s.mirror_output)
+                if (s.smoothing_s, s.refine) != (choice.matte.smoothing_s, choice.matte.refine):
+                    self.set_matte_options(s.smoothing_s, s.refine)
+
+            return done
+
+        self._submit("device", job)
+
+    def _source_lost(self, pipeline: Pipeline, exc: BaseException) -> HarmonicamError:
+        """The source did not open again after a device switch: ``pipeline`` (the old one) shows the sample
+        clip; the error to report."""
+        size, fps = self._source_args[1:]
+        try:
+            source = self._open(SAMPLE, size, fps)
+            self._restart_stream(pipeline, source)
+            self._start_worker(SAMPLE, source, size, fps)
+        except HarmonicamError as sample_exc:
+            return RuntimeFailure(f"the device was not changed and the video stopped: {exc} ({sample_exc}); "
+                                  "pick a source to start it again")
+        return RuntimeFailure(f"the device was not changed: {exc}; showing the built-in sample clip")
+
+    @staticmethod
+    def _close_quietly(pipeline: Pipeline) -> None:
+        try:
+            pipeline.close()
+        except Exception:  # a stage that fails to close must not undo the switch
+            log.warning("closing a replaced pipeline failed", exc_info=True)
 
     def set_strength(self, strength: float) -> None:
         self.settings.strength = strength
@@ -333,16 +437,19 @@ class Controller(QObject):
         size = self.source.size
         sink = VirtualCameraSink(backend, device)
         sink.open(size, self.settings.fps)
-        self.vcam = VirtualCameraOutput(sink, size, self.settings.fps)
-        self.pipeline.set_sinks([self.vcam])
-        return self.vcam
+        vcam = VirtualCameraOutput(sink, size, self.settings.fps)
+        with self._swap_lock:
+            self.vcam = vcam
+            self.pipeline.set_sinks([vcam])
+        return vcam
 
     def stop_vcam(self) -> None:
         if self.vcam is None:
             return
-        self.pipeline.set_sinks([])  # no frame is sent after this returns
-        self.vcam.sink.close()
-        self.vcam = None
+        with self._swap_lock:
+            vcam, self.vcam = self.vcam, None
+            self.pipeline.set_sinks([])  # no frame is sent after this returns
+        vcam.sink.close()
 
     # --- end -------------------------------------------------------------------------------------
     def shutdown(self) -> None:

@@ -150,6 +150,7 @@ class MainWindow(QMainWindow):
         self.source_panel.rescan_requested.connect(c.rescan_cameras)
         self.source_panel.mirror_preview_changed.connect(self._set_mirror_preview)
         self.quality_panel.stage_requested.connect(self._request_stage)
+        self.quality_panel.device_requested.connect(self._request_device)
         # Instant changes: applied by the controller right away, then saved.
         for signal, slot in ((self.source_panel.mirror_output_changed, c.set_mirror_output),
                              (self.quality_panel.strength_changed, c.set_strength),
@@ -209,6 +210,11 @@ class MainWindow(QMainWindow):
                                              f"sending {w} × {h}; restart it to use the new resolution.")
         elif what == "background":
             self.gallery.settle(True)
+        elif what == "device":
+            self.quality_panel.show_settings()
+            self._show_source()
+            self.refresh_stats()
+            self.statusBar().showMessage(f"The pipeline now runs on {c.device.upper()}.")
         else:
             self.quality_panel.show_settings()
             self.statusBar().showMessage(f"{what.capitalize()}: {getattr(self.settings, what)}.")
@@ -220,8 +226,10 @@ class MainWindow(QMainWindow):
             self.gallery.settle(False)
         elif what == "source":
             self._show_source()
-        elif what in ("matting", "blend", "harmonizer"):
+        elif what in ("matting", "blend", "harmonizer", "device"):
             self.quality_panel.show_settings()
+            if what == "device":  # the source may have fallen back to the sample clip
+                self._show_source()
 
     def _request_source(self, spec: str, size: tuple[int, int], fps: float) -> None:
         self.statusBar().showMessage("Switching the source…")
@@ -235,6 +243,10 @@ class MainWindow(QMainWindow):
             self.controller.set_harmonizer(name, path)
         else:
             self.controller.set_blend(name)
+
+    def _request_device(self, name: str) -> None:
+        self.statusBar().showMessage("Rebuilding the pipeline on the new device…")
+        self.controller.set_device(name)
 
     # --- virtual camera --------------------------------------------------------------------------
     def start_vcam(self, backend: str | None, device: str | None) -> None:
@@ -299,13 +311,13 @@ class MainWindow(QMainWindow):
             self.buttons[name].setChecked(on)
 
     def refresh_stats(self) -> None:
-        c = self.controller
+        pipeline, source = self.controller.pipeline, self.controller.source
         self.vcam_panel.refresh()
         if self.preview.overlay.isVisible():
-            self.preview.overlay.refresh(c.pipeline, c.device)
-        if c.pipeline is not None and c.source is not None:
-            w, h = c.source.size
-            self.fps_label.setText(f"{c.pipeline.times.fps():.1f} FPS · {w} × {h} · {c.device.upper()}")
+            self.preview.overlay.refresh(pipeline)
+        if pipeline is not None and source is not None:  # the device is the one the shown pipeline runs on
+            w, h = source.size
+            self.fps_label.setText(f"{pipeline.times.fps():.1f} FPS · {w} × {h} · {pipeline.device.upper()}")
 
     # --- settings and closing --------------------------------------------------------------------
     def schedule_save(self) -> None:

@@ -7,10 +7,11 @@ from PyQt6.QtWidgets import QLabel, QWidget
 from app.pipeline import Pipeline
 
 
-def overlay_text(pipeline: Pipeline, device: str) -> str:
-    """Lines for the overlay: FPS, device and provider, then each stage's median and p95 time."""
+def overlay_text(pipeline: Pipeline) -> str:
+    """Lines for the overlay: FPS, the pipeline's device and the matting provider, then each stage's median
+    and p95 time."""
     times = pipeline.times
-    lines = [f"{times.fps():5.1f} FPS   device {device.upper()}",
+    lines = [f"{times.fps():5.1f} FPS   device {pipeline.device.upper()}",
              f"matting on {pipeline.matting.provider}"]
     for stage, ms in times.summary().items():
         lines.append(f"{stage:<11}{ms['median']:6.1f} ms  p95 {ms['p95']:6.1f}")
@@ -30,6 +31,6 @@ class PerformanceOverlay(QLabel):
         self.move(self.MARGIN, self.MARGIN)
         self.hide()
 
-    def refresh(self, pipeline: Pipeline | None, device: str) -> None:
-        self.setText(overlay_text(pipeline, device) if pipeline is not None else "starting…")
+    def refresh(self, pipeline: Pipeline | None) -> None:
+        self.setText(overlay_text(pipeline) if pipeline is not None else "starting…")
         self.adjustSize()

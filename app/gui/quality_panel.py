@@ -1,9 +1,10 @@
-"""Quality controls: matting backend and model file, blending, harmonizer and its weights,
-harmonization strength, temporal smoothing and edge refinement.
+"""Quality controls: the device the pipeline runs on, matting backend and model file, blending,
+harmonizer and its weights, harmonization strength, temporal smoothing and edge refinement.
 
 Every list comes from the model registry. An entry that is not usable is shown
 disabled with the reason, unless a file the user picks can make it usable
 (its factory takes ``model_path`` / ``weights``): then choosing it asks for the file.
+A device that this machine lacks (CUDA without a GPU) is shown the same way.
 """
 from __future__ import annotations
 
@@ -24,13 +25,17 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.settings import Settings
+from app.gui.settings import DEVICES, Settings, device_problem
 from models import registry
 
 #: Per kind: the factory option that takes a user file, and the Settings field that remembers it.
 FILE_OPTIONS = {"matting": ("model_path", "matting_model"), "harmonizer": ("weights", "harmonizer_weights")}
 MODEL_FILTER = "Model files (*.onnx *.tflite *.pth *.pt *.safetensors);;All files (*)"
 SMOOTHING_MAX_S = 0.5
+#: The device combo's labels, by DEVICES entry.
+DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA (GPU)"}
+DEVICE_TIPS = {"auto": "The GPU (CUDA) when this machine has one, else the CPU",
+               "cpu": "Runs on every machine", "cuda": "The NVIDIA GPU, through PyTorch's CUDA"}
 
 
 def takes_file(kind: str, name: str) -> bool:
@@ -67,16 +72,38 @@ class ModelCombo(QComboBox):
         self.setCurrentIndex(max(0, self.findData(name)))
 
 
+class DeviceCombo(QComboBox):
+    """Auto, CPU, CUDA; a device this machine lacks is disabled, with the reason as its tooltip."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        for name in DEVICES:
+            problem = device_problem(name)
+            self.addItem(DEVICE_LABELS[name] + (" (unavailable)" if problem else ""), name)
+            index = self.count() - 1
+            self.setItemData(index, problem or DEVICE_TIPS[name], Qt.ItemDataRole.ToolTipRole)
+            if problem:
+                self.model().item(index).setEnabled(False)
+
+    def select(self, name: str) -> None:
+        self.setCurrentIndex(max(0, self.findData(name)))
+
+
 class QualityPanel(QWidget):
     #: (kind, name, file or None) for "matting" or "harmonizer"; (kind, name, None) for "blend".
     stage_requested = pyqtSignal(str, str, object)
     strength_changed = pyqtSignal(float)
     #: (smoothing seconds, refine)
     matte_changed = pyqtSignal(float, bool)
+    #: A DEVICES entry other than the one that runs.
+    device_requested = pyqtSignal(str)
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
+        self.device = DeviceCombo()
+        self.device.setToolTip("Where the models run; changing it rebuilds the pipeline")
+        self.device.activated.connect(self._on_device)
         self.combos = {kind: ModelCombo(kind) for kind in ("matting", "blend", "harmonizer")}
         self.file_labels: dict[str, QLabel] = {}
         self.file_buttons: dict[str, tuple[QPushButton, QPushButton]] = {}
@@ -99,6 +126,7 @@ class QualityPanel(QWidget):
         self.refine.toggled.connect(self._on_matte)
 
         form = QFormLayout()
+        form.addRow("Device", self.device)
         form.addRow("Matting", self.combos["matting"])
         form.addRow("Model file", self._file_row("matting", "Choose a matting model file"))
         form.addRow("Blending", self.combos["blend"])
@@ -139,6 +167,7 @@ class QualityPanel(QWidget):
     def show_settings(self) -> None:
         """Show what runs (after a start, a change or a failed change)."""
         s = self.settings
+        self.device.select(s.device)
         for kind, combo in self.combos.items():
             combo.select(getattr(s, kind))
         for kind, (_, field) in FILE_OPTIONS.items():
@@ -175,6 +204,11 @@ class QualityPanel(QWidget):
             self._request(kind, name, path)
         else:
             self._request(kind, name, None)  # a file picked for another backend does not carry over
+
+    def _on_device(self, _index: int) -> None:
+        name = self.device.currentData()
+        if name != self.settings.device:
+            self.device_requested.emit(name)
 
     def choose_file(self, kind: str, title: str) -> None:
         path = self._ask_file(title)

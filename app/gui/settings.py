@@ -28,6 +28,8 @@ _NULLABLE = {"matting_model", "harmonizer_weights", "vcam_backend", "vcam_device
 #: Allowed ranges of the numeric settings.
 _RANGES = {"fps": (1.0, 240.0), "strength": (0.0, 1.0), "smoothing_s": (0.0, 5.0), "blur_strength": (0.1, 10.0)}
 VIEWS = ("output", "split", "mask")
+#: Where the pipeline runs: "auto" is the GPU (CUDA) when there is one, else the CPU.
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Settings:
     strength: float = _STAGES.strength
     smoothing_s: float = _MATTE.smoothing_s
     refine: bool = _MATTE.refine
+    device: str = "auto"  # one of DEVICES
     # Virtual camera: None lets pyvirtualcam choose.
     vcam_backend: str | None = None
     vcam_device: str | None = None
@@ -102,7 +105,23 @@ def from_dict(data: dict) -> tuple[Settings, list[str]]:
     if settings.view not in VIEWS:
         settings.view = "output"
         invalid.append("view")
+    if settings.device not in DEVICES:
+        settings.device = "auto"
+        invalid.append("device")
     return settings, invalid
+
+
+def device_problem(name: str) -> str | None:
+    """Why the device ``name`` (one of DEVICES) cannot run on this machine, or None when it can."""
+    if name != "cuda":
+        return None
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    if torch.version.cuda is None:
+        return "this PyTorch build has no CUDA support; install a CUDA build of PyTorch to use the GPU"
+    return "PyTorch finds no CUDA GPU on this machine; check that the NVIDIA driver is installed"
 
 
 def settings_path() -> Path:
