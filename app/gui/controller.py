@@ -153,6 +153,9 @@ class Controller(QObject):
         result = worker.take() if worker is not None else None
         if result is not None:
             self.frame_ready.emit(result)
+        if self.pipeline is not None:  # a stage that failed and was replaced while running
+            for text in self.pipeline.take_faults():
+                self.message.emit(text, True)
         if self.vcam is not None and self.vcam.error is not None:
             error = self.vcam.error
             self.stop_vcam()

@@ -111,3 +111,19 @@ def test_sliders_reach_the_pipeline(open_window, qtbot):
     panel.refine.setChecked(False)
     qtbot.waitUntil(lambda: not pipeline.postprocess.options.refine)
     assert window.settings.smoothing_s == pytest.approx(0.2) and not window.settings.refine
+
+
+def test_a_harmonizer_failing_while_running_is_reported_and_the_video_goes_on(open_window, qtbot):
+    window = open_window()
+    controller = window.controller
+    messages = []
+    controller.message.connect(lambda text, error: messages.append((text, error)))
+
+    class Failing(PlainHarmonizer):
+        def harmonize(self, composite, background, frame, state):
+            raise RuntimeError("weights went bad")
+
+    controller.pipeline.set_harmonizer(Failing())
+    shown = window.preview.view.frames_shown
+    qtbot.waitUntil(lambda: any("without harmonization" in t and e for t, e in messages), timeout=10000)
+    qtbot.waitUntil(lambda: window.preview.view.frames_shown > shown + 3, timeout=10000)
