@@ -356,15 +356,18 @@ class HarmonizationDataset(Dataset):
     per real composite.
 
     A sample is a dict of float tensors: ``real`` 3×S×S and ``mask`` 1×S×S in
-    [0,1], ``args`` (6,) in U(−1,1) for :func:`~models.training.synthesis.synthesize`,
+    [0,1], ``args`` (6,) in U(−1,1) for :func:`~models.training.synthesis.synthesize`
+    (all zero for the ``identity_fraction`` of training samples that stay harmonious; ``identity``
+    says which),
     ``background`` 3×S×S when ``with_background``, and ``composite`` for items that
     bring a real composite (iHarmony4 test).
     """
 
     def __init__(self, items: Sequence[Item], size: int, *, train: bool, length: int = 0,
                  variants: int = 1, seed: int = 0, with_background: bool = False,
-                 person_masks: PersonMasker | None = None) -> None:
+                 person_masks: PersonMasker | None = None, identity_fraction: float = 0.0) -> None:
         self.items = list(items)
+        self.identity_fraction = identity_fraction
         self.size, self.train, self.seed, self.epoch = size, train, seed, 0
         self.with_background = with_background
         self._cache: dict[int, list[np.ndarray]] | None = {} if len(self.items) <= PRELOAD_LIMIT else None
@@ -428,8 +431,14 @@ class HarmonizationDataset(Dataset):
             mask = views[1]
         else:
             mask = self._choose_mask(views[1] if person is not None else None, rng)
-        sample = {"real": _chw(real), "mask": _chw(mask.astype(np.float32)),
-                  "args": torch.from_numpy(rng.uniform(-1, 1, len(FILTER_ORDER)).astype(np.float32))}
+        args = rng.uniform(-1, 1, len(FILTER_ORDER)).astype(np.float32)
+        # "Do no harm": some composites are already harmonious (the real photo itself), and the
+        # right answer for them is to change nothing.
+        identity = self.train and rng.random() < self.identity_fraction
+        if identity:
+            args[:] = 0
+        sample = {"real": _chw(real), "mask": _chw(mask.astype(np.float32)), "args": torch.from_numpy(args),
+                  "identity": torch.tensor(float(identity))}
         shown = real
         if item.composite is not None and not self.train:
             shown = views[2]

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from models.paths import cache_dir
-from models.harmonizers.harmonizer.filters import apply_filters
+from models.harmonizers.harmonizer.filters import FILTER_ORDER, apply_filters
 from models.harmonizers.harmonizer.lite import HarmonizerLiteNet, build_lite, normalise_rgb
 from models.ops.checkpoint import save_safetensors
 from models.ops.files import atomic_path
@@ -65,6 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--identity-fraction", type=float, default=0.25,
+                   help="share of training composites left harmonious (the real photo), so the network "
+                        "learns to change nothing when nothing is wrong (default 0.25)")
+    p.add_argument("--identity-weight", type=float, default=1.0,
+                   help="weight of the L1 pull of identity samples' arguments to zero (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
                    help="start from the ImageNet EfficientNet-Lite0 backbone")
@@ -124,14 +129,26 @@ def predict(model: nn.Module, composite: torch.Tensor, mask: torch.Tensor,
     return model(composite, mask, embedding)
 
 
-def train_step(model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, per-step losses) of one batch; the caller steps the optimiser."""
+def train_step(model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device,
+               identity_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, per-step losses, mean predicted arguments on identity samples) of one batch; the caller
+    steps the optimiser.
+
+    On identity samples (harmonious composites) the right arguments are known exactly — all
+    zero — so besides the image loss they are pulled to zero directly with ``identity_weight``.
+    """
     real, mask, args = (batch[k].to(device) for k in ("real", "mask", "args"))
     background = batch["background"].to(device) if "background" in batch else None
     composite, targets = synthesize(real, mask, args)
-    outputs = apply_filters(composite, predict(model, composite, mask, background), mask, return_all=True)
-    return cascade_loss(outputs, targets, mask)
+    predicted = predict(model, composite, mask, background)
+    outputs = apply_filters(composite, predicted, mask, return_all=True)
+    loss, steps = cascade_loss(outputs, targets, mask)
+    identity = batch.get("identity", torch.zeros(len(real))).to(device)
+    clamped = predicted.clamp(-1, 1)
+    bias = (clamped * identity[:, None]).sum(0) / identity.sum().clamp(min=1)
+    if identity_weight and identity.any():
+        loss = loss + identity_weight * (clamped.abs() * identity[:, None]).sum() / identity.sum() / len(FILTER_ORDER)
+    return loss, steps, bias.detach()
 
 
 def size_at(args: argparse.Namespace, step: int) -> int:
@@ -152,7 +169,7 @@ def train(args: argparse.Namespace) -> dict:
     items = collect(args.data, "train")
     dataset = HarmonizationDataset(
         items, args.size, train=True, length=args.epoch_steps * args.batch_size * world, seed=args.seed,
-        with_background=VARIANTS[args.variant],
+        with_background=VARIANTS[args.variant], identity_fraction=args.identity_fraction,
         person_masks=None if args.no_person_masks else PersonMasker())
     sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed) if world > 1 else None
     loader = DataLoader(dataset, args.batch_size, shuffle=sampler is None, sampler=sampler,
@@ -183,9 +200,10 @@ def train(args: argparse.Namespace) -> dict:
         if sampler is not None:
             sampler.set_epoch(epoch)
         train_mode(net)
-        first, running = step, torch.zeros(6)
+        first, running, bias = step, torch.zeros(6), torch.zeros(len(FILTER_ORDER))
         for batch in loader:
-            loss, steps = train_step(model, batch, device)
+            loss, steps, batch_bias = train_step(model, batch, device, args.identity_weight)
+            bias += batch_bias.cpu()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -197,8 +215,10 @@ def train(args: argparse.Namespace) -> dict:
             if step >= args.steps or size_at(args, step) != dataset.size:
                 break
         n = step - first
+        # The arguments predicted for harmonious composites should stay near zero: watch their bias.
         history.append({"step": step, "final_step_loss": round(float(running[-1]) / n, 5),
-                        "first_step_loss": round(float(running[0]) / n, 5)})
+                        "first_step_loss": round(float(running[0]) / n, 5),
+                        "identity_bias": [round(float(v) / n, 4) for v in bias]})
         if rank == 0:
             _save_state(args.checkpoint, {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
                                           "schedule": schedule.state_dict(), "step": step,
@@ -209,6 +229,7 @@ def train(args: argparse.Namespace) -> dict:
         "final_size": args.final_size, "final_steps": args.final_steps if args.final_size else 0,
         "batch_size": args.batch_size, "processes": world, "lr": args.lr, "schedule": "Adam, cosine decay to 0",
         "frozen": frozen, "train_blocks": args.train_blocks, "pretrained": args.pretrained,
+        "identity_fraction": args.identity_fraction, "identity_weight": args.identity_weight,
         "data": args.data, "train_images": len(items), "train_groups": len({it.group for it in items}),
         "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
         "person_masks": dataset.people, "seconds": round(time.monotonic() - start, 1),

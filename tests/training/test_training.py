@@ -155,7 +155,7 @@ def test_every_filter_argument_learns_from_the_start(tmp_path, astronaut):
     batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in data[0]}
     torch.manual_seed(0)
     net = build_lite(complete_background=False, pretrained=False)
-    loss, _ = train.train_step(net, batch, torch.device("cpu"))
+    loss, _, _ = train.train_step(net, batch, torch.device("cpu"))
     loss.backward()
     for i, head in enumerate(net.regressor.headers):
         assert head[1].weight.grad.abs().sum() > 0, f"argument {i} gets no gradient"
@@ -177,7 +177,7 @@ def test_tiny_training_run_lowers_the_loss(tmp_path, astronaut):
     before = final_loss()
     train.train_mode(net)
     for _ in range(12):
-        loss, _ = train.train_step(net, batch, torch.device("cpu"))
+        loss, _, _ = train.train_step(net, batch, torch.device("cpu"))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -204,15 +204,18 @@ def test_evaluate_command_scores_model_composite_and_reinhard(tmp_path, astronau
     for head in identity.regressor.headers:  # zero argument heads: the identity harmonizer
         torch.nn.init.zeros_(head[1].weight)
     save_safetensors(identity, weights)
-    report = evaluate.main(["--weights", str(weights), "--data", str(photos), "--variants", "2",
-                            "--no-person-masks", "--json", str(tmp_path / "eval.json")])
+    report = evaluate.main(["--harmonizers", "none,reinhard", "--weights", str(weights), "--data", str(photos),
+                            "--variants", "2", "--no-person-masks", "--json", str(tmp_path / "eval.json")])
     results = report["results"]
-    assert list(results) == ["identity", "composite", "reinhard"]
-    assert report["held_out_samples"] == 4 and results["composite"]["count"] == 4
-    for r in results.values():
-        assert all(np.isfinite(r[m]) for m in evaluate.METRICS)
-    assert results["composite"]["fmse"] > results["composite"]["mse"] > 0
-    assert results["identity"]["fmse"] == pytest.approx(results["composite"]["fmse"], rel=1e-3)
+    assert list(results) == ["none", "reinhard", "identity", "reinhard-lab"]
+    assert report["held_out_samples"] == 4 and results["none"]["count"] == 4
+    for name, r in results.items():
+        assert all(np.isfinite(r[m]) for m in evaluate.METRICS if m != "jitter" or name != "reinhard-lab")
+    assert results["none"]["fmse"] > results["none"]["mse"] > 0
+    assert results["none"]["identity_fmse"] == 0  # the unharmonized composite of a real photo is the photo
+    assert results["identity"]["fmse"] == pytest.approx(results["none"]["fmse"], rel=1e-3)
+    assert results["identity"]["identity_fmse"] == 0 and results["identity"]["jitter"] == results["none"]["jitter"]
+    assert results["none"]["jitter"] > 0  # the noisy clip moves a little by itself
     assert json.loads((tmp_path / "eval.json").read_text())["results"] == results
 
 
@@ -256,3 +259,22 @@ def test_shipped_weights_match_the_manifest():
         net = HarmonizerLiteNet(**arch["options"])
         load_strict(net, load_state_dict_file(path), "Harmonizer-Lite network", path)
         assert entry["evaluation"]["results"]["composite"]["fmse"] > 0
+
+
+def test_identity_samples_are_harmonious_and_their_arguments_are_pulled_to_zero(tmp_path, astronaut):
+    items = collect([str(_photo_folder(tmp_path / "p", astronaut, "train", 2))], "train")
+    dataset = HarmonizationDataset(items, 64, train=True, length=40, identity_fraction=0.5)
+    samples = [dataset[i] for i in range(40)]
+    identity = [s for s in samples if s["identity"] == 1]
+    assert 8 <= len(identity) <= 32 and all((s["args"] == 0).all() for s in identity)
+    assert all((s["args"] != 0).any() for s in samples if s["identity"] == 0)
+    torch.manual_seed(0)
+    net = HarmonizerLiteNet()
+    with torch.no_grad():
+        for head in net.regressor.headers:
+            head[1].bias.fill_(0.5)  # a biased network
+    batch = {k: torch.stack([s[k] for s in identity[:4]]) for k in ("real", "mask", "args", "identity")}
+    plain, _, bias = train.train_step(net, batch, torch.device("cpu"), identity_weight=0.0)
+    pulled, _, _ = train.train_step(net, batch, torch.device("cpu"), identity_weight=1.0)
+    assert (bias > 0.3).all()  # the bias on harmonious composites is what the history reports
+    assert pulled.item() > plain.item() + 0.3  # and what the identity term penalises
