@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.errors import UsageError
+from app.errors import RuntimeFailure, UsageError
 from app.imaging import IMAGE_EXTENSIONS, cover_fit, is_video_path, read_rgb
-from app.sources.video import open_capture
+from app.sources.video import open_capture, sane_fps
 from models.frame import Frame, Image
 from models.ops.blur import masked_blur, masked_blur_tensor
 from models.ops.tensor_image import upload
@@ -92,7 +92,11 @@ class ColourBackground(Background):
 
 
 class ImageBackground(Background):
-    """A picture, cover-fit to the frame's aspect (cropped, never stretched)."""
+    """A picture, cover-fit to the frame's aspect (cropped, never stretched).
+
+    Any size the decoder takes works (1x1 up to 2^30 pixels, see
+    :func:`models.io.read_image_rgb`): it is scaled to each frame size once.
+    """
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
@@ -107,15 +111,18 @@ class ImageBackground(Background):
 
 class VideoBackground(Background):
     """A looping video. Frame-locked to file sources (background frame i with
-    source frame i); paced by wall-clock time for live sources."""
+    source frame i); paced by wall-clock time for live sources.
+
+    Any frame size works (each frame is cover-fit); an unbelievable frame rate
+    (0, 1000 …) is taken as 30 FPS; a truncated file loops over the frames it has.
+    """
 
     def __init__(self, path: str | Path, frame_locked: bool = True) -> None:
         super().__init__()
         self.path = Path(path)
         self.frame_locked = frame_locked
         self._cap = open_capture(self.path)
-        fps = self._cap.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if 1 <= fps <= 240 else 30.0
+        self.fps = sane_fps(self._cap.get(cv2.CAP_PROP_FPS))
         self.description = f"video {self.path.name}"
         self._pos = -1  # index of the decoded frame held in _raw
         self._count: int | None = None  # frames in one loop, learnt at the first end of file
@@ -133,18 +140,37 @@ class VideoBackground(Background):
             i = int((now - self._start) * self.fps)
         return i % self._count if self._count else i
 
+    def _rewind(self) -> None:
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        self._pos = -1
+
+    def _read(self):
+        try:
+            return self._cap.read()
+        except cv2.error:  # a damaged packet: treat it as the end of the file
+            return False, None
+
     def _decode_to(self, target: int) -> None:
         if target < self._pos:  # wrapped around
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            self._pos = -1
+            self._rewind()
+        reopened = False
         while self._pos < target:
-            ok, bgr = self._cap.read()
+            ok, bgr = self._read()
+            if not ok and self._pos < 0:
+                # Nothing decodes after seeking back to the start: open the file again (once in a row).
+                if reopened:
+                    raise RuntimeFailure(f"background video {self.path} cannot be played from its start "
+                                         "again; convert it to MP4 (H.264) and choose it again")
+                self._cap.release()
+                self._cap = open_capture(self.path)
+                reopened = True
+                continue
             if not ok:  # end of file: now the loop length is known
                 self._count = self._pos + 1
-                self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                self._pos = -1
+                self._rewind()
                 target %= self._count
                 continue
+            reopened = False
             self._pos += 1
             if self._pos == target:
                 self._raw = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

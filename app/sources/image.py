@@ -3,13 +3,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.imaging import cover_fit, read_rgb
+from app.imaging import check_frame_size, cover_fit, read_rgb
 from app.sources.base import Source
 from models.frame import Frame
 
 
 class ImageSource(Source):
-    """Repeats one image; ``frames`` limits the count (None: endless)."""
+    """Repeats one image; ``frames`` limits the count (None: endless).
+
+    With ``size`` the picture is cover-fit to it (any picture size, 1x1 included);
+    without, its own size is the frame size and must be at least 16x16.
+    """
 
     live = False
 
@@ -17,6 +21,8 @@ class ImageSource(Source):
                  fps: float = 30.0) -> None:
         self.path = Path(path)
         rgb = read_rgb(self.path)
+        if not size:
+            check_frame_size((rgb.shape[1], rgb.shape[0]), f"image {self.path}")
         self._rgb = cover_fit(rgb, size) if size else rgb
         self._rgb.setflags(write=False)
         self._frames = frames

@@ -39,7 +39,8 @@ def masked_blur(rgb: np.ndarray, alpha: np.ndarray, strength: float) -> np.ndarr
     plain = cv2.GaussianBlur(img, (0, 0), sigma)
     # Where the person covers the whole neighbourhood there is no background to average.
     blurred = np.where(den > _MIN_BACKGROUND, num / np.maximum(den, 1e-6), plain)
-    return cv2.resize(blurred.astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
+    small = np.clip(np.round(blurred), 0, 255).astype(np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def masked_blur_tensor(image: Tensor, alpha: Tensor, strength: float) -> Tensor:
@@ -52,4 +53,4 @@ def masked_blur_tensor(image: Tensor, alpha: Tensor, strength: float) -> Tensor:
     stacked = gaussian_blur(torch.cat((img * weight, weight, img), dim=1), _sigma(small_size[0], strength))
     num, den, plain = stacked[:, :3], stacked[:, 3:4], stacked[:, 4:]
     blurred = torch.where(den > _MIN_BACKGROUND, num / den.clamp_min(1e-6), plain)
-    return resize(blurred.clamp(0, 1), (w, h))
+    return resize(blurred, (w, h)).clamp_(0, 1)  # after the resize: bilinear can overshoot by an ulp

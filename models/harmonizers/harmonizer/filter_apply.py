@@ -26,6 +26,9 @@ Output convention, shared with :func:`apply_filters_reference_uint8`:
 (exact .5 ties may go either way). Pixels with α = 0 keep the composite exactly.
 Both paths stay within one level of the reference; the CPU path is within
 0.51 level of the reference's unrounded value, so they differ only next to ties.
+One exception: where the highlight exponent is below ~0.56 and saturation drives a
+channel to exactly 1.0, the curve's slope is unbounded there and float32 rounding of
+one part in a million moves the result by up to 8 levels (any float32 path would).
 """
 from __future__ import annotations
 
@@ -210,7 +213,8 @@ def _run_strip(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, plan: _Plan
             diff = np.subtract(y[i], c8[i], out=y[i])
         else:
             # Round to the 16-bit index (saturating = clamping to [0, 1]).
-            idx = cv2.add(y[i], light, dtype=cv2.CV_16U)
+            # An array, not a scalar: OpenCV reads a scalar beside a 1×1 plane as a 4-vector.
+            idx = cv2.add(y[i], np.full_like(y[i], light), dtype=cv2.CV_16U)
             if plan.tone is None:
                 diff = cv2.addWeighted(idx, 255 / _SCALE, c8[i], -1, 0, dtype=cv2.CV_32F)
             else:
