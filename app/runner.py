@@ -34,8 +34,8 @@ def run_stream(source: Source, pipeline: Pipeline, max_frames: int | None = None
     count = 0
     try:
         for sink in pipeline.sinks:
+            opened.append(sink)  # before open(): a signal during it must still discard the partial file
             sink.open(source.size, fps_cap or source.fps)
-            opened.append(sink)
         while (max_frames is None or count < max_frames) and not (stop and stop.is_set()):
             t0 = time.monotonic()
             with pipeline.times.measure("capture"):

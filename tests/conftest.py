@@ -14,11 +14,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_app_dirs(tmp_path_factory):
-    """Never touch the real home: cache (sample clip) and config live in a temp folder."""
+    """Never touch the real home: cache (sample clip), config and logs live in a temp folder."""
     base = tmp_path_factory.mktemp("appdirs")
-    saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
+    saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME")}
     os.environ["XDG_CACHE_HOME"] = str(base / "cache")
     os.environ["XDG_CONFIG_HOME"] = str(base / "config")
+    os.environ["XDG_STATE_HOME"] = str(base / "state")  # the log file
     yield base
     for k, v in saved.items():
         if v is None:

@@ -1,17 +1,40 @@
 """The command line end to end: real sample clip, real MediaPipe, real video files."""
 from __future__ import annotations
 
+import argparse
+import glob
 import json
+import logging
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from app.cli import main
+from app import cli
+from app.cli import build_parser, main
+from app.errors import RuntimeFailure
 from app.imaging import read_rgb
 from tests.conftest import write_image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def isolated_log(tmp_path_factory, monkeypatch):
+    """``main`` and the subprocesses log into a temporary folder; the root logger is restored afterwards."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def run_cli(*args, cwd=None):
@@ -73,9 +96,206 @@ def test_bad_input_is_one_sentence_without_traceback(tmp_path, args, code, text)
     assert [p.name for p in tmp_path.iterdir()] == []  # nothing half-written
 
 
-def test_debug_shows_the_traceback(tmp_path):
-    proc = run_cli("--debug", "run", "--source", "missing.mp4", "--output", "x.mp4", cwd=tmp_path)
-    assert proc.returncode != 0 and "Traceback" in proc.stderr
+@pytest.mark.parametrize("args", [
+    ["--debug", "run", "--source", "missing.mp4", "--output", "x.mp4"],
+    ["run", "--source", "missing.mp4", "--output", "x.mp4", "--debug"],  # after the subcommand, as users type it
+    ["run", "--debug", "--source", "missing.mp4", "--output", "x.mp4"],
+])
+def test_debug_shows_the_traceback_wherever_it_is(tmp_path, args):
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr
+    assert "RuntimeFailure: video missing.mp4 does not exist" in proc.stderr
+    assert "unrecognized arguments" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["--version"], ["run", "--version"], ["lut", "--version"],
+                                  ["bench", "--frames", "5", "--version"]])
+def test_version_anywhere(args, capsys):
+    assert main(args) == 0
+    assert capsys.readouterr().out == f"harmonicam {cli.version()}\n"
+
+
+def test_version_comes_from_the_package_or_else_pyproject(monkeypatch):
+    import importlib.metadata
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert cli.version() == importlib.metadata.version("harmonicam")
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert cli.version() == declared
+
+
+def test_version_in_a_subprocess(tmp_path):
+    proc = run_cli("run", "--version", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout == f"harmonicam {cli.version()}\n" and proc.stderr == ""
+
+
+@pytest.mark.parametrize("args, text", [
+    (["run", "--strength", "5"], "argument --strength: 5 is out of range; use a number from 0 to 1"),
+    (["run", "--strength", "-1"], "argument --strength: -1 is out of range; use a number from 0 to 1"),
+    (["run", "--strength", "nan"], "argument --strength: nan is out of range; use a number from 0 to 1"),
+    (["run", "--strength", "strong"], "argument --strength: 'strong' is not a number; use a number from 0 to 1"),
+    (["run", "--smoothing", "-1"], "argument --smoothing: -1 is out of range; use a number from 0 to 2"),
+    (["run", "--smoothing", "60"], "argument --smoothing: 60 is out of range; use a number from 0 to 2"),
+    (["run", "--fps", "0"], "argument --fps: 0 is out of range; use a number from 1 to 240"),
+    (["run", "--fps", "1e9"], "argument --fps: 1e9 is out of range; use a number from 1 to 240"),
+    (["run", "--frames", "0"], "argument --frames: 0 is out of range; use a whole number from 1 to 1000000"),
+    (["run", "--frames", "2.5"], "argument --frames: '2.5' is not a whole number"),
+    (["run", "--frames", "\u00b2"], "is not a whole number"),  # "²" passes str.isdigit but not int()
+    (["run", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    (["run", "--resolution", "99999x720"], "99999x720 is out of range; use a size from 16x16 to 7680x4320"),
+    (["lut", "--background", "#000000", "--out", "x.cube", "--size", "1"],
+     "argument --size: 1 is out of range; use a whole number from 2 to 129"),
+    (["lut", "--background", "#000000", "--out", "x.cube", "--size", "100000"],
+     "argument --size: 100000 is out of range; use a whole number from 2 to 129"),
+    (["lut", "--background", "#000000", "--out", "x.cube", "--frames", "100000"],
+     "argument --frames: 100000 is out of range; use a whole number from 1 to 10000"),
+    (["lut", "--background", "#000000", "--out", "x.cube", "--strength", "2"], "argument --strength: 2 is out"),
+    (["bench", "--frames", "0"], "argument --frames: 0 is out of range; use a whole number from 1 to 100000"),
+    (["bench", "--busy-cores", "0,-1"], "argument --busy-cores: 0,-1 is out of range; use whole numbers from 0 to"),
+    (["bench", "--busy-cores", f"{os.cpu_count() + 1}"], "is out of range; use whole numbers from 0 to"),
+    (["bench", "--busy-cores", "one"], "argument --busy-cores: 'one' is not a list of whole numbers"),
+    (["bench", "--resolutions", "1280x720,0x0"], "0x0 is out of range"),
+    (["bench", "--devices", "cpu,tpu"], "argument --devices: 'cpu,tpu' is not a comma-separated list of auto, cpu"),
+    (["bench", "--json", "no/such/folder/b.json"], "argument --json: folder no/such/folder does not exist"),
+])
+def test_every_numeric_option_is_checked_before_any_work(monkeypatch, capsys, args, text):
+    for module, name in (("app.commands.run", "run_command"), ("app.commands.lut", "lut_command"),
+                         ("app.commands.bench", "bench_command")):
+        monkeypatch.setattr(f"{module}.{name}", lambda *a, **k: pytest.fail("the command ran"))
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("harmonicam: error: ") and text in err[0], err
+    assert f"(see 'harmonicam {args[0]} --help')" in err[0]
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "--strength", "0", "--smoothing", "0", "--fps", "1", "--frames", "1"],
+    ["run", "--strength", "1", "--smoothing", "2", "--fps", "240", "--frames", "1000000"],
+    ["lut", "--background", "#000000", "--out", "x.cube", "--size", "2", "--frames", "1"],
+    ["lut", "--background", "#000000", "--out", "x.cube", "--size", "129", "--frames", "10000"],
+    ["bench", "--busy-cores", f"0,{os.cpu_count()}", "--frames", "100000"],
+])
+def test_the_limits_themselves_are_accepted(args):
+    build_parser().parse_args(args)
+
+
+def test_every_option_has_help_text():
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = [f"{prog} {action.option_strings[0]}"
+               for prog, p in [("harmonicam", parser), *commands.choices.items()]
+               for action in p._actions
+               if action.option_strings and (not action.help or action.help == argparse.SUPPRESS)]
+    assert missing == []
+    assert {"run", "devices", "bench", "lut", "gui"} <= set(commands.choices)
+
+
+def test_bench_help_describes_every_option(capsys):
+    assert main(["bench", "--help"]) == 0
+    out = capsys.readouterr().out
+    for text in ("frame sizes to measure", "matting backend", "model file for the matting", "--debug", "--version"):
+        assert text in out
+
+
+@pytest.mark.skipif(bool(glob.glob("/dev/video*")) or not sys.platform.startswith("linux"),
+                    reason="needs a Linux machine without a camera")
+def test_a_missing_camera_is_one_line_without_opencv_noise(tmp_path):
+    proc = run_cli("run", "--source", "0", "--frames", "1", "--output", "x.png", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == ["harmonicam: error: camera 0 could not be opened; check that it is "
+                                        "connected and not used by another app, or use --source sample"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(bool(glob.glob("/dev/video*")) or not sys.platform.startswith("linux"),
+                    reason="needs a Linux machine without a camera")
+def test_debug_shows_opencv_messages_again(tmp_path):
+    proc = run_cli("run", "--source", "0", "--frames", "1", "--output", "x.png", "--debug", cwd=tmp_path)
+    assert proc.returncode == 1 and "VIDEOIO" in proc.stderr
+
+
+# --- before the window: Qt's libraries and OpenCV's Qt plugin folder ---------------------------------------
+
+@pytest.fixture
+def desktop(monkeypatch):
+    """A Linux X11 desktop session as far as the checks can tell (Qt itself is not started)."""
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.setenv("DISPLAY", ":0")
+    for name in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY", "XDG_SESSION_TYPE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def without(*sonames):
+    return lambda soname: soname not in sonames
+
+
+def test_a_missing_xcb_library_is_one_sentence_naming_the_packages(desktop, monkeypatch, capsys):
+    monkeypatch.setattr("app.gui.launch.can_load", without("libxcb-cursor.so.0", "libxcb-icccm.so.4"))
+    monkeypatch.setattr("app.gui.launch.run_gui", lambda *a: pytest.fail("Qt was started"))
+    assert main(["gui"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["harmonicam: error: the window cannot start because Qt needs libxcb-cursor.so.0 and "
+                   "libxcb-icccm.so.4, which are not installed; install them with 'sudo apt install "
+                   "libxcb-cursor0 libxcb-icccm4' (Debian/Ubuntu), or use 'harmonicam run --output FILE' "
+                   "without a window"]
+
+
+def test_the_preview_window_is_checked_too(desktop, monkeypatch, capsys):
+    monkeypatch.setattr("app.gui.launch.can_load", without("libxkbcommon-x11.so.0"))
+    monkeypatch.setattr("app.commands.run.run_command", lambda *a, **k: pytest.fail("the run started"))
+    assert main(["run", "--source", "sample", "--preview"]) == 1
+    assert "sudo apt install libxkbcommon-x11-0'" in capsys.readouterr().err
+
+
+def test_xcb_libraries_are_not_needed_offscreen_or_on_wayland(desktop, monkeypatch):
+    from app.gui.launch import missing_qt_libraries, prepare_qt, qt_platform
+
+    monkeypatch.setattr("app.gui.launch.can_load", without("libxcb-cursor.so.0"))
+    assert qt_platform() == "xcb" and missing_qt_libraries() == {"libxcb-cursor.so.0": "libxcb-cursor0"}
+    monkeypatch.setenv("XDG_SESSION_TYPE", "wayland")
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    assert qt_platform() == "wayland" and missing_qt_libraries() == {}
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert qt_platform() == "offscreen"
+    prepare_qt()  # nothing missing for offscreen
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb;wayland")
+    with pytest.raises(RuntimeFailure, match="libxcb-cursor0"):
+        prepare_qt()
+    monkeypatch.setattr("sys.platform", "darwin")
+    prepare_qt()  # only Linux loads these
+
+
+def test_the_check_uses_the_real_loader():
+    from app.gui.launch import can_load
+
+    assert can_load("libc.so.6") if sys.platform.startswith("linux") else True
+    assert not can_load("libharmonicam-does-not-exist.so.0")
+
+
+def test_opencv_plugin_folder_is_not_given_to_qt(monkeypatch, tmp_path):
+    from app.gui.launch import drop_opencv_qt_paths
+
+    cv2_plugins = Path(cv2.__file__).parent / "qt" / "plugins"
+    monkeypatch.setenv("QT_QPA_PLATFORM_PLUGIN_PATH", str(cv2_plugins))
+    monkeypatch.setenv("QT_QPA_FONTDIR", str(Path(cv2.__file__).parent / "qt" / "fonts"))
+    drop_opencv_qt_paths()
+    assert "QT_QPA_PLATFORM_PLUGIN_PATH" not in os.environ and "QT_QPA_FONTDIR" not in os.environ
+    monkeypatch.setenv("QT_QPA_PLATFORM_PLUGIN_PATH", str(tmp_path))  # the user's own: kept
+    drop_opencv_qt_paths()
+    assert os.environ["QT_QPA_PLATFORM_PLUGIN_PATH"] == str(tmp_path)
+
+
+def test_readme_lists_the_packages_the_check_names():
+    from app.gui.launch import QT_LIBRARIES, XCB_LIBRARIES
+
+    readme = (REPO / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if line.startswith("sudo apt install libxcb"))
+    assert set(command.split()[3:]) == set(XCB_LIBRARIES.values()) | set(QT_LIBRARIES.values())
 
 
 def test_devices_report(capsys):
@@ -117,3 +337,30 @@ def test_preview_without_a_display_says_so(monkeypatch, capsys):
         monkeypatch.delenv(var, raising=False)
     assert main(["run", "--source", "sample", "--preview", "--frames", "1"]) == 2
     assert "no desktop display" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, name, text", [
+    ("--out", "look.cube", "this is a folder; give a file name such as"),
+    ("--output", "clip.mp4", "this is a folder; give a file name such as"),
+])
+def test_an_output_that_is_a_folder_is_refused_up_front(tmp_path, capsys, option, name, text):
+    (tmp_path / name).mkdir()
+    args = (["lut", "--background", "#000000", "--out", str(tmp_path / name)] if option == "--out" else
+            ["run", "--source", "sample", "--output", str(tmp_path / name)])
+    assert main(args) == 2
+    assert text in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere")
+@pytest.mark.parametrize("args", [["lut", "--background", "#000000", "--out", "{dir}/look.cube"],
+                                  ["run", "--source", "sample", "--output", "{dir}/clip.mp4"]])
+def test_an_output_folder_that_is_not_writable_is_refused_up_front(tmp_path, capsys, args):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        assert main([a.format(dir=folder) for a in args]) == 2
+    finally:
+        folder.chmod(0o700)
+    assert "is not writable; choose another folder" in capsys.readouterr().err

@@ -8,6 +8,7 @@ DaVinci Resolve or Premiere can apply.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from app.commands.run import stage_choice
@@ -28,6 +29,10 @@ def lut_command(args) -> int:
         raise UsageError(f"--out {out}: a 3D LUT file must end in .cube")
     if not out.parent.is_dir():
         raise UsageError(f"--out {out}: folder {out.parent} does not exist; create it first")
+    if out.is_dir():
+        raise UsageError(f"--out {out}: this is a folder; give a file name such as {out / 'look.cube'}")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: folder {out.parent} is not writable; choose another folder")
     choice = stage_choice(args, "harmonizer")
     last = {}
     source = open_source(args.source, args.resolution, loop=False, image_frames=args.frames)

@@ -19,7 +19,7 @@ def stage_choice(args, harmonizer: str) -> StageChoice:
                        blend_weights=args.blend_weights, harmonizer=harmonizer,
                        harmonizer_weights=getattr(args, "harmonizer_weights", None),
                        strength=args.strength, device=resolve_device(args.device),
-                       matte=MatteOptions(smoothing_s=max(0.0, args.smoothing), refine=not args.no_refine))
+                       matte=MatteOptions(smoothing_s=args.smoothing, refine=not args.no_refine))
 
 
 def open_run_source(args, explicit_source: bool):
@@ -50,5 +50,7 @@ def run_command(args, explicit_source: bool) -> int:
             count = session.run(args.frames, args.fps, threading.Event())
     times = session.pipeline.times
     stages = ", ".join(f"{k} {v['median']:.1f}" for k, v in times.summary().items())
-    log.info("%d frames, %.1f FPS; median ms: %s", count, times.fps(), stages)
+    # A rate needs two frames; a single image reports its time instead of "0.0 FPS".
+    rate = f"{times.fps():.1f} FPS" if count > 1 else f"{times.latency_ms[-1]:.0f} ms" if count else "nothing"
+    log.info("%d frame(s), %s; median ms: %s", count, rate, stages)
     return 0

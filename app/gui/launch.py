@@ -17,10 +17,10 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from app.errors import RuntimeFailure
-from app.signals import TERMINATING, exit_code, handle_signals, signal_name
+from app.signals import TERMINATING, Terminated, exit_code, handle_signals, signal_name
 
 log = logging.getLogger(__name__)
 
@@ -141,22 +141,23 @@ def make_app():
 
 
 @contextlib.contextmanager
-def close_on_signals(app, window, signums: tuple[int, ...] = (signal.SIGINT, *TERMINATING),
+def close_on_signals(app, close: Callable[[], None], signums: tuple[int, ...] = (signal.SIGINT, *TERMINATING),
                      wake_ms: int = 200) -> Iterator[list[int]]:
-    """While the event loop runs, Ctrl+C, SIGTERM and SIGHUP close ``window`` and quit ``app``.
+    """While the event loop runs, Ctrl+C, SIGTERM and SIGHUP call ``close()`` and quit ``app``.
 
     Python runs signal handlers only between its own bytecodes, never while Qt's C++
     loop waits, so a timer wakes the interpreter every ``wake_ms``. The handler only
     schedules the close on the loop (no widget is touched in the middle of other
     code) and raises nothing: an exception inside a Qt callback would abort the
-    process. Yields the list the received signal numbers are appended to.
+    process. Yields the list the received signal numbers are appended to; a caller
+    that finds it non-empty before starting the loop should close and not start it.
     """
     from PyQt6.QtCore import QTimer
 
     received: list[int] = []
 
     def close_and_quit() -> None:
-        window.close()  # its closeEvent stops the camera, the pipeline and the virtual camera
+        close()
         app.quit()
 
     def on_signal(signum: int) -> None:
@@ -172,6 +173,36 @@ def close_on_signals(app, window, signums: tuple[int, ...] = (signal.SIGINT, *TE
             yield received
     finally:
         wake.stop()
+
+
+@contextlib.contextmanager
+def close_windows_on_signals(signums: tuple[int, ...] = (signal.SIGINT, *TERMINATING)) -> Iterator[list[int]]:
+    """For a window that another module starts (``run --preview``): Ctrl+C, SIGTERM and SIGHUP close it.
+
+    Before a QApplication exists the signal unwinds the stack as usual (``KeyboardInterrupt`` or
+    :class:`~app.signals.Terminated`); once Qt runs, raising would abort the process from inside a Qt
+    callback, so every window is closed and the loop quit instead, as the close button does, and the
+    signal is appended to the yielded list for the caller's exit code.
+    """
+    received: list[int] = []
+    raised: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        widgets = sys.modules.get("PyQt6.QtWidgets")
+        app = widgets.QApplication.instance() if widgets is not None else None
+        if app is None:
+            if not raised:
+                raised.append(signum)
+                raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
+            return
+        received.append(signum)
+        if len(received) == 1:
+            from PyQt6.QtCore import QTimer
+
+            QTimer.singleShot(0, lambda: (app.closeAllWindows(), app.quit()))
+
+    with handle_signals(on_signal, signums):
+        yield received
 
 
 def save_screenshot(window, path: Path, frames: int = SCREENSHOT_FRAMES,
@@ -207,10 +238,18 @@ def run_gui(screenshot: str | None = None) -> int:
     from app.gui.settings import Settings, SettingsStore, settings_path
 
     if not screenshot:
-        window = MainWindow(SettingsStore(settings_path()))
-        window.show()
-        with close_on_signals(app, window) as received:
-            code = app.exec()
+        window = None
+
+        def close() -> None:  # its closeEvent stops the camera, the pipeline and the virtual camera
+            if window is not None and window.isVisible():
+                window.close()
+
+        with close_on_signals(app, close) as received:  # before the window: a signal while it starts counts
+            window = MainWindow(SettingsStore(settings_path()))
+            window.show()
+            log.debug("window open; Ctrl+C, SIGTERM or SIGHUP close it")
+            code = app.exec() if not received else 0
+            close()  # when the loop never ran; else a no-op
         if received:
             log.info("window closed by %s", signal_name(received[0]))
             return exit_code(received[0])

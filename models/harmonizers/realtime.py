@@ -60,6 +60,8 @@ def network_input(image: Image, device: str | torch.device) -> torch.Tensor:
     """A 1×C×H×W float tensor in [0,1] on ``device``, from a small host array or a device tensor."""
     if on_device(image):
         return image.to(device)
+    if not image.flags.writeable:  # cached backgrounds are read-only; torch wants writable memory (a 256² copy)
+        image = image.copy()
     t = torch.from_numpy(np.ascontiguousarray(image)).to(device)
     t = t.permute(2, 0, 1) if t.ndim == 3 else t[None]
     return t[None].float().div_(255 if image.dtype == np.uint8 else 1)

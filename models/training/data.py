@@ -3,6 +3,8 @@
 A ``--data`` spec is one of:
 
 * ``registry``: real photos shipped inside installed packages (:func:`registry_photos`);
+* ``corpus`` or ``corpus:DIR``: the built training corpus (``python -m models.training.corpus
+  build``; default DIR: the app cache's ``corpus/``) with its fixed train/val/test split by scene;
 * a folder of images, searched recursively;
 * an iHarmony4 root or subset (``composite_images/``, ``masks/``, ``real_images/``
   and ``<Subset>_train.txt`` / ``<Subset>_test.txt``).
@@ -34,9 +36,11 @@ from models.io import IMAGE_EXTENSIONS
 from models.io import read_image_rgb as read_rgb
 from models.ops.files import atomic_path
 from models.paths import cache_dir
+from models.training.corpus import corpus_images
 from models.training.synthesis import complete_background
 
 SPLITS = ("train", "test")
+CORPUS_SPLITS = ("train", "val", "test")  # only the corpus has a validation split
 TEST_FRACTION = 0.2
 SPLIT_SALT = "harmonicam-split-v1"
 MAX_SIDE = 640           # photos are kept in memory at this size; crops are taken from it
@@ -163,12 +167,28 @@ def iharmony4_items(root: Path, split: str) -> list[Item]:
     return list(items.values())
 
 
+def corpus_root(spec: str) -> Path | None:
+    """The corpus folder of a ``corpus`` / ``corpus:DIR`` spec, or None for other specs."""
+    if spec == "corpus":
+        return cache_dir() / "corpus"
+    return Path(spec[len("corpus:"):]) if spec.startswith("corpus:") else None
+
+
 def collect(specs: Sequence[str], split: str) -> list[Item]:
-    """Items of ``split`` from ``--data`` specs (``registry``, a folder, an iHarmony4 root)."""
-    if split not in SPLITS:
+    """Items of ``split`` from ``--data`` specs (``corpus``, ``registry``, a folder, an iHarmony4 root).
+
+    ``val`` exists only in the corpus; corpus items are grouped by their scene id.
+    """
+    if split not in CORPUS_SPLITS:
         raise ValueError(f"unknown split {split!r}")
     items: list[Item] = []
     for spec in specs:
+        root = corpus_root(spec)
+        if root is not None:
+            items += [Item(path, scene) for path, scene in corpus_images(root, split)]
+            continue
+        if split not in SPLITS:
+            raise ValueError(f"--data {spec} has no {split!r} split; only the corpus has one")
         if spec == "registry":
             photos = registry_photos()
         else:

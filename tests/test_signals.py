@@ -1,0 +1,209 @@
+"""SIGTERM, SIGHUP and Ctrl+C stop a run or the window cleanly: outputs closed, no partial file, 128 + signal."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.signals import Terminated, exit_code, handle_signals, terminate_on_signals
+from app.sinks.video_file import VideoFileSink
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+@pytest.fixture(autouse=True)
+def isolated_log_folder(tmp_path, monkeypatch):
+    """The runs started here (and main) log into the test's folder, never into the real home."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+def test_sigterm_raises_terminated_and_the_old_handlers_come_back():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated) as info:
+        with terminate_on_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler interrupts this
+    assert info.value.signum == signal.SIGTERM and info.value.exit_code == 143
+    assert str(info.value) == "stopped by SIGTERM"
+    assert not isinstance(info.value, Exception)  # `except Exception` never swallows it
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_second_signal_does_not_interrupt_the_clean_up():
+    cleaned = []
+    with pytest.raises(Terminated) as info:
+        with terminate_on_signals():
+            try:
+                os.kill(os.getpid(), signal.SIGHUP)
+                time.sleep(5)
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)  # ignored: the clean-up finishes
+                time.sleep(0.05)
+                cleaned.append(True)
+    assert info.value.signum == signal.SIGHUP and info.value.exit_code == 129 and cleaned == [True]
+
+
+def test_an_ignored_signal_stays_ignored(monkeypatch):
+    """``nohup`` ignores SIGHUP on purpose; a run under it must survive the terminal closing."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with handle_signals(lambda signum: None, (signal.SIGHUP, signal.SIGTERM)) as taken:
+            assert taken == (signal.SIGTERM,)
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_exit_codes():
+    assert (exit_code(signal.SIGINT), exit_code(signal.SIGTERM), exit_code(signal.SIGHUP)) == (130, 143, 129)
+
+
+# --- the video file sink removes its temporary file on every interrupted path --------------------------------
+
+def test_interrupted_while_opening_leaves_no_partial(tmp_path, monkeypatch):
+    def interrupted(*args):
+        raise Terminated(signal.SIGTERM)
+
+    monkeypatch.setattr("app.sinks.video_file.cv2.VideoWriter", interrupted)
+    sink = VideoFileSink(tmp_path / "out.mp4")
+    with pytest.raises(Terminated):
+        sink.open((64, 48), 30)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_while_closing_leaves_no_partial(tmp_path):
+    sink = VideoFileSink(tmp_path / "out.mp4")
+    sink.open((64, 48), 30)
+    sink.send(np.zeros((48, 64, 3), np.uint8))
+    writer = sink._writer
+
+    class Interrupted:
+        def release(self):
+            writer.release()
+            raise Terminated(signal.SIGTERM)
+
+    sink._writer = Interrupted()
+    with pytest.raises(Terminated):
+        sink.close(success=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_opening_twice_keeps_one_temporary_file(tmp_path):
+    sink = VideoFileSink(tmp_path / "out.mp4")
+    sink.open((64, 48), 30)
+    sink.open((64, 48), 30)
+    assert len(list(tmp_path.iterdir())) == 1
+    sink.close(success=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- a real run, stopped by a real signal --------------------------------------------------------------------
+
+def start(args: list[str], cwd: Path, stderr) -> subprocess.Popen:
+    """``python -m app.cli ARGS`` as a user starts it; SIGINT is reset to its default even where the test
+    runner was started with it ignored (a background job of a script), as in an interactive terminal."""
+    return subprocess.Popen([sys.executable, "-m", "app.cli", *args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=stderr, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def wait_for(condition, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, "the process ended before it was signalled"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)])
+def test_a_signalled_run_leaves_no_file(tmp_path, signum, code, sample_clip):
+    out = tmp_path / "out"
+    out.mkdir()
+    err = tmp_path / "stderr.txt"
+    with open(err, "w") as stderr:
+        proc = start(["run", "--source", "sample", "--harmonizer", "none", "--output", "OUT.mp4", "--loop"],
+                     cwd=out, stderr=stderr)
+        try:
+            wait_for(lambda: any(p.name.endswith(".partial.mp4") for p in out.iterdir()), proc)
+            time.sleep(0.3)  # frames are being written
+            proc.send_signal(signum)
+            assert proc.wait(timeout=60) == code, err.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert list(out.iterdir()) == []  # neither OUT.mp4 nor the partial file
+    assert "Traceback" not in err.read_text()
+
+
+# --- the window ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_closes_the_window_and_quits(qtbot, qapp, signum):
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QWidget
+
+    from app.gui.launch import close_on_signals
+
+    before = signal.getsignal(signum)
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.show()
+    QTimer.singleShot(50, lambda: os.kill(os.getpid(), signum))
+    QTimer.singleShot(10_000, qapp.quit)  # never hang the test run
+    started = time.monotonic()
+    with close_on_signals(qapp, window.close, wake_ms=20) as received:
+        qapp.exec()
+    assert received == [signum] and time.monotonic() - started < 5
+    assert not window.isVisible()
+    assert signal.getsignal(signum) == before
+
+
+def test_ctrl_c_in_the_window_exits_130_without_traceback(tmp_path):
+    """The reviewer's case: Ctrl+C in a terminal that started the window (it aborted with exit 134)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    err = tmp_path / "stderr.txt"
+    with open(err, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "gui", "--debug"], cwd=tmp_path, env=env,
+                                stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            wait_for(lambda: "window open" in err.read_text(), proc)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=60) == 130, err.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = err.read_text()
+    assert "window closed by SIGINT" in text and "Traceback" not in text and "KeyboardInterrupt" not in text
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_closes_the_preview_window_without_abort(tmp_path, signum, code):
+    """``run --preview`` runs Qt's loop: an exception raised in it would abort (exit 134)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    err = tmp_path / "stderr.txt"
+    with open(err, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "run", "--source", "sample", "--harmonizer",
+                                 "none", "--output", "OUT.mp4", "--loop", "--preview"], cwd=tmp_path, env=env,
+                                stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            wait_for(lambda: any(p.name.endswith(".partial.mp4") for p in tmp_path.iterdir()), proc)
+            time.sleep(0.3)
+            proc.send_signal(signum)
+            assert proc.wait(timeout=60) == code, err.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = err.read_text()
+    assert f"preview closed by {signal.Signals(signum).name}" in text and "Traceback" not in text
+    assert not any(".partial" in p.name for p in tmp_path.iterdir())
