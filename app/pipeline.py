@@ -20,7 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -198,6 +198,18 @@ class Pipeline:
         log.warning("%s", text, exc_info=log.isEnabledFor(logging.DEBUG))
         self._faults.append(text)
 
+    def _guarded(self, stage: object, run: Callable[[], Any], fallback: Callable[[], Any], kind: str,
+                 instead: str) -> Any:
+        """``run()``, or — when the stage raises — ``fallback()`` for this frame, reported once.
+        A device failure is not the stage's fault: it goes up to :meth:`process`."""
+        try:
+            return run()
+        except Exception as exc:
+            if is_device_failure(exc):
+                raise
+            self._report(stage, f"the {type(stage).__name__} {kind} failed ({exc}); {instead}")
+            return fallback()
+
     def take_faults(self) -> list[str]:
         """Sentences about stages that failed and were replaced since the last call (for the window)."""
         with self._lock:
@@ -244,23 +256,14 @@ class Pipeline:
         with t.measure("background"):
             background = self.background.at(frame, matte.alpha)
         with t.measure("blend"):
-            try:
-                composite = self.blend.blend(frame, matte, background, self.blend_state)
-            except Exception as exc:
-                if is_device_failure(exc):
-                    raise
-                self._report(self.blend, f"the {type(self.blend).__name__} blend failed ({exc}); "
-                                         "linear blending is used instead")
-                composite = LINEAR.blend(frame, matte, background, self.blend_state)
+            composite = self._guarded(
+                self.blend, lambda: self.blend.blend(frame, matte, background, self.blend_state),
+                lambda: LINEAR.blend(frame, matte, background, self.blend_state), "blend",
+                "linear blending is used instead")
         with t.measure("harmonize"):
-            try:
-                image = self.harmonizer.harmonize(composite, background, frame, self.harmonizer_state)
-            except Exception as exc:
-                if is_device_failure(exc):
-                    raise
-                self._report(self.harmonizer, f"the {type(self.harmonizer).__name__} harmonizer failed ({exc}); "
-                                              "the picture is shown without harmonization")
-                image = composite.image
+            image = self._guarded(
+                self.harmonizer, lambda: self.harmonizer.harmonize(composite, background, frame, self.harmonizer_state),
+                lambda: composite.image, "harmonizer", "the picture is shown without harmonization")
             if self._fade is not None:
                 image = self._crossfade(image, composite, background, frame)
         t0 = time.perf_counter()

@@ -52,10 +52,18 @@ def sample_clip() -> Path:
     return sample_clip_path()
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
-    """Write RGB frames to an MJPG .avi (lossy but fast and always available)."""
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 30.0, opencv_mjpeg: bool = False) -> Path:
+    """Write RGB frames to an MJPG .avi (lossy but fast and always available).
+
+    ``opencv_mjpeg``: OpenCV's own MJPEG writer, which keeps odd sizes (FFmpeg's rounds them down).
+    """
     h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    fourcc = cv2.VideoWriter_fourcc(*"MJPG")
+    if opencv_mjpeg:
+        writer = cv2.VideoWriter(str(path), cv2.CAP_OPENCV_MJPEG, fourcc, fps, (w, h))
+    else:
+        writer = cv2.VideoWriter(str(path), fourcc, fps, (w, h))
+    assert writer.isOpened()
     for f in frames:
         writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     writer.release()
@@ -86,3 +94,19 @@ def vcam_backends(monkeypatch):
     pyvirtualcam.register_backend("harmonicam-nodriver", MissingDriver)
     MemoryCamera.instances.clear()
     return MemoryCamera
+
+
+@pytest.fixture
+def isolated_logging(tmp_path, monkeypatch):
+    """The log file goes to this test's folder; the root logger is as it was afterwards."""
+    import logging
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)

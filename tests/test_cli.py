@@ -23,18 +23,7 @@ from tests.conftest import write_image
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def isolated_log(tmp_path_factory, monkeypatch):
-    """``main`` and the subprocesses log into a temporary folder; the root logger is restored afterwards."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in root.handlers:
-        if handler not in handlers:
-            handler.close()
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("isolated_logging")
 
 
 def run_cli(*args, cwd=None):

@@ -12,18 +12,7 @@ from app import logs
 from app.cli import main
 
 
-@pytest.fixture(autouse=True)
-def restore_logging(tmp_path, monkeypatch):
-    """Each test logs into its own folder; the root logger is as it was afterwards."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in root.handlers:
-        if handler not in handlers:
-            handler.close()
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("isolated_logging")
 
 
 def our_handlers() -> list[logging.Handler]:

@@ -18,12 +18,14 @@ import cv2
 import numpy as np
 import pytest
 
+
 from app.backgrounds import VideoBackground, parse_background
 from app.cli import main
 from app.errors import RuntimeFailure
 from app.sources import open_source
 from app.sources.video import VideoFileSource
 from models.frame import Frame
+from tests.conftest import write_video
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -59,21 +61,6 @@ def png_bytes(width: int, height: int, rows: bytes, colour_type: int = 0, depth:
 def write_png(path: Path, image: np.ndarray) -> Path:
     """``image`` as OpenCV stores it (BGR/BGRA order, any depth)."""
     assert cv2.imwrite(str(path), image)
-    return path
-
-
-def write_mjpg(path: Path, frames: list[np.ndarray], fps: float = 30.0, builtin: bool = True) -> Path:
-    """RGB frames as MJPG .avi. OpenCV's own MJPEG writer keeps odd sizes (FFmpeg's rounds them down)."""
-    h, w = frames[0].shape[:2]
-    fourcc = cv2.VideoWriter_fourcc(*"MJPG")
-    if builtin:
-        writer = cv2.VideoWriter(str(path), cv2.CAP_OPENCV_MJPEG, fourcc, fps, (w, h))
-    else:
-        writer = cv2.VideoWriter(str(path), fourcc, fps, (w, h))
-    assert writer.isOpened()
-    for f in frames:
-        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    writer.release()
     return path
 
 
@@ -295,7 +282,7 @@ def test_odd_but_valid_images_run_from_the_command_line(tmp_path, capfd, name):
 # --- Videos --------------------------------------------------------------------------------------
 
 def test_odd_sized_video_works(tmp_path, capfd):
-    path = write_mjpg(tmp_path / "odd.avi", shades(6, (161, 91)))
+    path = write_video(tmp_path / "odd.avi", shades(6, (161, 91)), opencv_mjpeg=True)
     with open_source(str(path)) as src:
         assert src.size == (161, 91)
         frames = list(iter(src.read, None))
@@ -339,7 +326,7 @@ def test_video_without_frames_is_refused(tmp_path, capfd, name, builtin):
 
 
 def test_truncated_avi_ends_early_and_says_so(tmp_path, capfd, caplog):
-    path = truncate(write_mjpg(tmp_path / "cut.avi", shades(12)), 0.5)
+    path = truncate(write_video(tmp_path / "cut.avi", shades(12), opencv_mjpeg=True), 0.5)
     with caplog.at_level(logging.WARNING), VideoFileSource(path) as src:
         frames = list(iter(src.read, None))
         assert src.read() is None  # and stays ended
@@ -382,10 +369,10 @@ def _patch_avi_rate(path: Path, rate: int) -> Path:
                                        ("header says 1000000", 1_000_000)])
 def test_absurd_frame_rate_falls_back(tmp_path, how, rate):
     if how == "written at 1000":
-        path = write_mjpg(tmp_path / "fast.avi", shades(5), fps=rate, builtin=False)
+        path = write_video(tmp_path / "fast.avi", shades(5), fps=rate)
         assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FPS) == 1000
     else:
-        path = _patch_avi_rate(write_mjpg(tmp_path / "rate.avi", shades(5)), rate)
+        path = _patch_avi_rate(write_video(tmp_path / "rate.avi", shades(5), opencv_mjpeg=True), rate)
     with VideoFileSource(path) as src:
         frames = list(iter(src.read, None))
         fps = src.fps
@@ -427,7 +414,7 @@ def test_non_video_named_like_one_is_refused(tmp_path, capfd, name, make, messag
 
 
 def test_tiny_video_is_refused_at_its_own_size_but_scales(tmp_path):
-    path = write_mjpg(tmp_path / "tiny.avi", shades(3, (8, 8)))
+    path = write_video(tmp_path / "tiny.avi", shades(3, (8, 8)), opencv_mjpeg=True)
     with pytest.raises(RuntimeFailure, match="8x8 pixels, smaller than the minimum frame of 16x16"):
         open_source(str(path))
     with open_source(str(path), size=(32, 24)) as src:
@@ -449,7 +436,7 @@ class NoSeek:
 
 
 def test_background_video_that_cannot_seek_still_loops(tmp_path, monkeypatch):
-    path = write_mjpg(tmp_path / "n.avi", shades(4))
+    path = write_video(tmp_path / "n.avi", shades(4), opencv_mjpeg=True)
     import app.backgrounds as backgrounds
 
     real_open = backgrounds.open_capture
