@@ -60,6 +60,10 @@ def load_state_dict_file(path: str | os.PathLike, what: str = "checkpoint") -> d
     if not isinstance(obj, Mapping) or not obj or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
         raise CheckpointError(f"The {what} file {path} does not contain a state dict of tensors; choose a model weights file.")
+    broken = next((k for k, v in obj.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if broken is not None:  # a diverged training run or a damaged file: it would paint NaN frames
+        raise CheckpointError(f"The {what} file {path} holds NaN or infinite values (first in {broken!r}); "
+                              "it is damaged or from a failed training run, so use another checkpoint.")
     if all(k.startswith("module.") for k in obj):
         obj = {k[len("module."):]: v for k, v in obj.items()}
     return dict(obj)

@@ -30,7 +30,8 @@ def sha256(path: Path) -> str:
 
 def entry_for(weights: Path, evaluation: dict, default: bool, comparison: dict | None = None,
               notes: str | None = None) -> dict:
-    """One manifest entry; the evaluation row named after the file becomes ``model``.
+    """One manifest entry; the evaluation row named after the file becomes ``model``, beside the
+    other rows of the same run (``none`` = the unharmonized composite, ``reinhard-lab``, ...).
 
     ``comparison``: another evaluation report (e.g. the variants trained with one
     recipe), kept as it is.
@@ -40,8 +41,9 @@ def entry_for(weights: Path, evaluation: dict, default: bool, comparison: dict |
         dtypes = sorted({str(f.get_slice(k).get_dtype()) for k in f.keys()})
     results = evaluation["results"]
     evaluation = {k: v for k, v in evaluation.items() if k != "results"}
-    evaluation["results"] = {"model": results[weights.stem], "composite": results["composite"],
-                             "reinhard": results["reinhard"]}
+    # The model's own row first, then every other row of the same run (the composite is "none").
+    evaluation["results"] = {"model": results[weights.stem],
+                             **{name: row for name, row in results.items() if name != weights.stem}}
     return {
         "file": weights.name,
         "sha256": sha256(weights),

@@ -225,3 +225,23 @@ def test_pretrained_lite0_keeps_imagenet_behaviour():
         torch.testing.assert_close(torch.cat((fg, bg), 1), rgb)
         logits = F.linear(backbone.embed_rgb(x), imagenet["_fc.weight"], imagenet["_fc.bias"])
     assert int(logits.argmax()) in range(281, 286)  # ImageNet's domestic cat classes
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("fmt", ["pth", "safetensors"])
+def test_weights_with_nan_or_inf_are_refused(tmp_path, value, fmt):
+    from app.cli import main
+
+    net = HarmonizerLiteNet()
+    with torch.no_grad():
+        next(iter(net.parameters())).view(-1)[0] = value
+    path = tmp_path / f"broken.{fmt}"
+    if fmt == "pth":
+        torch.save(net.state_dict(), path)
+    else:
+        save_safetensors(net, path)
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        load_state_dict_file(path)
+    assert main(["run", "--source", "sample", "--frames", "1", "--harmonizer-weights", str(path),
+                 "--output", str(tmp_path / "o.png")]) == 1
+    assert not (tmp_path / "o.png").exists()
