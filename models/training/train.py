@@ -33,7 +33,7 @@ from torch.utils.data.distributed import DistributedSampler
 from models.paths import cache_dir
 from models.harmonizers.harmonizer.filters import FILTER_ORDER, apply_filters
 from models.harmonizers.harmonizer.lite import HarmonizerLiteNet, build_lite, normalise_rgb
-from models.ops.checkpoint import save_safetensors
+from models.ops.checkpoint import load_state_dict_file, load_strict, save_safetensors
 from models.ops.files import atomic_path
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
 from models.training.losses import cascade_loss
@@ -71,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--identity-weight", type=float, default=1.0,
                    help="weight of the L1 pull of identity samples' arguments to zero (default 1)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", type=Path, help="start from these Harmonizer-Lite weights (fine-tuning)")
     p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
                    help="start from the ImageNet EfficientNet-Lite0 backbone")
     args = p.parse_args(argv)
@@ -175,7 +176,10 @@ def train(args: argparse.Namespace) -> dict:
     loader = DataLoader(dataset, args.batch_size, shuffle=sampler is None, sampler=sampler,
                         num_workers=args.workers, drop_last=True)
 
-    net = build_lite(VARIANTS[args.variant], pretrained=args.pretrained).to(device)
+    net = build_lite(VARIANTS[args.variant], pretrained=args.pretrained and not args.init)
+    if args.init:  # fine-tune a trained network (e.g. the shipped one) instead of starting from ImageNet
+        load_strict(net, load_state_dict_file(args.init, "initial weights"), "Harmonizer-Lite network", args.init)
+    net = net.to(device).float()
     frozen = set_trainable(net, args.train_blocks)
     model = DistributedDataParallel(net) if world > 1 else net
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=args.lr)
@@ -229,6 +233,7 @@ def train(args: argparse.Namespace) -> dict:
         "final_size": args.final_size, "final_steps": args.final_steps if args.final_size else 0,
         "batch_size": args.batch_size, "processes": world, "lr": args.lr, "schedule": "Adam, cosine decay to 0",
         "frozen": frozen, "train_blocks": args.train_blocks, "pretrained": args.pretrained,
+        "init": args.init.name if args.init else None,
         "identity_fraction": args.identity_fraction, "identity_weight": args.identity_weight,
         "data": args.data, "train_images": len(items), "train_groups": len({it.group for it in items}),
         "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",

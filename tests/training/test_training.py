@@ -195,6 +195,13 @@ def test_train_command_writes_weights_and_resumes(tmp_path, astronaut):
     assert [h["step"] for h in record["history"]] == [1, 2]
     assert torch.load(ckpt, weights_only=True)["step"] == 2
     assert HarmonizerLiteNet.from_checkpoint(out).complete_background is False
+    # fine-tuning starts from given weights: with a learning rate of 0 they come out unchanged
+    tuned = tmp_path / "tuned.safetensors"
+    record = train.train(train.parse_args([*common, "--steps", "1", "--init", str(out), "--out", str(tuned),
+                                           "--lr", "0", "--checkpoint", str(tmp_path / "t.ckpt")]))
+    assert record["init"] == out.name
+    before, after = load_state_dict_file(out), load_state_dict_file(tuned)
+    assert all(torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
 
 
 def test_evaluate_command_scores_model_composite_and_reinhard(tmp_path, astronaut):
