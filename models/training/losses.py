@@ -29,19 +29,26 @@ def masked_step_loss(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     return (per_pixel * weight).sum(dim=(1, 2, 3)) / (weight.sum(dim=(1, 2, 3)) + _MASK_EPS)
 
 
-def dynamic_loss(step_losses: Sequence[Tensor]) -> Tensor:
-    """Scalar training loss from per-sample step losses (each (N,), forward filter order)."""
+def dynamic_loss(step_losses: Sequence[Tensor], norm_floor: float = 0.0) -> Tensor:
+    """Scalar training loss from per-sample step losses (each (N,), forward filter order).
+
+    ``norm_floor`` bounds the per-sample normaliser from below. A harmonious ("identity")
+    sample has L_0 ≈ 0.001 (the √ε of the loss), so without a floor its terms are scaled up
+    about a hundredfold and the batch learns little else than predicting zero everywhere.
+    """
     detached = [l.detach() for l in step_losses]
     norm = detached[0] + _NORM_EPS
     for prev, cur in zip(detached, detached[1:]):
         norm = norm + (cur - prev).clamp(min=0)
+    norm = norm.clamp(min=norm_floor)
     total = (step_losses[0] / norm).mean()
     for prev, cur in zip(detached, step_losses[1:]):
         total = total + ((cur - prev) / norm).clamp(min=0).mean()
     return total
 
 
-def cascade_loss(outputs: Sequence[Tensor], targets: Sequence[Tensor], mask: Tensor) -> tuple[Tensor, Tensor]:
+def cascade_loss(outputs: Sequence[Tensor], targets: Sequence[Tensor], mask: Tensor,
+                 norm_floor: float = 0.0) -> tuple[Tensor, Tensor]:
     """(dynamic training loss, per-step mean losses (k,) for logging)."""
     steps = [masked_step_loss(o, t, mask) for o, t in zip(outputs, targets, strict=True)]
-    return dynamic_loss(steps), torch.stack([s.detach().mean() for s in steps])
+    return dynamic_loss(steps, norm_floor), torch.stack([s.detach().mean() for s in steps])

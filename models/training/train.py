@@ -68,8 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--identity-fraction", type=float, default=0.25,
                    help="share of training composites left harmonious (the real photo), so the network "
                         "learns to change nothing when nothing is wrong (default 0.25)")
-    p.add_argument("--identity-weight", type=float, default=1.0,
-                   help="weight of the L1 pull of identity samples' arguments to zero (default 1)")
+    p.add_argument("--identity-weight", type=float, default=0.0,
+                   help="weight of an extra L1 pull of identity samples' arguments to zero (default 0: "
+                        "their image loss is enough)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", type=Path, help="start from these Harmonizer-Lite weights (fine-tuning)")
     p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
@@ -130,6 +131,11 @@ def predict(model: nn.Module, composite: torch.Tensor, mask: torch.Tensor,
     return model(composite, mask, embedding)
 
 
+#: Lower bound of the dynamic loss's per-sample normaliser (see ``losses.dynamic_loss``): about the
+#: first-step loss of a typical synthetic composite, so identity samples weigh like the others.
+NORM_FLOOR = 0.05
+
+
 def train_step(model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device,
                identity_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, per-step losses, mean predicted arguments on identity samples) of one batch; the caller
@@ -143,8 +149,8 @@ def train_step(model: nn.Module, batch: dict[str, torch.Tensor], device: torch.d
     composite, targets = synthesize(real, mask, args)
     predicted = predict(model, composite, mask, background)
     outputs = apply_filters(composite, predicted, mask, return_all=True)
-    loss, steps = cascade_loss(outputs, targets, mask)
     identity = batch.get("identity", torch.zeros(len(real))).to(device)
+    loss, steps = cascade_loss(outputs, targets, mask, NORM_FLOOR if identity.any() else 0.0)
     clamped = predicted.clamp(-1, 1)
     bias = (clamped * identity[:, None]).sum(0) / identity.sum().clamp(min=1)
     if identity_weight and identity.any():

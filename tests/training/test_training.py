@@ -285,3 +285,14 @@ def test_identity_samples_are_harmonious_and_their_arguments_are_pulled_to_zero(
     pulled, _, _ = train.train_step(net, batch, torch.device("cpu"), identity_weight=1.0)
     assert (bias > 0.3).all()  # the bias on harmonious composites is what the history reports
     assert pulled.item() > plain.item() + 0.3  # and what the identity term penalises
+
+
+def test_the_normaliser_floor_keeps_harmonious_samples_from_dominating():
+    # a harmonious sample: every step's loss is the loss's √ε floor plus a tiny change
+    harmonious = [torch.tensor([0.001]), torch.tensor([0.0015], requires_grad=True)]
+    plain = dynamic_loss(harmonious)
+    floored = dynamic_loss(harmonious, norm_floor=0.05)
+    assert plain.item() == pytest.approx(1.0)  # scaled up to a whole unit of loss
+    assert floored.item() == pytest.approx((0.001 + 0.0005) / 0.05)  # weighed like a typical sample
+    typical = [torch.tensor([0.08]), torch.tensor([0.1])]
+    assert dynamic_loss(typical, norm_floor=0.05).item() == pytest.approx(dynamic_loss(typical).item())
