@@ -97,11 +97,12 @@ def vcam_backends(monkeypatch):
 
 
 @pytest.fixture
-def isolated_logging(tmp_path, monkeypatch):
-    """The log file goes to this test's folder; the root logger is as it was afterwards."""
+def isolated_logging(tmp_path_factory, monkeypatch):
+    """The log file goes to a folder of its own (not the test's ``tmp_path``, which tests check for
+    leftovers); the root logger is as it was afterwards."""
     import logging
 
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     yield

@@ -12,7 +12,10 @@ from app import logs
 from app.cli import main
 
 
-pytestmark = pytest.mark.usefixtures("isolated_logging")
+@pytest.fixture(autouse=True)
+def state_in_tmp_path(isolated_logging, tmp_path, monkeypatch):
+    """These tests look for the log under their own ``tmp_path``."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
 def our_handlers() -> list[logging.Handler]:

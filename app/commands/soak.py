@@ -74,15 +74,17 @@ def soak(choice: StageChoice, backgrounds: list[str], harmonizers: list[str], *,
          size: tuple[int, int] = (640, 360), seconds: float | None = None, frames: int | None = None,
          switch_every: int = 60) -> SoakReport:
     """Run until ``seconds`` or ``frames``, switching every ``switch_every`` frames (backgrounds and
-    harmonizers in turn). The start figures are taken after the first full round of switches, so
-    one-time allocations (weights, caches, thread pools) do not count as growth."""
+    harmonizers in turn). Memory is sampled after every round of switches from the first one on,
+    so one-time allocations (weights, caches, thread pools) do not count as growth; the start and
+    end figures are the medians of the first and the last third of the samples, because a single
+    sample moves by tens of MiB with the allocator's arenas."""
     rounds = max(len(backgrounds), len(harmonizers))
     warmup = switch_every * rounds
     total = frames if frames is not None else None
     deadline = None if seconds is None else time.monotonic() + seconds
     bg_cycle, h_cycle = itertools.cycle(backgrounds), itertools.cycle(harmonizers)
     frame_ms: list[float] = []
-    start: tuple[float, int, int] | None = None
+    rss: list[float] = []
     count = switches = 0
     began = time.monotonic()
     threads_before = threading.active_count()
@@ -102,15 +104,16 @@ def soak(choice: StageChoice, backgrounds: list[str], harmonizers: list[str], *,
                 else:
                     pipeline.set_harmonizer(make_harmonizer(StageChoice(harmonizer=next(h_cycle),
                                                                         device=choice.device)))
-            if count == warmup:
-                start = (resident_mb(), count)
-        rss_end = resident_mb()  # measured while running, like the start figure
-    start = start or (rss_end, 0)
+            if count % warmup == 0:
+                rss.append(resident_mb())
+        rss.append(resident_mb())  # measured while running, like the others
+    third = max(1, len(rss) // 3)
     # Compare whole rounds of switches, so the same backgrounds and harmonizers are in both windows.
     window = max(1, min(2 * warmup, len(frame_ms) // 2))
+    first = min(warmup, max(0, len(frame_ms) - window))
     return SoakReport(
         frames=count, minutes=(time.monotonic() - began) / 60, switches=switches,
-        rss_mb_start=start[0], rss_mb_end=rss_end, threads_start=threads_before,
-        threads_end=threading.active_count(),
-        frame_ms_start=float(np.median(frame_ms[start[1]:start[1] + window])) if frame_ms else 0.0,
+        rss_mb_start=float(np.median(rss[:third])), rss_mb_end=float(np.median(rss[-third:])),
+        threads_start=threads_before, threads_end=threading.active_count(),
+        frame_ms_start=float(np.median(frame_ms[first:first + window])) if frame_ms else 0.0,
         frame_ms_end=float(np.median(frame_ms[-window:])) if frame_ms else 0.0)

@@ -265,7 +265,8 @@ def test_shipped_weights_match_the_manifest():
         assert arch["class"] == f"{harmonizer_lite.__name__}.HarmonizerLiteNet"
         net = HarmonizerLiteNet(**arch["options"])
         load_strict(net, load_state_dict_file(path), "Harmonizer-Lite network", path)
-        assert entry["evaluation"]["results"]["composite"]["fmse"] > 0
+        results = entry["evaluation"]["results"]
+        assert results["none"]["fmse"] > results["model"]["fmse"] > 0  # the figures of a model that helps
 
 
 def test_identity_samples_are_harmonious_and_their_arguments_are_pulled_to_zero(tmp_path, astronaut):
