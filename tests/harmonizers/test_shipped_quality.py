@@ -32,7 +32,7 @@ def portraits(astronaut, grace_hopper):
     out = []
     for photo in (astronaut, grace_hopper):
         small = shrink(photo, 256)
-        out.append((small, matting.matte(Frame(small, 0, 0.0)).alpha))
+        out.append((small, np.array(matting.matte(Frame(small, 0, 0.0)).alpha)))  # a writable copy
     matting.close()
     return out
 

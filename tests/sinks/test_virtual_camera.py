@@ -103,3 +103,29 @@ def test_without_reconnect_a_vanished_device_raises(vcam_backends, monkeypatch):
     monkeypatch.setattr(vcam_backends.instances[-1], "send", lambda f: (_ for _ in ()).throw(RuntimeError("gone")))
     with pytest.raises(RuntimeError, match="gone"):
         sink.send(np.zeros((48, 64, 3), np.uint8))
+
+
+def test_a_device_taken_by_another_program_is_retried_until_free(vcam_backends, monkeypatch):
+    import pyvirtualcam.camera
+
+    statuses = []
+    sink = VirtualCameraSink(backend="harmonicam-test", reconnect_s=0.02, on_status=statuses.append)
+    sink.open((64, 48), 30)
+    frame = np.zeros((48, 64, 3), np.uint8)
+    monkeypatch.setattr(vcam_backends.instances[-1], "send",
+                        lambda f: (_ for _ in ()).throw(RuntimeError("device went away")))
+    sink.send(frame)
+
+    class Taken:
+        def __init__(self, **kw):
+            raise RuntimeError("device /dev/video-test is already in use")
+
+    monkeypatch.setitem(pyvirtualcam.camera.BACKENDS, "harmonicam-test", Taken)
+    for _ in range(3):  # while another program holds it: no exception, frames dropped
+        time.sleep(0.025)
+        sink.send(frame)
+    monkeypatch.setitem(pyvirtualcam.camera.BACKENDS, "harmonicam-test", vcam_backends)
+    time.sleep(0.025)
+    sink.send(frame)
+    assert vcam_backends.instances[-1].count == 1 and "is back" in statuses[-1]
+    sink.close()
