@@ -29,7 +29,7 @@ from models.ops.tensor_image import alpha_array, alpha_tensor, box_blur, resize
 from models.registry import register
 from models.stream import StreamState
 
-WORK_LONG_SIDE = 480
+WORK_LONG_SIDE = 320
 #: Radii of the two blur-fusion passes, as fractions of the working long side
 #: (the paper's 90 and 6 px on ~1 MP images).
 RADII = (0.09, 0.012)
@@ -87,9 +87,11 @@ def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     fg = bg = image
     for r in RADII:
         fg, bg = _fuse(image, a, fg, bg, max(1, round(r * max(size))), _box)
-    fg = cv2.resize((fg * 255).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    edge = ((alpha > 0) & (alpha < 1)).astype(np.float32)[..., None]
-    return np.clip(fg * edge + rgb * (1 - edge) + 0.5, 0, 255).astype(np.uint8)
+    # uint8 from here on: the full-resolution work is one resize and one masked copy.
+    fg = cv2.resize(np.clip(fg * 255 + 0.5, 0, 255).astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
+    out = rgb.copy()
+    np.copyto(out, fg, where=((alpha > 0) & (alpha < 1))[..., None])
+    return out
 
 
 @register("blend", "defringe", "linear blending without the old background's colour on the edges, "
