@@ -227,6 +227,13 @@ def build_parser() -> Parser:
                        help="instead of the speed table, run this long (up to a day) while switching backgrounds "
                        "and harmonizers every few seconds; report memory, threads and frame time at start and end")
 
+    export = add("export-onnx", "write one validated .onnx file per learned network in the registry")
+    export.add_argument("--out", required=True, metavar="FOLDER", help="folder for the .onnx files (created)")
+    export.add_argument("--harmonizer-weights", metavar="PATH",
+                        help="export these Harmonizer weights instead of the shipped ones")
+    export.add_argument("--opset", type=ranged(13, 20, whole=True), default=17, metavar="N",
+                        help="ONNX opset, 13 to 20 (default 17)")
+
     harmonize = add("harmonize", "harmonize still composites (a file or a folder) with any registered harmonizer")
     harmonize.add_argument("--harmonizer", default="harmonizer", metavar="NAME",
                            help="harmonizer: " + ", ".join(registry.names("harmonizer")) + " (default harmonizer)")
@@ -341,6 +348,9 @@ def _run(argv: list[str], debug: bool) -> int:
         if args.command == "bench":
             from app.commands.bench import bench_command
             return bench_command(args)
+        if args.command == "export-onnx":
+            from app.commands.export_onnx import export_command
+            return export_command(args)
         if args.command == "harmonize":
             from app.commands.harmonize import harmonize_command
             return harmonize_command(args)

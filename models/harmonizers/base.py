@@ -42,5 +42,10 @@ class Harmonizer(abc.ABC):
         """The user picked another background: drop what was derived from the old one, keep the smoothing
         so that the look eases to the new scene."""
 
+    def onnx_specs(self) -> list:
+        """The networks ``harmonicam export-onnx`` writes for this method (see
+        :mod:`models.training.export_onnx`); none for methods without one."""
+        return []
+
     def close(self) -> None:
         """Release weights and runtimes (per-stream state is closed by the pipeline)."""

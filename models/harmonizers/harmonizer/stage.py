@@ -85,5 +85,27 @@ class FilterHarmonizer(TransformHarmonizer):
             applier = stream["filters"] = FilterApplier(self.device)
         return applier(composite.image, composite.alpha, transform)
 
+    def onnx_specs(self) -> list:
+        from models.training.export_onnx import OnnxSpec
+
+        size = (1, 3, INPUT_SIZE, INPUT_SIZE)
+        if not self.uses_background:
+            return [OnnxSpec("harmonizer", self.network, (size, (1, 1, INPUT_SIZE, INPUT_SIZE)),
+                             ("composite", "mask"), ("arguments",))]
+        return [OnnxSpec("harmonizer", _WithBackground(self.network),
+                         (size, (1, 1, INPUT_SIZE, INPUT_SIZE), size), ("composite", "mask", "background"),
+                         ("arguments",))]
+
     def close(self) -> None:
         self.network = None
+
+
+class _WithBackground(torch.nn.Module):
+    """The complete-background variant as one graph: the background's embedding is computed inside."""
+
+    def __init__(self, network: HarmonizerLiteNet) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, composite: torch.Tensor, mask: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+        return self.network(composite, mask, self.network.embed_background(background))

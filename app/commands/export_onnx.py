@@ -1,0 +1,42 @@
+"""``harmonicam export-onnx --out DIR``: one validated ``.onnx`` per learned network in the registry."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from app.assemble import StageChoice, create, make_harmonizer
+from app.errors import RuntimeFailure, UsageError
+from models import registry
+from models.training.export_onnx import OPSET, ExportError, export_onnx
+
+log = logging.getLogger("harmonicam")
+
+
+def export_command(args) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; pass a folder for the .onnx files")
+    models = []
+    for name, usable, _ in registry.available("harmonizer"):
+        if usable:
+            weights = args.harmonizer_weights if name == "harmonizer" else None
+            models.append(make_harmonizer(StageChoice(harmonizer=name, harmonizer_weights=weights, device="cpu")))
+    models += [create("blend", name) for name, usable, _ in registry.available("blend") if usable]
+    specs = [spec for model in models for spec in getattr(model, "onnx_specs", lambda: [])()]
+    if not specs:
+        raise RuntimeFailure("no learned network is installed to export")
+    out.mkdir(parents=True, exist_ok=True)
+    for spec in specs:
+        path = out / f"{spec.name}.onnx"
+        try:
+            diff = export_onnx(spec, path, args.opset)
+        except ExportError as exc:
+            raise RuntimeFailure(f"{exc}; report this with the weights file you used") from None
+        log.info("wrote %s (opset %d, dynamic batch; ONNX Runtime vs torch max difference %.1e)", path, args.opset,
+                 diff)
+    for model in models:
+        model.close()
+    return 0
+
+
+__all__ = ["OPSET", "export_command"]
