@@ -118,13 +118,22 @@ def device_list(text: str) -> list[str]:
     return devices
 
 
-def json_path(text: str) -> str:
-    path = Path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name such as bench.json")
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist; create it first")
-    return text
+def output_file(example: str, suffixes: tuple[str, ...] = ()):
+    """A file to write: its folder must exist, it must not be a folder, and it ends in one of ``suffixes``."""
+    def parse(text: str) -> str:
+        path = Path(text)
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name such as {example}")
+        if not path.parent.is_dir():
+            raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist; create it first")
+        if suffixes and path.suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(f"{text} must end in {' or '.join(suffixes)}, e.g. {example}")
+        return text
+
+    return parse
+
+
+json_path = output_file("bench.json")
 
 
 class Parser(argparse.ArgumentParser):
@@ -223,6 +232,8 @@ def build_parser() -> Parser:
     bench.add_argument("--frames", type=ranged(1, MAX_BENCH_FRAMES, whole=True), default=120, metavar="N",
                        help=f"timed frames per row, 1 to {MAX_BENCH_FRAMES} (default 120)")
     bench.add_argument("--json", type=json_path, metavar="PATH", help="also write the results as JSON")
+    bench.add_argument("--plot", type=output_file("bench.png", (".png", ".svg", ".pdf")), metavar="PATH.png",
+                       help="also draw end-to-end FPS per row, idle and busy side by side, as a chart")
     bench.add_argument("--soak", type=ranged(0.05, 24 * 60), metavar="MINUTES",
                        help="instead of the speed table, run this long (up to a day) while switching backgrounds "
                        "and harmonizers every few seconds; report memory, threads and frame time at start and end")

@@ -299,7 +299,10 @@ def test_devices_report(capsys):
 def test_bench_prints_a_table_and_json(tmp_path, capsys):
     path = tmp_path / "bench.json"
     assert main(["bench", "--resolutions", "320x180", "--harmonizers", "none", "--frames", "5",
-                 "--busy-cores", "0,1", "--json", str(path)]) == 0
+                 "--busy-cores", "0,1", "--json", str(path), "--plot", str(tmp_path / "bench.png")]) == 0
+    import cv2  # the chart is a real picture, not an empty file
+    chart = cv2.imread(str(tmp_path / "bench.png"))
+    assert chart is not None and chart.shape[1] >= 600 and chart.std() > 10
     out = capsys.readouterr().out
     assert "FPS" in out and "floor" in out
     table = [line for line in out.splitlines() if line.startswith("cpu ")]

@@ -192,4 +192,7 @@ def bench_command(args) -> int:
     if args.json:
         with atomic_path(Path(args.json)) as tmp:
             tmp.write_text(json.dumps(report, indent=2))
+    if args.plot:
+        from app.commands.bench_plot import plot_results
+        plot_results(results, Path(args.plot))
     return 0
