@@ -102,5 +102,5 @@ def test_cuda_steady_state_downloads_one_frame_and_does_not_grow():
     for _ in range(300):
         p.process(clip[-1])
     torch.cuda.synchronize()
-    assert torch.cuda.memory_allocated() <= allocated * 1.05 + 1 << 20
+    assert torch.cuda.memory_allocated() <= allocated * 1.05 + (1 << 20)
     p.close()
