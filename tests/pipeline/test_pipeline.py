@@ -296,3 +296,31 @@ def test_a_device_failure_moves_the_pipeline_to_the_cpu():
     assert "now runs on the CPU" in p.take_faults()[0]
     p.close()
     assert failing.closed == 1
+
+
+def test_a_stage_that_fails_to_build_closes_the_ones_built_before(monkeypatch, tmp_path):
+    import app.session as session
+    from app.assemble import StageChoice
+    from app.errors import RuntimeFailure
+
+    closed = []
+
+    class RecordingBackground(ColourBackground):
+        def close(self):
+            closed.append("background")
+
+    monkeypatch.setattr(session, "parse_background", lambda spec, frame_locked: RecordingBackground((1, 2, 3)))
+    original = session.make_matting
+
+    def matting(choice):
+        m = original(choice)
+        m_close = m.close
+        m.close = lambda: (closed.append("matting"), m_close())
+        return m
+
+    monkeypatch.setattr(session, "make_matting", matting)
+    bad = tmp_path / "bad.pth"
+    torch.save({"not": torch.zeros(1)}, bad)
+    with pytest.raises(RuntimeFailure):
+        session.build_pipeline(StageChoice(harmonizer_weights=str(bad)), "#010203", [], frame_locked=True)
+    assert sorted(closed) == ["background", "matting"]
