@@ -75,6 +75,10 @@ class _Fade:
     started: float | None = None   # media time the new look appeared
     requested: float | None = None  # media time of the first frame after the switch
 
+    @property
+    def closers(self) -> list[Callable[[], None]]:
+        return [self.state.close, self.harmonizer.close]
+
 
 class Pipeline:
     def __init__(self, matting: Matting, background: Background, blend: Blend, harmonizer: Harmonizer,
@@ -148,7 +152,7 @@ class Pipeline:
             self._fade = _Fade(self.harmonizer, self.harmonizer_state)
             self.harmonizer, self.harmonizer_state = harmonizer, StreamState(live=self._live)
         if retired is not None:
-            self._retire(retired.state.close, retired.harmonizer.close)
+            self._retire(*retired.closers)
 
     def set_strength(self, strength: float) -> None:
         """Harmonization strength 0…1; the shared machinery applies it from the next frame."""
@@ -183,7 +187,7 @@ class Pipeline:
         """Fresh per-stream states (under the lock); returns the closers of the old ones."""
         old = [self.blend_state.close, self.harmonizer_state.close]
         if self._fade is not None:
-            old += [self._fade.state.close, self._fade.harmonizer.close]
+            old += self._fade.closers
             self._fade = None
         self.blend_state = StreamState(live=self._live)
         self.harmonizer_state = StreamState(live=self._live)
@@ -281,14 +285,14 @@ class Pipeline:
         weight = 0.0 if fade.started is None else (now - fade.started) / FADE_S
         if weight >= 1 or waited < 0 or waited > FADE_GIVE_UP_S:
             self._fade = None
-            self._retire(fade.state.close, fade.harmonizer.close)
+            self._retire(*fade.closers)
             return image
         try:
             old = fade.harmonizer.harmonize(composite, background, frame, fade.state)
         except Exception:  # the outgoing method failing must not cost the frame
             log.warning("the previous harmonizer failed while fading out", exc_info=True)
             self._fade = None
-            self._retire(fade.state.close, fade.harmonizer.close)
+            self._retire(*fade.closers)
             return image
         return crossfade(old, image, weight)
 
@@ -303,7 +307,7 @@ class Pipeline:
         with self._lock:
             closers = [self.harmonizer_state.close, self.blend_state.close]
             if self._fade is not None:
-                closers += [self._fade.state.close, self._fade.harmonizer.close]
+                closers += self._fade.closers
                 self._fade = None
             closers += [self.harmonizer.close, self.blend.close, self.matting.close, self.background.close]
         self._closer.shutdown(wait=True)

@@ -74,6 +74,11 @@ def available(kind: str) -> list[tuple[str, bool, str]]:
     return out
 
 
+def usable(kind: str) -> list[str]:
+    """Names of the models of ``kind`` that can run here (the default choice of bench, evaluate, export)."""
+    return [name for name, ok, _ in available(kind) if ok]
+
+
 def create(kind: str, name: str, **options: Any) -> Any:
     """Instantiate the model registered as ``kind``/``name`` with ``options``."""
     return entry(kind, name).factory(**options)

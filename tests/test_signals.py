@@ -105,10 +105,10 @@ def test_opening_twice_keeps_one_temporary_file(tmp_path):
 
 # --- a real run, stopped by a real signal --------------------------------------------------------------------
 
-def start(args: list[str], cwd: Path, stderr) -> subprocess.Popen:
+def start(args: list[str], cwd: Path, stderr, env: dict | None = None) -> subprocess.Popen:
     """``python -m app.cli ARGS`` as a user starts it; SIGINT is reset to its default even where the test
     runner was started with it ignored (a background job of a script), as in an interactive terminal."""
-    return subprocess.Popen([sys.executable, "-m", "app.cli", *args], cwd=cwd, stdout=subprocess.DEVNULL,
+    return subprocess.Popen([sys.executable, "-m", "app.cli", *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=stderr, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
@@ -121,6 +121,24 @@ def wait_for(condition, proc: subprocess.Popen, timeout: float = 120.0) -> None:
         time.sleep(0.05)
 
 
+def writing(folder: Path) -> bool:
+    """The run has started writing its output (its partial file exists)."""
+    return any(p.name.endswith(".partial.mp4") for p in folder.iterdir())
+
+
+def signal_when(proc: subprocess.Popen, ready, signum: int, code: int, err: Path, settle: float = 0.0) -> None:
+    """Send ``signum`` once ``ready()`` holds (and ``settle`` seconds more); the process must exit with ``code``."""
+    try:
+        wait_for(ready, proc)
+        time.sleep(settle)
+        proc.send_signal(signum)
+        assert proc.wait(timeout=60) == code, err.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)])
 def test_a_signalled_run_leaves_no_file(tmp_path, signum, code, sample_clip):
     out = tmp_path / "out"
@@ -129,15 +147,7 @@ def test_a_signalled_run_leaves_no_file(tmp_path, signum, code, sample_clip):
     with open(err, "w") as stderr:
         proc = start(["run", "--source", "sample", "--harmonizer", "none", "--output", "OUT.mp4", "--loop"],
                      cwd=out, stderr=stderr)
-        try:
-            wait_for(lambda: any(p.name.endswith(".partial.mp4") for p in out.iterdir()), proc)
-            time.sleep(0.3)  # frames are being written
-            proc.send_signal(signum)
-            assert proc.wait(timeout=60) == code, err.read_text()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        signal_when(proc, lambda: writing(out), signum, code, err, settle=0.3)
     assert list(out.iterdir()) == []  # neither OUT.mp4 nor the partial file
     assert "Traceback" not in err.read_text()
 
@@ -170,17 +180,8 @@ def test_ctrl_c_in_the_window_exits_130_without_traceback(tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     err = tmp_path / "stderr.txt"
     with open(err, "w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "gui", "--debug"], cwd=tmp_path, env=env,
-                                stdout=subprocess.DEVNULL, stderr=stderr, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        try:
-            wait_for(lambda: "window open" in err.read_text(), proc)
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=60) == 130, err.read_text()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        proc = start(["gui", "--debug"], cwd=tmp_path, stderr=stderr, env=env)
+        signal_when(proc, lambda: "window open" in err.read_text(), signal.SIGINT, 130, err)
     text = err.read_text()
     assert "window closed by SIGINT" in text and "Traceback" not in text and "KeyboardInterrupt" not in text
 
@@ -191,19 +192,9 @@ def test_a_signal_closes_the_preview_window_without_abort(tmp_path, signum, code
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     err = tmp_path / "stderr.txt"
     with open(err, "w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "run", "--source", "sample", "--harmonizer",
-                                 "none", "--output", "OUT.mp4", "--loop", "--preview"], cwd=tmp_path, env=env,
-                                stdout=subprocess.DEVNULL, stderr=stderr, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        try:
-            wait_for(lambda: any(p.name.endswith(".partial.mp4") for p in tmp_path.iterdir()), proc)
-            time.sleep(0.3)
-            proc.send_signal(signum)
-            assert proc.wait(timeout=60) == code, err.read_text()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        proc = start(["run", "--source", "sample", "--harmonizer", "none", "--output", "OUT.mp4", "--loop",
+                      "--preview"], cwd=tmp_path, stderr=stderr, env=env)
+        signal_when(proc, lambda: writing(tmp_path), signum, code, err, settle=0.3)
     text = err.read_text()
     assert f"preview closed by {signal.Signals(signum).name}" in text and "Traceback" not in text
     assert not any(".partial" in p.name for p in tmp_path.iterdir())

@@ -29,10 +29,14 @@ from models.ops.files import atomic_path
 WARMUP_FRAMES = 15
 
 
+def shipped_images() -> list[str]:
+    return sorted(str(p) for p in SHIPPED_DIR.glob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
 def bench_background() -> str:
     """A shipped picture, so every row composites over the same real image."""
-    images = sorted(p for p in SHIPPED_DIR.glob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-    return str(images[0]) if images else "#406080"
+    images = shipped_images()
+    return images[0] if images else "#406080"
 
 
 def machine() -> dict:
@@ -138,10 +142,8 @@ def soak_command(args) -> int:
     """``bench --soak MINUTES``: the long run, switching backgrounds and harmonizers every few seconds."""
     from app.commands.soak import soak
 
-    backgrounds = [str(p) for p in sorted(SHIPPED_DIR.glob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS]
-    backgrounds += ["blur:1", "#336699"]
-    usable = [n for n, ok, _ in registry.available("harmonizer") if ok]
-    harmonizers = args.harmonizers or usable
+    backgrounds = [*shipped_images(), "blur:1", "#336699"]
+    harmonizers = args.harmonizers or registry.usable("harmonizer")
     device = resolve_device((args.devices or ["auto"])[0])
     size = args.resolutions[0]
     choice = StageChoice(matting=args.matting, matting_model=args.matting_model, blend=args.blend,
@@ -163,11 +165,11 @@ def bench_command(args) -> int:
         return soak_command(args)
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     devices = [resolve_device(d) for d in devices]
-    usable = {n: (ok, why) for n, ok, why in registry.available("harmonizer")}
-    harmonizers = args.harmonizers or [n for n, (ok, _) in usable.items() if ok]
+    known = registry.names("harmonizer")
+    harmonizers = args.harmonizers or registry.usable("harmonizer")
     for name in harmonizers:
-        if name not in usable:
-            raise UsageError(f"unknown harmonizer {name!r}; choose from {', '.join(usable)}")
+        if name not in known:
+            raise UsageError(f"unknown harmonizer {name!r}; choose from {', '.join(known)}")
     background = bench_background()
     results, floors = [], {}
     for device in devices:

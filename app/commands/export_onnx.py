@@ -16,12 +16,10 @@ def export_command(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; pass a folder for the .onnx files")
-    models = []
-    for name, usable, _ in registry.available("harmonizer"):
-        if usable:
-            weights = args.harmonizer_weights if name == "harmonizer" else None
-            models.append(make_harmonizer(StageChoice(harmonizer=name, harmonizer_weights=weights, device="cpu")))
-    models += [create("blend", name) for name, usable, _ in registry.available("blend") if usable]
+    models = [make_harmonizer(StageChoice(harmonizer=name, device="cpu", harmonizer_weights=args.harmonizer_weights
+                                          if name == "harmonizer" else None))
+              for name in registry.usable("harmonizer")]
+    models += [create("blend", name) for name in registry.usable("blend")]
     specs = [spec for model in models for spec in getattr(model, "onnx_specs", lambda: [])()]
     if not specs:
         raise RuntimeFailure("no learned network is installed to export")

@@ -25,6 +25,7 @@ from models.blending.base import Blend, Composite
 from models.blending.linear import blend_linear, blend_linear_torch
 from models.frame import Frame, on_device
 from models.matting.base import Matte
+from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import alpha_array, alpha_tensor, box_blur, resize
 from models.registry import register
 from models.stream import StreamState
@@ -35,11 +36,6 @@ WORK_LONG_SIDE = 320
 RADII = (0.09, 0.012)
 ISLAND_SHARE = 0.05
 _EPS = 1e-4
-
-
-def _work_size(width: int, height: int) -> tuple[int, int]:
-    scale = min(1.0, WORK_LONG_SIDE / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def island_keep(alpha: np.ndarray, share: float = ISLAND_SHARE) -> np.ndarray | None:
@@ -59,7 +55,7 @@ def island_keep(alpha: np.ndarray, share: float = ISLAND_SHARE) -> np.ndarray | 
 def drop_islands(alpha: np.ndarray) -> np.ndarray:
     """``alpha`` (float32 H×W) without the small stray regions (decided on a working copy)."""
     h, w = alpha.shape
-    keep = island_keep(cv2.resize(alpha, _work_size(w, h), interpolation=cv2.INTER_AREA))
+    keep = island_keep(cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE), interpolation=cv2.INTER_AREA))
     return alpha if keep is None else alpha * cv2.resize(keep, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
@@ -81,7 +77,7 @@ def _box(x: np.ndarray, radius: int) -> np.ndarray:
 def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """The person's own colour (uint8 H×W×3): blur-fusion at the boundary, the frame elsewhere."""
     h, w = alpha.shape
-    size = _work_size(w, h)
+    size = fit_long_side(w, h, WORK_LONG_SIDE)
     image = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     a = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)[..., None]
     fg = bg = image
@@ -111,7 +107,7 @@ class DefringeBlend(Blend):
         h, w = alpha.shape[-2:]
         # Connected components have no device kernel: a thumbnail of the matte goes to the host
         # (a few kilobytes; the frame itself stays on the device).
-        keep = island_keep(alpha_array(resize(alpha, _work_size(w, h))))
+        keep = island_keep(alpha_array(resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE))))
         if keep is not None:
             alpha = alpha * resize(alpha_tensor(keep, alpha.device), (w, h))
         fg = matte.foreground if matte.foreground is not None else estimate_foreground_tensor(frame.pixels, alpha)
@@ -121,7 +117,7 @@ class DefringeBlend(Blend):
 def estimate_foreground_tensor(image: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """:func:`estimate_foreground` on the device (1×3×H×W and 1×1×H×W in [0,1])."""
     h, w = alpha.shape[-2:]
-    size = _work_size(w, h)
+    size = fit_long_side(w, h, WORK_LONG_SIDE)
     small, a = resize(image, size), resize(alpha, size)
     fg = bg = small
     for r in RADII:

@@ -18,6 +18,7 @@ from ``identity`` towards the prediction by ``strength``.
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,21 +96,19 @@ class TransformHarmonizer(Harmonizer):
 
     @abc.abstractmethod
     def apply(self, composite: Composite, transform: np.ndarray, stream: dict[str, Any]) -> Image:
-        """``composite.image`` with ``transform`` applied inside ``composite.alpha``; ``stream`` holds
-        per-stream scratch (register closers through :meth:`_stream_data`)."""
+        """``composite.image`` with ``transform`` applied inside ``composite.alpha``; ``stream`` is a dict
+        for per-stream scratch (lookup tables, buffers) that lives as long as the stream."""
 
     # --- the machinery ----------------------------------------------------------------------------
     def _tracker(self, state: StreamState) -> ParameterTracker:
         tracker = state.data.get("tracker")
         if tracker is None:
-            state.data["cache"] = {}
-
             def predict(job: tuple[SmallInputs, Any]) -> np.ndarray:
                 inputs, ready = job
-                if self._cuda_stream is None:
-                    return self.predict(inputs, state.data.setdefault("cache", {}))
-                with torch.cuda.stream(self._cuda_stream):
-                    self._cuda_stream.wait_event(ready)  # the small copies were made on the frame loop's stream
+                side = self._cuda_stream
+                with contextlib.nullcontext() if side is None else torch.cuda.stream(side):
+                    if side is not None:
+                        side.wait_event(ready)  # the small copies were made on the frame loop's stream
                     return self.predict(inputs, state.data.setdefault("cache", {}))
 
             tracker = ParameterTracker(predict, self.rate_hz, self.tau_s, live=state.live)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import box_blur, resize
 
 
@@ -21,8 +22,7 @@ def fast_guided_filter(guide_gray: np.ndarray, src: np.ndarray, radius: int = 4,
     copy whose long side is ``work_long_side``.
     """
     h, w = src.shape
-    scale = min(1.0, work_long_side / max(h, w))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    size = fit_long_side(w, h, work_long_side)
     i_small = cv2.resize(guide_gray, size, interpolation=cv2.INTER_AREA)
     p_small = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
     box = (2 * radius + 1, 2 * radius + 1)
@@ -43,8 +43,7 @@ def fast_guided_filter_tensor(guide_gray: Tensor, src: Tensor, radius: int = 4,
                               eps: float = 1e-3, work_long_side: int = 320) -> Tensor:
     """:func:`fast_guided_filter` on the device: 1×1×H×W tensors in [0,1] → 1×1×H×W."""
     h, w = src.shape[-2:]
-    scale = min(1.0, work_long_side / max(h, w))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    size = fit_long_side(w, h, work_long_side)
     i_small = resize(guide_gray, size)
     p_small = resize(src, size)
     # The four box means in one pass, as channels: I, p, I·p, I².

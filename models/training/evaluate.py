@@ -163,7 +163,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    names = ([n for n, ok, _ in registry.available("harmonizer") if ok] if args.harmonizers == "all"
+    names = (registry.usable("harmonizer") if args.harmonizers == "all"
              else [n for n in args.harmonizers.split(",") if n])
     rows = harmonizer_rows(names, args.weights)
     items = collect(args.data, args.split)
