@@ -25,6 +25,7 @@ from models.blending.base import Blend, Composite
 from models.blending.linear import blend_linear, blend_linear_torch
 from models.frame import Frame, on_device
 from models.matting.base import Matte
+from models.matting.solidify import ISLAND_SHARE, drop_islands, island_keep  # noqa: F401 (ISLAND_SHARE: re-exported)
 from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import alpha_array, alpha_tensor, box_blur, resize
 from models.registry import register
@@ -34,29 +35,7 @@ WORK_LONG_SIDE = 320
 #: Radii of the two blur-fusion passes, as fractions of the working long side
 #: (the paper's 90 and 6 px on ~1 MP images).
 RADII = (0.09, 0.012)
-ISLAND_SHARE = 0.05
 _EPS = 1e-4
-
-
-def island_keep(alpha: np.ndarray, share: float = ISLAND_SHARE) -> np.ndarray | None:
-    """1 where α stays, 0 on regions of α > 0.5 smaller than ``share`` of the largest (and their rims);
-    None when there is nothing to drop. Same size as ``alpha`` (a working copy)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((alpha > 0.5).astype(np.uint8), connectivity=8)
-    if count <= 2:  # background and at most one region
-        return None
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    drop = np.flatnonzero(areas < share * areas.max()) + 1
-    if drop.size == 0:
-        return None
-    gone = cv2.dilate(np.isin(labels, drop).astype(np.uint8), np.ones((3, 3), np.uint8))
-    return 1 - gone.astype(np.float32)
-
-
-def drop_islands(alpha: np.ndarray) -> np.ndarray:
-    """``alpha`` (float32 H×W) without the small stray regions (decided on a working copy)."""
-    h, w = alpha.shape
-    keep = island_keep(cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE), interpolation=cv2.INTER_AREA))
-    return alpha if keep is None else alpha * cv2.resize(keep, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _fuse(image, alpha, fg, bg, radius: int, blur):

@@ -1,8 +1,10 @@
-"""Matte post-processing: temporal smoothing and edge-aware refinement.
+"""Matte post-processing: temporal smoothing, a matte that holds together, edge-aware refinement.
 
-Both keep the alpha soft. Smoothing uses a time constant in seconds (so it
-does not change with the frame rate); refinement is a fast guided filter at
-full resolution, guided by the same frame that is composited.
+Smoothing uses a time constant in seconds (so it does not change with the frame
+rate). The person's region is then decided on a small working copy
+(:mod:`models.matting.solidify`: no see-through interior, no background glued on)
+and feathered by a fast guided filter guided by the colours of the same frame
+that is composited, which gives the soft edges back at full resolution.
 """
 from __future__ import annotations
 
@@ -14,8 +16,11 @@ import torch
 
 from models.frame import Frame, on_device
 from models.matting.base import Matte
-from models.ops.guided import fast_guided_filter, fast_guided_filter_tensor
-from models.ops.tensor_image import rgb_to_gray
+from models.matting.solidify import WORK_LONG_SIDE, reach_of, reach_of_tensor, solidify, solidify_tensor
+from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,
+                               fast_guided_filter_tensor)
+from models.ops.sizes import fit_long_side
+from models.ops.tensor_image import resize, rgb_to_gray
 from models.ops.temporal import TimeEMA
 
 NEGLIGIBLE_ALPHA = 0.25 / 255
@@ -24,9 +29,16 @@ NEGLIGIBLE_ALPHA = 0.25 / 255
 @dataclass
 class MatteOptions:
     smoothing_s: float = 0.05  # time constant of the alpha EMA; 0 disables
+    solidify: bool = True      # decide the person's region on a working copy (models.matting.solidify)
     refine: bool = True        # guided-filter refinement against the frame
-    radius: int = 3
+    colour_guide: bool = True  # guide the refinement by the frame's colours rather than its grey level
+    radius: int = 3            # grey guide; pixels of the working copy
     eps: float = 2e-3
+    # Colour guide: three channels explain more of the matte per window, so a smaller window keeps the
+    # edge tight (a wider one lets the flag pole beside a head back in); ε of the order of the frame
+    # noise's variance per channel (~(8/255)²).
+    colour_radius: int = 2
+    colour_eps: float = 1e-3
 
 
 class MattePostprocess:
@@ -45,10 +57,22 @@ class MattePostprocess:
             alpha = self._ema.update(alpha, frame.timestamp)
         if on_device(alpha):
             return replace(matte, alpha=self._device_alpha(frame, alpha))
-        if self.options.refine:
+        o = self.options
+        h, w = alpha.shape
+        solid = None
+        if o.solidify:  # a new array: the EMA state is never written
+            alpha = solid = solidify(cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE),
+                                                interpolation=cv2.INTER_AREA))
+        if o.refine and o.colour_guide:
+            alpha = fast_guided_filter_colour(frame.rgb, alpha, o.colour_radius, o.colour_eps, WORK_LONG_SIDE)
+            if solid is not None:
+                alpha *= cv2.resize(reach_of(solid), (w, h), interpolation=cv2.INTER_LINEAR)
+        elif o.refine:
             gray = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
             gray *= np.float32(1 / 255)
-            alpha = fast_guided_filter(gray, alpha, self.options.radius, self.options.eps)
+            alpha = fast_guided_filter(gray, alpha, o.radius, o.eps, WORK_LONG_SIDE)
+        elif o.solidify:
+            alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
         else:
             alpha = np.array(alpha, dtype=np.float32)  # a copy: the EMA state must stay untouched
         # Models leave faint confidences (down to 1e-42) all over the background. Below a
@@ -59,7 +83,18 @@ class MattePostprocess:
 
     def _device_alpha(self, frame: Frame, alpha: torch.Tensor) -> torch.Tensor:
         """The same steps on the device (1×1×H×W); never writes into the EMA state."""
-        if self.options.refine:
-            alpha = fast_guided_filter_tensor(rgb_to_gray(frame.pixels), alpha, self.options.radius,
-                                              self.options.eps)
+        o = self.options
+        h, w = alpha.shape[-2:]
+        solid = None
+        if o.solidify:
+            alpha = solid = solidify_tensor(resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE)))
+        if o.refine and o.colour_guide:
+            alpha = fast_guided_filter_colour_tensor(frame.pixels, alpha, o.colour_radius, o.colour_eps,
+                                                     WORK_LONG_SIDE)
+            if solid is not None:
+                alpha = alpha * resize(reach_of_tensor(solid), (w, h))
+        elif o.refine:
+            alpha = fast_guided_filter_tensor(rgb_to_gray(frame.pixels), alpha, o.radius, o.eps, WORK_LONG_SIDE)
+        elif o.solidify:
+            alpha = resize(alpha, (w, h))
         return torch.where(alpha > NEGLIGIBLE_ALPHA, alpha, 0.0)

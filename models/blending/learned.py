@@ -1,0 +1,161 @@
+"""``learned``: the blending network of Xing et al. (ACM MM 2022) as a pipeline stage.
+
+The frame, its matte and the complete background are reduced to a working copy
+(long side ``WORK_LONG_SIDE``); the network (:mod:`models.blending.blend_net`) runs
+only on the box around the person's outline, where the matte is neither 0 nor 1,
+widened by its receptive field. Its correction (Δα, ΔF) is enlarged to full
+resolution, the corrected α is re-fitted to the frame's own edges with a guided
+filter (edge-aware up-sampling, so the 512-pixel decision keeps full-resolution
+edges), and the composite is α·F + (1−α)·B at full resolution. With no outline in
+view, or zero corrections, it is exactly linear blending.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import cv2
+import numpy as np
+import torch
+
+from models.blending.base import Blend, Composite
+from models.blending.blend_net import BlendUNet, pad_to
+from models.blending.linear import blend_linear, blend_linear_torch
+from models.frame import Frame, on_device
+from models.matting.base import Matte
+from models.ops.guided import fast_guided_filter, fast_guided_filter_tensor
+from models.ops.sizes import fit_long_side
+from models.ops.tensor_image import alpha_array, resize, rgb_to_gray
+from models.registry import register
+from models.stream import StreamState
+from models.weights import default_weights
+
+ARCHITECTURE = f"{BlendUNet.__module__}.{BlendUNet.__name__}"
+WORK_LONG_SIDE = 512
+#: Working pixels added around the outline: about the network's receptive field (2 levels of 3×3 pairs).
+MARGIN = 12
+#: The outline: where the working-size matte is neither background nor person.
+OUTLINE = (0.01, 0.99)
+GUIDE_RADIUS, GUIDE_EPS = 2, 1e-4
+
+
+def outline_box(alpha: np.ndarray, margin: int = MARGIN) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) around the outline of a working-size matte, widened by ``margin``; None if none."""
+    ys, xs = np.nonzero((alpha > OUTLINE[0]) & (alpha < OUTLINE[1]))
+    if ys.size == 0:
+        return None
+    h, w = alpha.shape
+    return (max(0, xs.min() - margin), max(0, ys.min() - margin),
+            min(w, xs.max() + 1 + margin), min(h, ys.max() + 1 + margin))
+
+
+def _full_box(box: tuple[int, int, int, int], small: tuple[int, int], full: tuple[int, int]):
+    """The full-resolution box covering a working-size box (w, h sizes)."""
+    sx, sy = full[0] / small[0], full[1] / small[1]
+    x0, y0, x1, y1 = box
+    return (math.floor(x0 * sx), math.floor(y0 * sy), min(full[0], math.ceil(x1 * sx)),
+            min(full[1], math.ceil(y1 * sy)))
+
+
+def _check() -> str | None:
+    if default_weights(ARCHITECTURE) is None:
+        return "no shipped blending weights found in weights/; pass --blend-weights PATH"
+    return None
+
+
+@register("blend", "learned", "a shallow U-Net that blends the person over the complete background, "
+          "fixing halos and colour spill (Xing et al. 2022)", check=_check)
+class LearnedBlend(Blend):
+    """The network's correction of linear blending, on the outline, carried to full resolution."""
+
+    learned = True
+
+    def __init__(self, device: str = "cpu", weights: str | os.PathLike | None = None) -> None:
+        super().__init__(device, weights)
+        path = weights or default_weights(ARCHITECTURE)
+        if path is None:
+            raise FileNotFoundError("the learned blend has no weights: pass --blend-weights PATH to a "
+                                    "blending .safetensors, or use --blend defringe")
+        self.net = BlendUNet.from_checkpoint(path).float().to(device)
+
+    @torch.inference_mode()
+    def _delta(self, source: torch.Tensor, alpha: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+        """4×h×w correction of a working-size box (1×C×h×w inputs in [0,1])."""
+        h, w = alpha.shape[-2:]
+        out = self.net.corrections(pad_to(source), pad_to(alpha), pad_to(background))
+        return out[0, :, :h, :w]
+
+    def blend(self, frame: Frame, matte: Matte, background, state: StreamState) -> Composite:
+        if on_device(matte.alpha):
+            return self._blend_tensor(frame, matte.alpha, background)
+        rgb, alpha = frame.rgb, matte.alpha
+        h, w = alpha.shape
+        size = fit_long_side(w, h, WORK_LONG_SIDE)
+        small_alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
+        box = outline_box(small_alpha)
+        if box is None:
+            return Composite(blend_linear(rgb, alpha, background), alpha, rgb)
+        x0, y0, x1, y1 = box
+
+        def crop(image: np.ndarray) -> torch.Tensor:
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)[y0:y1, x0:x1]
+            t = torch.from_numpy(np.ascontiguousarray(small)).to(self.device).float()
+            return (t.permute(2, 0, 1) / 255 if t.ndim == 3 else t[None])[None]
+
+        delta = self._delta(crop(rgb), torch.from_numpy(small_alpha[y0:y1, x0:x1]).to(self.device)[None, None],
+                            crop(background)).float().cpu().numpy().transpose(1, 2, 0)
+        X0, Y0, X1, Y1 = _full_box(box, size, (w, h))
+        up = cv2.resize(delta, (X1 - X0, Y1 - Y0), interpolation=cv2.INTER_LINEAR)
+        region = rgb[Y0:Y1, X0:X1]
+        refined = np.clip(alpha[Y0:Y1, X0:X1] + up[..., 0], 0, 1)
+        gray = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1 / 255)
+        out_alpha = alpha.copy()
+        out_alpha[Y0:Y1, X0:X1] = np.clip(fast_guided_filter(gray, refined, GUIDE_RADIUS, GUIDE_EPS), 0, 1)
+        fg = rgb.copy()
+        fg[Y0:Y1, X0:X1] = np.clip(region + up[..., 1:] * 255 + 0.5, 0, 255).astype(np.uint8)
+        return Composite(blend_linear(fg, out_alpha, background), out_alpha, fg)
+
+    def _blend_tensor(self, frame: Frame, alpha: torch.Tensor, background: torch.Tensor) -> Composite:
+        image = frame.pixels
+        h, w = alpha.shape[-2:]
+        size = fit_long_side(w, h, WORK_LONG_SIDE)
+        small_alpha = resize(alpha, size)
+        # The box is decided on the host from the working-size matte (a few hundred kilobytes at most).
+        box = outline_box(alpha_array(small_alpha))
+        if box is None:
+            return Composite(blend_linear_torch(image, alpha, background), alpha, image)
+        x0, y0, x1, y1 = box
+        delta = self._delta(resize(image, size)[..., y0:y1, x0:x1], small_alpha[..., y0:y1, x0:x1],
+                            resize(background, size)[..., y0:y1, x0:x1])
+        X0, Y0, X1, Y1 = _full_box(box, size, (w, h))
+        up = torch.nn.functional.interpolate(delta[None], size=(Y1 - Y0, X1 - X0), mode="bilinear",
+                                             align_corners=False)
+        region = image[..., Y0:Y1, X0:X1]
+        refined = (alpha[..., Y0:Y1, X0:X1] + up[:, :1]).clamp(0, 1)
+        out_alpha = alpha.clone()
+        out_alpha[..., Y0:Y1, X0:X1] = fast_guided_filter_tensor(rgb_to_gray(region), refined, GUIDE_RADIUS,
+                                                                 GUIDE_EPS).clamp(0, 1)
+        fg = image.clone()
+        fg[..., Y0:Y1, X0:X1] = (region + up[:, 1:]).clamp(0, 1)
+        return Composite(blend_linear_torch(fg, out_alpha, background), out_alpha, fg)
+
+    def onnx_specs(self) -> list:
+        from models.training.export_onnx import OnnxSpec
+
+        image, matte = (1, 3, 128, 128), (1, 1, 128, 128)
+        return [OnnxSpec("blend-unet", _Corrections(self.net), (image, matte, image),
+                         ("source", "alpha", "background"), ("corrections",))]
+
+    def close(self) -> None:
+        self.net = None
+
+
+class _Corrections(torch.nn.Module):
+    """The network's correction output alone (what the stage runs), as one exportable graph."""
+
+    def __init__(self, net: BlendUNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, source: torch.Tensor, alpha: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+        return self.net.corrections(source, alpha, background)

@@ -1,0 +1,151 @@
+"""A matte that holds together: decisions on a small working copy of the person's alpha.
+
+Segmentation models leave three kinds of defect that edge refinement cannot repair,
+because they are errors of *decision*, not of edge placement:
+
+* see-through interior — low-confidence patches inside the person (MediaPipe's general
+  model gives the white top of a cap α ≈ 0.5–0.9, mottled);
+* background structures glued to the person — thin, weakly confident protrusions (a gold
+  flag pole beside the head at α ≈ 0.3–0.6, ~2.5 px wide on a 320-px copy);
+* stray islands — separate blobs (flag stars).
+
+:func:`solidify` decides, on the working copy (long side ``WORK_LONG_SIDE``), a near-binary
+matte for guided feathering (He, Sun & Tang 2013, "Guided Image Filtering", §4 "guided
+feathering": a binary mask refined into an alpha matte with the colour image as the guide).
+The soft edges come back from that filter, from the image's own colours; the decision band
+below keeps the boundary's position continuous in α so that it does not flicker.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from models.ops.sizes import fit_long_side
+from models.ops.tensor_image import alpha_array, alpha_tensor
+
+WORK_LONG_SIDE = 320
+#: α of the person's boundary. The decision band around it is narrow enough to send the flag
+#: pole (α ≤ 0.45 beside the cap) to ≈ 0 and the cap (α ≥ 0.55 almost everywhere) to ≈ 1, and
+#: wide enough that the boundary moves smoothly as α drifts (a hard threshold would flicker).
+BOUNDARY = 0.5
+BAND = (0.4, 0.6)
+#: α of confident pixels: structures this sure are kept however thin they are (fingers).
+CONFIDENT = 0.9
+#: Working pixels (4 px in 720p) from a confident pixel within which the body is taken as it is:
+#: MediaPipe's own edge ramp from α 0.9 down to 0.5 is 1–2 working pixels wide; the flag pole
+#: beside the cap lies 2–4 working pixels out from the confident head.
+REACH = 1
+#: Opening diameter as a share of the working long side (5 px at 320, ~20 px in 720p): removes
+#: unconfident structures thinner than that, such as a 10-px flag pole; heads and arms are far wider.
+THIN_SHARE = 0.016
+#: Holes enclosed by the person smaller than this share of its area are filled: the pockets of a
+#: mottled cap are < 0.1 %, while the gap between an arm and the body (hand on hip) is ≳ 1 %.
+HOLE_SHARE = 0.005
+#: Separate regions smaller than this share of the largest are dropped (the person is the largest;
+#: a hand or a second head is far bigger, a flag star far smaller).
+ISLAND_SHARE = 0.05
+#: α of the solid matte below which a working pixel is not the person's (for :func:`reach_of`).
+REACH_FLOOR = 0.02
+
+
+def small_regions(mask: np.ndarray, share: float) -> np.ndarray | None:
+    """The 8-connected regions of ``mask`` (bool) smaller than ``share`` of its largest one, as a bool
+    mask; None when there are none."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:  # background and at most one region
+        return None
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    drop = np.flatnonzero(areas < share * areas.max()) + 1
+    return np.isin(labels, drop) if drop.size else None
+
+
+def island_keep(alpha: np.ndarray, share: float = ISLAND_SHARE) -> np.ndarray | None:
+    """1 where α stays, 0 on regions of α > 0.5 smaller than ``share`` of the largest (and their rims);
+    None when there is nothing to drop. Same size as ``alpha`` (a working copy)."""
+    drop = small_regions(alpha > BOUNDARY, share)
+    if drop is None:
+        return None
+    gone = cv2.dilate(drop.astype(np.uint8), np.ones((3, 3), np.uint8))
+    return 1 - gone.astype(np.float32)
+
+
+def drop_islands(alpha: np.ndarray) -> np.ndarray:
+    """``alpha`` (float32 H×W) without the small stray regions (decided on a working copy)."""
+    h, w = alpha.shape
+    keep = island_keep(cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE), interpolation=cv2.INTER_AREA))
+    return alpha if keep is None else alpha * cv2.resize(keep, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _fill_small_holes(body: np.ndarray, share: float) -> np.ndarray:
+    """``body`` (bool) with its enclosed background pockets smaller than ``share`` of its area filled."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((~body).astype(np.uint8), connectivity=4)
+    x, y, w, h = (stats[:, k] for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    rows, cols = body.shape
+    enclosed = (x > 0) & (y > 0) & (x + w < cols) & (y + h < rows)  # not touching the frame's border
+    small = enclosed & (stats[:, cv2.CC_STAT_AREA] < share * body.sum())
+    small[0] = False  # label 0: the body's own pixels
+    return body | np.isin(labels, np.flatnonzero(small)) if small.any() else body
+
+
+def solidify(alpha: np.ndarray) -> np.ndarray:
+    """The working copy ``alpha`` (float32 h×w in [0,1]) made to hold together: float32 h×w, ≈ 0 or 1
+    except across the person's boundary. Never writes into ``alpha``."""
+    body = alpha > BOUNDARY
+    if not body.any():
+        return np.zeros_like(alpha)
+    # (b) Holes first: a mottled patch (the cap) is then one wide region that the opening below keeps.
+    body = _fill_small_holes(body, HOLE_SHARE)
+    # (a) Unconfident thin structures. The opening runs on the weak part only — body pixels farther
+    # than REACH from a confident one — and takes away only what it finds on the outside of the
+    # person: a weak strip glued along the person's side (the flag pole) or sticking out of it goes,
+    # while a thin confident part (a finger at α ≥ 0.9), the edge ramp next to confident pixels and
+    # weak pockets among confident ones (the mottled cap) stay.
+    reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * REACH + 1, 2 * REACH + 1))
+    near = cv2.dilate((alpha >= CONFIDENT).astype(np.uint8), reach).astype(bool)
+    weak = (body & ~near).astype(np.uint8)
+    size = max(3, round(THIN_SHARE * max(alpha.shape)) | 1)
+    wide = cv2.morphologyEx(weak, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    thin = weak & ~wide
+    kept = body
+    if thin.any():
+        _, labels = cv2.connectedComponents(thin, connectivity=8)
+        outside = cv2.dilate((~body).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        kept = body & ~np.isin(labels, np.unique(labels[outside & (labels > 0)]))
+    # (d) Islands, including those the opening has just cut off (a pole's lower end).
+    islands = small_regions(kept, ISLAND_SHARE)
+    if islands is not None:
+        kept &= ~islands
+    # (c) The core: everything inside the body's outer ring is opaque; on the ring itself the
+    # decision band keeps the boundary's sub-pixel position.
+    core = cv2.erode(kept.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    lo, hi = BAND
+    t = np.clip((alpha - lo) / (hi - lo), 0, 1)
+    out = t * t * (3 - 2 * t)  # smoothstep: flat at both ends of the band
+    # Whatever was removed goes, with a one-pixel rim so no faint halo of it is left.
+    removed = cv2.dilate((body & ~kept).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~kept
+    out[removed] = 0
+    out[core] = 1
+    return out.astype(np.float32)
+
+
+def solidify_tensor(alpha: torch.Tensor) -> torch.Tensor:
+    """:func:`solidify` of a 1×1×h×w working copy on the device. Connected components have no device
+    kernel: the thumbnail (a few hundred kilobytes at most) goes to the host and back."""
+    return alpha_tensor(solidify(alpha_array(alpha)), alpha.device)
+
+
+def reach_of(solid: np.ndarray) -> np.ndarray:
+    """1 within one working pixel of the solid matte, else 0 (float32, the working size).
+
+    The colour-guided feathering fits α as a linear function of colour per window, so in
+    a window holding hair, a gold pole and blue sky it can give the pole back part of the
+    α that :func:`solidify` took away. Its soft edge is allowed one working pixel (≈ 4 px
+    in 720p) beyond the decision and no further.
+    """
+    return cv2.dilate((solid > REACH_FLOOR).astype(np.float32), np.ones((3, 3), np.uint8))
+
+
+def reach_of_tensor(solid: torch.Tensor) -> torch.Tensor:
+    """:func:`reach_of` of a 1×1×h×w tensor on its device."""
+    return torch.nn.functional.max_pool2d((solid > REACH_FLOOR).float(), 3, 1, 1)

@@ -1,0 +1,256 @@
+"""Train the complete-background AdaIN harmonizer (Xing et al., ACM MM 2022, Eq. 3).
+
+    OMP_NUM_THREADS=1 python -m models.training.train_adain --data corpus \\
+        --out weights/adain.safetensors                      # the shipped weights (CPU)
+    torchrun --nproc-per-node 4 -m models.training.train_adain --data corpus --out adain.safetensors
+    python -m models.training.train_adain --out weights/adain.safetensors --record eval.json --default
+
+Pairs are synthesised from real photos exactly as for the Harmonizer
+(``synthesis.synthesize``: the person region pushed out of harmony; target = the
+real photo; a share of harmonious samples whose target is the input itself), with
+the complete background filled in behind the person. Loss (Eq. 3):
+``λ_rec · L1 + L_adv``. The paper's L1 is over the image; ours is averaged over the
+foreground only (the background passes unchanged by construction), so a small
+person weighs as much as a large one, as in the foreground-normalised fMSE the
+evaluation reports. L_adv is an LSGAN loss from a small PatchGAN that sees the
+image and its mask (the paper adopts DoveNet's; a least-squares patch critic is
+the cheap, stable choice for CPU batches). Adam (β1 0.5), cosine decay;
+checkpoints every ``--epoch-steps`` and ``--resume``; DDP under torchrun.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+from models.harmonizers.adain.network import AdainNet
+from models.ops.checkpoint import load_state_dict_file, load_strict, save_safetensors
+from models.paths import cache_dir
+from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
+from models.training.synthesis import synthesize
+from models.training.train import _save_state, init_distributed
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m models.training.train_adain", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", action="append",
+                   help="'corpus', 'registry', an image folder or an iHarmony4 root (repeatable)")
+    p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights (fp16)")
+    p.add_argument("--size", type=int, default=128, help="training input size (the app predicts at 128)")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=16, help="per process")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--width", type=int, default=16, help="channels of the first level")
+    p.add_argument("--levels", type=int, default=5, help="stride-2 encoder levels")
+    p.add_argument("--rec-weight", type=float, default=100.0, help="λ_rec of the foreground L1 (Eq. 3)")
+    p.add_argument("--adv-weight", type=float, default=1.0, help="weight of the LSGAN term (0: L1 only)")
+    p.add_argument("--identity-fraction", type=float, default=0.2,
+                   help="share of harmonious training composites (the real photo), so the network "
+                        "learns to change nothing when nothing is wrong")
+    p.add_argument("--epoch-steps", type=int, default=100, help="steps between checkpoints")
+    p.add_argument("--checkpoint", type=Path, help="training state file (default: in the cache folder)")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    p.add_argument("--init", type=Path, help="start from these AdaIN weights (fine-tuning)")
+    p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--record", type=Path, metavar="EVAL_JSON",
+                   help="no training: record --out in weights/MANIFEST.json with this evaluation "
+                        "(written by models.training.evaluate)")
+    p.add_argument("--default", action="store_true", help="with --record: the default AdaIN weights")
+    p.add_argument("--notes", help="with --record: why this recipe, what else was tried")
+    args = p.parse_args(argv)
+    if not args.record and not args.data:
+        p.error("--data is required for training")
+    args.checkpoint = args.checkpoint or cache_dir() / "training" / f"{args.out.stem}.ckpt"
+    return args
+
+
+class PatchCritic(nn.Module):
+    """LSGAN PatchGAN: image (3) + mask (1) → a map of realness scores, one per ~22-pixel patch."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        layers, cin = [], 4
+        for cout in (width, 2 * width, 4 * width):
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2)]
+            cin = cout
+        self.body = nn.Sequential(*layers, nn.Conv2d(cin, 1, 3, 1, 1))
+
+    def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+        return self.body(torch.cat([image * 2 - 1, mask], 1))
+
+
+def foreground_l1(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """Mean |pred − target| over the (soft) foreground of each sample, averaged over the batch."""
+    weight = mask.expand_as(pred)
+    return ((pred - target).abs() * weight).sum((1, 2, 3)).div(weight.sum((1, 2, 3)).clamp(min=1)).mean()
+
+
+def _net(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def _average_gradients(module: nn.Module, world: int) -> None:
+    """Average ``module``'s gradients over the processes. The critic is not wrapped in DDP: it runs
+    three times a step (generator term, real, fake), which DDP's one-forward-one-backward hooks forbid."""
+    if world > 1:
+        for p in module.parameters():
+            if p.grad is not None:
+                torch.distributed.all_reduce(p.grad)
+                p.grad /= world
+
+
+def train_step(model: nn.Module, critic: nn.Module, batch: dict[str, Tensor], device: torch.device,
+               args: argparse.Namespace) -> tuple[Tensor, Tensor, dict[str, float]]:
+    """(generator loss, critic loss, logged figures) of one batch; the caller steps the optimisers."""
+    real, mask, synth, background = (batch[k].to(device) for k in ("real", "mask", "args", "background"))
+    composite = synthesize(real, mask, synth)[0]
+    stats = _net(model).background_stats(background)
+    harmonized = model(composite, mask, stats)
+    rec = foreground_l1(harmonized, real, mask)
+    loss = args.rec_weight * rec
+    critic_loss = torch.zeros((), device=device)
+    if args.adv_weight:
+        critic.requires_grad_(False)  # the generator's term needs no gradient for the critic's weights
+        loss = loss + args.adv_weight * ((critic(harmonized, mask) - 1) ** 2).mean()
+        critic.requires_grad_(True)
+        critic_loss = 0.5 * (((critic(real, mask) - 1) ** 2).mean() + (critic(harmonized.detach(), mask) ** 2).mean())
+    return loss, critic_loss, {"l1": float(rec.detach()), "input_l1": float(foreground_l1(composite, real, mask))}
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Run training; returns the training record (also stored in the weights' metadata)."""
+    rank, world, device = init_distributed()
+    torch.manual_seed(args.seed)
+    items = collect(args.data, "train")
+    dataset = HarmonizationDataset(
+        items, args.size, train=True, length=args.epoch_steps * args.batch_size * world, seed=args.seed,
+        with_background=True, identity_fraction=args.identity_fraction,
+        person_masks=None if args.no_person_masks else PersonMasker())
+    sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed) if world > 1 else None
+    loader = DataLoader(dataset, args.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=args.workers, drop_last=True)
+
+    net = AdainNet(args.width, args.levels)
+    if args.init:
+        load_strict(net, {k: v.float() for k, v in load_state_dict_file(args.init, "initial weights").items()},
+                    "AdaIN harmonizer network", args.init)
+    net, critic = net.to(device).float(), PatchCritic().to(device)
+    model = DistributedDataParallel(net) if world > 1 else net
+    optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    critic_optimizer = torch.optim.Adam(critic.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    decay = lambda s: 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps))  # noqa: E731
+    schedules = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (optimizer, critic_optimizer)]
+    step, elapsed, history = 0, 0.0, []
+    if args.resume and args.checkpoint.is_file():
+        state = torch.load(args.checkpoint, map_location=device, weights_only=True)
+        net.load_state_dict(state["model"])
+        critic.load_state_dict(state["critic"])
+        for obj, key in ((optimizer, "optimizer"), (critic_optimizer, "critic_optimizer")):
+            obj.load_state_dict(state[key])
+        for schedule, saved in zip(schedules, state["schedules"]):
+            schedule.load_state_dict(saved)
+        step, elapsed, history = state["step"], state["elapsed"], state["history"]
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
+    start = time.monotonic() - elapsed
+    while step < args.steps:
+        epoch = step // args.epoch_steps
+        dataset.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        net.train()
+        first, sums = step, {"l1": 0.0, "input_l1": 0.0, "critic": 0.0}
+        for batch in loader:
+            loss, critic_loss, figures = train_step(model, critic, batch, device, args)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if args.adv_weight:  # the critic learns after the generator's step, on the detached output
+                critic_optimizer.zero_grad(set_to_none=True)
+                critic_loss.backward()
+                _average_gradients(critic, world)
+                critic_optimizer.step()
+            for schedule in schedules:
+                schedule.step()
+            step += 1
+            figures["critic"] = float(critic_loss.detach())
+            for k in sums:
+                sums[k] += figures[k]
+            bar.update()
+            bar.set_postfix(l1=f"{figures['l1']:.4f}", input_l1=f"{figures['input_l1']:.4f}")
+            if step >= args.steps or step % args.epoch_steps == 0:
+                break
+        n = max(step - first, 1)
+        history.append({"step": step, **{k: round(v / n, 5) for k, v in sums.items()}})
+        if rank == 0:
+            _save_state(args.checkpoint, {
+                "model": net.state_dict(), "critic": critic.state_dict(), "optimizer": optimizer.state_dict(),
+                "critic_optimizer": critic_optimizer.state_dict(), "schedules": [s.state_dict() for s in schedules],
+                "step": step, "elapsed": time.monotonic() - start, "history": history})
+    bar.close()
+    record = {
+        "variant": "adain", "size": args.size, "steps": args.steps, "batch_size": args.batch_size,
+        "processes": world, "lr": args.lr, "schedule": "Adam (beta1 0.5), cosine decay to 0",
+        "loss": f"{args.rec_weight} x foreground L1 + {args.adv_weight} x LSGAN PatchGAN",
+        "init": args.init.name if args.init else None, "identity_fraction": args.identity_fraction,
+        "data": args.data, "train_images": len(items), "train_groups": len({it.group for it in items}),
+        "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
+        "person_masks": dataset.people, "seconds": round(time.monotonic() - start, 1),
+        "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU" if device.type == "cpu"
+        else torch.cuda.get_device_name(device), "history": history,
+    }
+    if rank == 0:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        save_safetensors(copy.deepcopy(net).half(), args.out,
+                         {"training": json.dumps(record), "architecture": json.dumps(net.options())})
+    if world > 1:
+        torch.distributed.barrier()  # no process tears gloo down while rank 0 is still writing
+        torch.distributed.destroy_process_group()
+    return record
+
+
+def record_weights(weights: Path, evaluation: dict, default: bool, notes: str | None = None) -> dict:
+    """Insert ``weights`` into the manifest beside it: the shared entry, with this architecture."""
+    from models.harmonizers.adain.stage import ARCHITECTURE, INPUT_SIZE
+    from models.training.manifest import entry_for, update
+
+    entry = entry_for(weights, evaluation, default, notes=notes)
+    entry["architecture"] = {
+        "class": ARCHITECTURE,
+        "options": AdainNet.from_checkpoint(weights).options(),
+        "input_size": INPUT_SIZE,
+        "normalisation": "composite and background RGB in [0, 1] (mapped to [-1, 1] inside); mask in [0, 1]",
+        "storage": entry["architecture"]["storage"],
+        "outputs": "the harmonized composite, RGB in [0, 1] (composite + mask x predicted residual)",
+    }
+    update(weights.parent / "MANIFEST.json", entry)
+    return entry
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.record:
+        entry = record_weights(args.out, json.loads(args.record.read_text()), args.default, args.notes)
+        print(f"{entry['file']}: {entry['sha256']} ({entry['bytes']} bytes)")
+        return
+    record = train(args)
+    print(json.dumps({k: v for k, v in record.items() if k not in ("history", "train_files")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

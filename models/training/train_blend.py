@@ -1,0 +1,161 @@
+"""Train the blending U-Net (Xing et al., ACM MM 2022, §4.2) on synthetic triplets.
+
+    python -m models.training.train_blend --data corpus --out weights/blend-unet.safetensors \\
+        --steps 3000 --batch-size 16                            # the shipped weights (CPU, one thread)
+    torchrun --nproc-per-node 4 -m models.training.train_blend --data corpus --foregrounds /data/matting …
+
+Each step draws crops around the outline of triplets (``blend_data``): the source over
+an old background, its imperfect matte, the complete new background and the target.
+The loss is Eq. 1 (L1 plus L1 over the boundary band of the true matte) plus an L1 pull of
+the refined alpha towards the true one, weighted ``--alpha-weight``: where the person's
+colour equals the new background's, the image alone cannot tell whether α is right, but
+the harmonizer downstream uses that α. Adam, cosine learning-rate decay, a checkpoint
+every ``--epoch-steps`` steps, ``--resume`` continues.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+from models.blending.blend_net import BlendUNet
+from models.ops.checkpoint import save_safetensors
+from models.paths import cache_dir
+from models.training.blend_data import (WORK_LONG_SIDE, BlendTriplets, PipelineMatte, folder_foregrounds,
+                                         people)
+from models.training.boundary import blend_loss, boundary_band_tensor
+from models.training.data import PersonMasker, collect, load_rgb, source_name
+from models.training.train import _save_state, init_distributed
+
+BAND_RADIUS = 6  # px at the working size (1.2 % of 512)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m models.training.train_blend", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", action="append", required=True, help="'corpus' or an image folder (repeatable): "
+                   "old and new backgrounds, cut-out textures, and the people found in them")
+    p.add_argument("--foregrounds", action="append", type=Path, default=[],
+                   help="a matting data set folder with fg/ and alpha/ (repeatable)")
+    p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights")
+    p.add_argument("--widths", type=int, nargs=3, default=(16, 32, 64))
+    p.add_argument("--crop", type=int, default=128, help="training crop size at the working size")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=16, help="per process")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--band-weight", type=float, default=2.0, help="λ of Eq. 1")
+    p.add_argument("--alpha-weight", type=float, default=0.25)
+    p.add_argument("--epoch-steps", type=int, default=100, help="steps between checkpoints")
+    p.add_argument("--checkpoint", type=Path, help="training state file (default: in the cache folder)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    args.checkpoint = args.checkpoint or cache_dir() / "training" / f"{args.out.stem}.ckpt"
+    return args
+
+
+def train_step(model, batch: dict[str, torch.Tensor], device: torch.device, band_weight: float,
+               alpha_weight: float) -> tuple[torch.Tensor, float]:
+    """(loss, band L1 of the output) of one batch; the caller steps the optimiser."""
+    source, alpha, background, target, true_alpha = (
+        batch[k].to(device) for k in ("source", "alpha", "background", "target", "true_alpha"))
+    output, refined, _ = model(source, alpha, background)
+    band = boundary_band_tensor(true_alpha, BAND_RADIUS)
+    loss = blend_loss(output, target, band, band_weight) + alpha_weight * (refined - true_alpha).abs().mean()
+    with torch.no_grad():
+        band_l1 = float(((output - target).abs() * band).sum() / (3 * band.sum()).clamp(min=1))
+    return loss, band_l1
+
+
+def train(args: argparse.Namespace) -> dict:
+    rank, world, device = init_distributed()
+    torch.manual_seed(args.seed)
+    items = collect(args.data, "train")
+    photos = [load_rgb(it.real, WORK_LONG_SIDE) for it in items]
+    found = people(items, PersonMasker())
+    foregrounds = found + [f for root in args.foregrounds for f in folder_foregrounds(root)]
+    matte = PipelineMatte()
+    dataset = BlendTriplets(foregrounds, photos, train=True, length=args.epoch_steps * args.batch_size * world,
+                            seed=args.seed, crop=args.crop, matting=matte.raw, refine=matte.refine)
+    sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed) if world > 1 else None
+    loader = DataLoader(dataset, args.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=args.workers, drop_last=True)
+    net = BlendUNet(tuple(args.widths)).to(device)
+    model = DistributedDataParallel(net) if world > 1 else net
+    optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
+    step, elapsed, history = 0, 0.0, []
+    if args.resume and args.checkpoint.is_file():
+        state = torch.load(args.checkpoint, map_location=device, weights_only=True)
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        step, elapsed, history = state["step"], state["elapsed"], state["history"]
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
+    start = time.monotonic() - elapsed
+    while step < args.steps:
+        epoch = step // args.epoch_steps
+        dataset.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        net.train()
+        running = []
+        for batch in loader:
+            loss, band_l1 = train_step(model, batch, device, args.band_weight, args.alpha_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            running.append(band_l1)
+            bar.update()
+            bar.set_postfix(band_l1=f"{band_l1:.4f}")
+            if step >= args.steps:
+                break
+        history.append({"step": step, "band_l1": round(float(np.mean(running)), 5)})
+        if rank == 0:
+            _save_state(args.checkpoint, {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                                          "schedule": schedule.state_dict(), "step": step,
+                                          "elapsed": time.monotonic() - start, "history": history})
+    bar.close()
+    record = {
+        "widths": list(args.widths), "crop": args.crop, "work_long_side": WORK_LONG_SIDE, "steps": args.steps,
+        "batch_size": args.batch_size, "processes": world, "lr": args.lr, "schedule": "Adam, cosine decay to 0",
+        "band_weight": args.band_weight, "alpha_weight": args.alpha_weight, "band_radius": BAND_RADIUS,
+        "data": args.data, "train_images": len(items), "people": len(found),
+        "foreground_folders": [str(p) for p in args.foregrounds],
+        "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
+        "seconds": round(time.monotonic() - start, 1),
+        "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU" if device.type == "cpu"
+        else torch.cuda.get_device_name(device), "history": history,
+    }
+    if rank == 0:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        save_safetensors(copy.deepcopy(net).half(), args.out, {"training": json.dumps(record)})
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return record
+
+
+def main(argv: list[str] | None = None) -> None:
+    record = train(parse_args(argv))
+    print(json.dumps({k: v for k, v in record.items() if k != "history"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The region decision on the working copy: solid inside, nothing weak glued on, soft edges after feathering."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from models.frame import Frame
+from models.matting.base import Matte
+from models.matting.postprocess import MatteOptions, MattePostprocess
+from models.matting.solidify import drop_islands, solidify, solidify_tensor
+
+H, W = 180, 320
+
+
+def person(value: float = 1.0) -> np.ndarray:
+    """A head-and-shoulders blob at ``value`` with a soft 3-px ramp, on a 320×180 working copy."""
+    mask = np.zeros((H, W), np.uint8)
+    cv2.circle(mask, (160, 60), 30, 1, -1)
+    cv2.rectangle(mask, (100, 95), (220, 179), 1, -1)
+    cv2.rectangle(mask, (145, 80), (175, 100), 1, -1)
+    return (cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.2) * value).astype(np.float32)
+
+
+def test_holes_inside_the_person_are_filled():
+    alpha = person()
+    alpha[120:126, 150:158] = 0.1  # a see-through pocket
+    out = solidify(alpha)
+    assert (out[120:126, 150:158] == 1).all()
+
+
+def test_a_thin_weak_protrusion_goes_and_a_thin_confident_one_stays():
+    alpha = person()
+    alpha[20:95, 126:129] = 0.6   # a weak pole, 3 px wide, glued along the side of the head
+    alpha[100:140, 60:63] = 1.0   # a confident finger, 3 px wide, from the shoulder
+    alpha[100:103, 60:100] = 1.0
+    out = solidify(alpha)
+    assert out[20:50, 126:128].max() == 0 and out[80:95, 126:129].max() == 0
+    assert (out[105:135, 61] > 0.9).all()
+
+
+def test_a_half_transparent_region_inside_the_person_becomes_opaque():
+    alpha = person()
+    alpha[40:70, 140:180] *= np.random.default_rng(0).uniform(0.5, 0.9, (30, 40)).astype(np.float32)  # the cap
+    out = solidify(alpha)
+    assert (out[42:68, 142:178] == 1).all()
+
+
+def test_islands_are_dropped():
+    alpha = person()
+    alpha[10:16, 280:286] = 0.95  # a flag star
+    assert solidify(alpha)[10:16, 280:286].max() == 0
+    assert drop_islands(alpha)[12, 282] == 0
+
+
+def test_edges_stay_soft_after_colour_feathering(astronaut):
+    """A real photo: the decided matte is near-binary, but the colour-guided result has soft edges."""
+    rgb = cv2.resize(astronaut, (640, 640), interpolation=cv2.INTER_AREA)
+    alpha = np.zeros((640, 640), np.float32)
+    cv2.ellipse(alpha, (250, 330), (190, 330), 0, 0, 360, 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 4)
+    out = MattePostprocess(MatteOptions(smoothing_s=0))(Frame(rgb, 0, 0.0), Matte(alpha)).alpha
+    edge = cv2.morphologyEx((alpha > 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((9, 9), np.uint8)) > 0
+    soft = (out[edge] > 0.05) & (out[edge] < 0.95)
+    assert soft.mean() > 0.3, soft.mean()
+
+
+def test_the_tensor_path_agrees_with_the_host_path():
+    rng = np.random.default_rng(1)
+    alpha = person()
+    alpha[20:95, 118:121] = 0.6
+    alpha[120:126, 150:158] = 0.1
+    rgb = rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    big = cv2.resize(alpha, (1280, 720), interpolation=cv2.INTER_LINEAR)
+    assert np.array_equal(solidify_tensor(torch.from_numpy(alpha)[None, None])[0, 0].numpy(), solidify(alpha))
+    host = MattePostprocess(MatteOptions(smoothing_s=0.1))
+    device = MattePostprocess(MatteOptions(smoothing_s=0.1))
+    for i in range(2):
+        frame = Frame(rgb, i, i / 30)
+        a = host(frame, Matte(big)).alpha
+        pixels = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+        b = device(Frame(rgb, i, i / 30, pixels), Matte(torch.from_numpy(big)[None, None])).alpha[0, 0].numpy()
+        assert np.abs(a - b).mean() < 2e-3 and np.abs(a - b).max() < 0.05
+
+
+def test_the_ema_state_is_untouched():
+    alpha = cv2.resize(person(0.7), (640, 360), interpolation=cv2.INTER_LINEAR)
+    rgb = np.full((360, 640, 3), 128, np.uint8)
+    post = MattePostprocess(MatteOptions(smoothing_s=0.5))
+    post(Frame(rgb, 0, 0.0), Matte(alpha))
+    state = post._ema.value.copy()
+    post._ema._t = 0.0  # the same instant again: the state must come back as it was
+    out = post(Frame(rgb, 1, 0.0), Matte(alpha)).alpha
+    assert np.array_equal(post._ema.value, state) and out is not post._ema.value
+    assert out.max() == 1.0 and state.max() < 0.71  # solidified output, raw state
