@@ -146,8 +146,9 @@ def add_stage_options(p: argparse.ArgumentParser) -> None:
                    help="matting backend: " + ", ".join(registry.names("matting")) + " (default mediapipe)")
     p.add_argument("--matting-model", metavar="PATH",
                    help="model file for the matting backend (.tflite for mediapipe, RVM/MODNet .onnx for onnx)")
-    p.add_argument("--blend", default="linear", metavar="NAME",
-                   help="blending: " + ", ".join(registry.names("blend")))
+    p.add_argument("--blend", default="auto", metavar="NAME",
+                   help="blending: auto, " + ", ".join(registry.names("blend")) + " (default auto: learned on a "
+                   "CUDA GPU, defringe on a CPU)")
     p.add_argument("--blend-weights", metavar="PATH", help="checkpoint for a learned blend")
     p.add_argument("--harmonizer-weights", metavar="PATH",
                    help="checkpoint for the harmonizer (ours .safetensors or an official .pth)")
@@ -224,8 +225,9 @@ def build_parser() -> Parser:
                        help="matting backend: " + ", ".join(registry.names("matting")) + " (default mediapipe)")
     bench.add_argument("--matting-model", metavar="PATH",
                        help="model file for the matting backend (.tflite for mediapipe, RVM/MODNet .onnx for onnx)")
-    bench.add_argument("--blend", default="linear", metavar="NAME",
-                       help="blending: " + ", ".join(registry.names("blend")) + " (default linear)")
+    bench.add_argument("--blends", type=lambda s: s.split(","), default=["auto"], metavar="NAME[,NAME]",
+                       help="blends to measure: auto, " + ", ".join(registry.names("blend"))
+                       + " (default auto: the device's default blend)")
     bench.add_argument("--busy-cores", type=busy_core_list, default=[0, 1], metavar="N[,N]",
                        help=f"also measure while N other processes each keep a core busy, as a video-call app "
                        f"does; each N from 0 to {cores} (default 0,1: idle and one core busy)")

@@ -7,18 +7,22 @@ from models.ops.files import atomic_path
 
 
 def plot_results(results: list[dict], path: Path) -> None:
-    """End-to-end FPS per row (device, resolution, harmonizer), idle and busy side by side; written atomically."""
+    """End-to-end FPS per row (device, resolution, blend + harmonizer), idle and busy side by side; written
+    atomically."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: never needs a display
     import matplotlib.pyplot as plt
 
-    groups = list(dict.fromkeys(f"{r['device']} {r['resolution']}\n{r['harmonizer']}" for r in results))
+    def label(r: dict) -> str:
+        return f"{r['device']} {r['resolution']}\n{r['blend']} + {r['harmonizer']}"
+
+    groups = list(dict.fromkeys(label(r) for r in results))
     loads = sorted({r.get("busy_cores", 0) for r in results})
     width = 0.8 / len(loads)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(groups)), 4.0), dpi=120)
     for k, busy in enumerate(loads):
-        fps = {f"{r['device']} {r['resolution']}\n{r['harmonizer']}": r["fps"]
+        fps = {label(r): r["fps"]
                for r in results if r.get("busy_cores", 0) == busy}
         xs = [i + (k - (len(loads) - 1) / 2) * width for i in range(len(groups))]
         ax.bar(xs, [fps.get(g, 0) for g in groups], width, label="idle" if busy == 0 else f"{busy} core(s) busy")

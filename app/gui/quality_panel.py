@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from app.assemble import AUTO
 from app.gui.settings import DEVICES, Settings, device_problem
 from models import registry
 
@@ -54,6 +55,10 @@ class ModelCombo(QComboBox):
         super().__init__(parent)
         self.kind = kind
         self._needs_file: set[str] = set()
+        if kind == "blend":  # the device decides: learned where it keeps real time, defringe elsewhere
+            self.addItem("auto (learned on a GPU, defringe on a CPU)", AUTO)
+            self.setItemData(0, "the learned blend on CUDA; defringe on a CPU, where the network is too slow "
+                             "for camera rate", Qt.ItemDataRole.ToolTipRole)
         for name, usable, reason in registry.available(kind):
             fixable = not usable and takes_file(kind, name)
             label = name if usable else f"{name} ({'choose a file' if fixable else 'unavailable'})"

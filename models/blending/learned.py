@@ -4,10 +4,10 @@ The frame, its matte and the complete background are reduced to a working copy
 (long side ``WORK_LONG_SIDE``); the network (:mod:`models.blending.blend_net`) runs
 only on the box around the person's outline, where the matte is neither 0 nor 1,
 widened by its receptive field. Its correction (Δα, ΔF) is enlarged to full
-resolution, the corrected α is re-fitted to the frame's own edges with a guided
-filter (edge-aware up-sampling, so the 512-pixel decision keeps full-resolution
-edges), and the composite is α·F + (1−α)·B at full resolution. With no outline in
-view, or zero corrections, it is exactly linear blending.
+resolution — the α correction through a guided filter with the frame as the guide,
+so it follows the frame's own edges rather than the 512-pixel grid — and the
+composite is α·F + (1−α)·B at full resolution. With no outline in view, or zero
+corrections, it is exactly linear blending.
 """
 from __future__ import annotations
 
@@ -107,10 +107,10 @@ class LearnedBlend(Blend):
         X0, Y0, X1, Y1 = _full_box(box, size, (w, h))
         up = cv2.resize(delta, (X1 - X0, Y1 - Y0), interpolation=cv2.INTER_LINEAR)
         region = rgb[Y0:Y1, X0:X1]
-        refined = np.clip(alpha[Y0:Y1, X0:X1] + up[..., 0], 0, 1)
         gray = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1 / 255)
+        d_alpha = fast_guided_filter(gray, np.ascontiguousarray(up[..., 0]), GUIDE_RADIUS, GUIDE_EPS, clip=False)
         out_alpha = alpha.copy()
-        out_alpha[Y0:Y1, X0:X1] = np.clip(fast_guided_filter(gray, refined, GUIDE_RADIUS, GUIDE_EPS), 0, 1)
+        out_alpha[Y0:Y1, X0:X1] = np.clip(alpha[Y0:Y1, X0:X1] + d_alpha, 0, 1)
         fg = rgb.copy()
         fg[Y0:Y1, X0:X1] = np.clip(region + up[..., 1:] * 255 + 0.5, 0, 255).astype(np.uint8)
         return Composite(blend_linear(fg, out_alpha, background), out_alpha, fg)
@@ -131,10 +131,9 @@ class LearnedBlend(Blend):
         up = torch.nn.functional.interpolate(delta[None], size=(Y1 - Y0, X1 - X0), mode="bilinear",
                                              align_corners=False)
         region = image[..., Y0:Y1, X0:X1]
-        refined = (alpha[..., Y0:Y1, X0:X1] + up[:, :1]).clamp(0, 1)
+        d_alpha = fast_guided_filter_tensor(rgb_to_gray(region), up[:, :1], GUIDE_RADIUS, GUIDE_EPS, clip=False)
         out_alpha = alpha.clone()
-        out_alpha[..., Y0:Y1, X0:X1] = fast_guided_filter_tensor(rgb_to_gray(region), refined, GUIDE_RADIUS,
-                                                                 GUIDE_EPS).clamp(0, 1)
+        out_alpha[..., Y0:Y1, X0:X1] = (alpha[..., Y0:Y1, X0:X1] + d_alpha).clamp(0, 1)
         fg = image.clone()
         fg[..., Y0:Y1, X0:X1] = (region + up[:, 1:]).clamp(0, 1)
         return Composite(blend_linear_torch(fg, out_alpha, background), out_alpha, fg)

@@ -27,11 +27,13 @@ def _is_work_copy(src_shape: tuple[int, ...], full: tuple[int, int], size: tuple
 
 
 def fast_guided_filter(guide_gray: np.ndarray, src: np.ndarray, radius: int = 4,
-                       eps: float = 1e-3, work_long_side: int = 320) -> np.ndarray:
+                       eps: float = 1e-3, work_long_side: int = 320, clip: bool = True) -> np.ndarray:
     """Refine ``src`` (float32 in [0,1]) along the edges of ``guide_gray``.
 
     ``guide_gray`` is float32 H×W in [0,1]; ``src`` is H×W or already the work copy,
     whose long side is ``work_long_side``; ``radius`` is in pixels of that copy.
+    ``clip=False`` keeps the output unbounded, for a signed ``src`` such as a correction
+    of a matte (the filter is linear in ``src``).
     """
     h, w = guide_gray.shape
     size = fit_long_side(w, h, work_long_side)
@@ -48,11 +50,11 @@ def fast_guided_filter(guide_gray: np.ndarray, src: np.ndarray, radius: int = 4,
     b = cv2.resize(cv2.blur(b, box), (w, h), interpolation=cv2.INTER_LINEAR)
     q = cv2.multiply(a, guide_gray)
     cv2.add(q, b, dst=q)
-    return np.clip(q, 0.0, 1.0, out=q)
+    return np.clip(q, 0.0, 1.0, out=q) if clip else q
 
 
 def fast_guided_filter_tensor(guide_gray: Tensor, src: Tensor, radius: int = 4,
-                              eps: float = 1e-3, work_long_side: int = 320) -> Tensor:
+                              eps: float = 1e-3, work_long_side: int = 320, clip: bool = True) -> Tensor:
     """:func:`fast_guided_filter` on the device: 1×1×H×W tensors in [0,1] (``src`` may be the work copy)
     → 1×1×H×W."""
     h, w = guide_gray.shape[-2:]
@@ -66,7 +68,8 @@ def fast_guided_filter_tensor(guide_gray: Tensor, src: Tensor, radius: int = 4,
     a = (mean_ip - mean_i * mean_p) / (mean_ii - mean_i * mean_i + eps)
     b = mean_p - a * mean_i
     a, b = resize(box_blur(torch.cat((a, b), dim=1), radius), (w, h)).split(1, dim=1)
-    return torch.addcmul(b, a, guide_gray).clamp_(0.0, 1.0)
+    q = torch.addcmul(b, a, guide_gray)
+    return q.clamp_(0.0, 1.0) if clip else q
 
 
 # Colour guide (He et al. 2013, "Guided Image Filtering", Eq. 14–16): with the RGB guide I,

@@ -62,7 +62,8 @@ def _uint8(t) -> np.ndarray:
 def evaluate(dataset: BlendTriplets, blends: dict[str, object]) -> dict[str, dict[str, float]]:
     totals = {name: np.zeros(len(METRICS)) for name in blends}
     count = 0
-    for s in dataset:
+    for index in range(len(dataset)):  # training datasets draw forever; the held-out set has a length
+        s = dataset[index]
         source, background, target = (_uint8(s[k]) for k in ("source", "background", "target"))
         alpha, true_alpha = s["alpha"][0].numpy(), s["true_alpha"][0].numpy()
         band = boundary_band(true_alpha)

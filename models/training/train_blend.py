@@ -47,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "old and new backgrounds, cut-out textures, and the people found in them")
     p.add_argument("--foregrounds", action="append", type=Path, default=[],
                    help="a matting data set folder with fg/ and alpha/ (repeatable)")
+    p.add_argument("--no-people", action="store_true", help="cut-outs only: no face detection and matting of "
+                   "the photos' people")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights")
     p.add_argument("--widths", type=int, nargs=3, default=(16, 32, 64))
     p.add_argument("--crop", type=int, default=128, help="training crop size at the working size")
@@ -83,7 +85,7 @@ def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     items = collect(args.data, "train")
     photos = [load_rgb(it.real, WORK_LONG_SIDE) for it in items]
-    found = people(items, PersonMasker())
+    found = [] if args.no_people else people(items, PersonMasker())
     foregrounds = found + [f for root in args.foregrounds for f in folder_foregrounds(root)]
     matte = PipelineMatte()
     dataset = BlendTriplets(foregrounds, photos, train=True, length=args.epoch_steps * args.batch_size * world,

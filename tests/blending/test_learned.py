@@ -1,0 +1,123 @@
+"""``learned``: the blending U-Net's correction of linear blending, on the outline, at full resolution."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models import registry
+from models.blending.blend_net import BlendUNet, pad_to
+from models.blending.learned import LearnedBlend, outline_box
+from models.frame import Frame
+from models.matting.base import Matte
+from models.ops.checkpoint import CheckpointError, save_safetensors
+from models.ops.tensor_image import alpha_tensor, download, upload
+from models.stream import StreamState
+
+
+def scene(w=400, h=240, seed=0):
+    """A soft-edged disc over a textured frame, and a different complete background."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    alpha = np.clip((70 - np.hypot(xx - w / 2, yy - h / 2)) / 6 + 0.5, 0, 1).astype(np.float32)
+    rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    background = np.full((h, w, 3), (40, 160, 60), np.uint8)
+    return rgb, alpha, background
+
+
+def weights_with(tmp_path, bias=(0.0, 0.0, 0.0, 0.0), seed=None) -> str:
+    """A network file: zero-initialised with this output bias (Δα, ΔF), or random when ``seed`` is set."""
+    net = BlendUNet((8, 16, 32))
+    if seed is not None:
+        torch.manual_seed(seed)
+        for p in net.parameters():
+            torch.nn.init.normal_(p, std=0.05)
+    else:
+        with torch.no_grad():
+            net.out.bias.copy_(torch.tensor(bias))
+    path = tmp_path / "blend.safetensors"
+    save_safetensors(net, path)
+    return str(path)
+
+
+def run(blend, rgb, alpha, background, tensor=False):
+    state = StreamState(live=False)
+    if tensor:
+        frame = Frame(rgb, 0, 0.0, pixels=upload(rgb, "cpu"))
+        out = blend.blend(frame, Matte(alpha_tensor(alpha, "cpu")), upload(background, "cpu"), state)
+        return download(out.image), out.alpha[0, 0].numpy()
+    out = blend.blend(Frame(rgb, 0, 0.0), Matte(alpha), background, state)
+    return out.image, out.alpha
+
+
+@pytest.mark.parametrize("tensor", [False, True])
+def test_an_untrained_network_is_exactly_linear_blending(tmp_path, tensor):
+    rgb, alpha, background = scene()
+    learned = LearnedBlend(weights=weights_with(tmp_path))
+    image, used = run(learned, rgb, alpha, background, tensor)
+    want, want_alpha = run(registry.create("blend", "linear"), rgb, alpha, background, tensor)
+    assert np.array_equal(used, want_alpha)
+    assert np.abs(image.astype(int) - want.astype(int)).max() <= 1
+
+
+def test_the_correction_reaches_only_the_outline_box(tmp_path):
+    rgb, alpha, background = scene()
+    learned = LearnedBlend(weights=weights_with(tmp_path, bias=(-0.3, 0.0, 0.0, 0.0)))
+    _, used = run(learned, rgb, alpha, background)
+    changed = np.abs(used - alpha) > 1e-6
+    ys, xs = np.nonzero((alpha > 0.01) & (alpha < 0.99))
+    assert changed[ys, xs].all()  # the whole outline took the correction…
+    assert not changed[:, :100].any() and not changed[:, -100:].any()  # …and far outside nothing moved
+    assert np.allclose(used[ys, xs], np.clip(alpha[ys, xs] - 0.3, 0, 1), atol=0.02)
+
+
+def test_host_and_device_paths_agree_for_a_real_correction(tmp_path):
+    rgb, alpha, background = scene(seed=3)
+    learned = LearnedBlend(weights=weights_with(tmp_path, seed=1))
+    host, host_alpha = run(learned, rgb, alpha, background)
+    device, device_alpha = run(learned, rgb, alpha, background, tensor=True)
+    assert np.abs(host_alpha - device_alpha).mean() < 0.01
+    assert np.abs(host.astype(int) - device.astype(int)).mean() < 1.5
+    assert np.abs(host.astype(int) - run(registry.create("blend", "linear"), rgb, alpha, background)[0]).max() > 5
+
+
+def test_with_no_outline_in_view_it_blends_linearly(tmp_path):
+    rgb, _, background = scene()
+    learned = LearnedBlend(weights=weights_with(tmp_path, bias=(0.5, 0.1, 0.1, 0.1)))
+    for alpha in (np.zeros(rgb.shape[:2], np.float32), np.ones(rgb.shape[:2], np.float32)):
+        image, used = run(learned, rgb, alpha, background)
+        assert np.array_equal(used, alpha)
+        assert np.array_equal(image, rgb if alpha[0, 0] else background)
+
+
+def test_outline_box_is_widened_and_clipped_to_the_frame():
+    alpha = np.zeros((50, 80), np.float32)
+    alpha[10:20, 30:40] = 0.5
+    assert outline_box(alpha, margin=4) == (26, 6, 44, 24)
+    assert outline_box(alpha, margin=40) == (0, 0, 80, 50)
+    assert outline_box(np.ones((5, 5), np.float32)) is None
+
+
+def test_pad_to_replicates_the_edge_to_a_multiple_of_four():
+    x = torch.arange(6.0).reshape(1, 1, 2, 3)
+    padded = pad_to(x)
+    assert padded.shape == (1, 1, 4, 4)
+    assert torch.equal(padded[..., :2, :3], x) and torch.equal(padded[..., 3, :3], x[..., 1, :])
+
+
+def test_weights_load_with_their_widths_and_bad_files_say_what_is_wrong(tmp_path):
+    path = weights_with(tmp_path)
+    assert BlendUNet.from_checkpoint(path).widths == (8, 16, 32)
+    other = tmp_path / "other.safetensors"
+    save_safetensors(torch.nn.Linear(2, 2), other)
+    with pytest.raises(CheckpointError, match="blending network"):
+        LearnedBlend(weights=other)
+    with pytest.raises(ValueError, match="no weights"):
+        registry.create("blend", "linear", weights=path)
+
+
+def test_the_network_exports_its_correction_to_onnx(tmp_path):
+    from models.training.export_onnx import export_onnx
+
+    (spec,) = LearnedBlend(weights=weights_with(tmp_path, seed=2)).onnx_specs()
+    assert export_onnx(spec, tmp_path / "blend.onnx") < 1e-4
