@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

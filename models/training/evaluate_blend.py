@@ -109,7 +109,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=60)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--record", action="store_true", help="enter --blend-weights in weights/MANIFEST.json as the "
+                   "default learned blend, with these figures")
     return p.parse_args(argv)
+
+
+def record(weights: Path, report: dict) -> None:
+    """The manifest entry of blending weights: the shared entry with this network's architecture."""
+    from models.blending.blend_net import BlendUNet
+    from models.blending.learned import ARCHITECTURE, WORK_LONG_SIDE as STAGE_SIDE
+    from models.training.manifest import entry_for, update
+
+    widths = BlendUNet.from_checkpoint(weights).widths
+    architecture = {
+        "class": ARCHITECTURE, "options": {"widths": list(widths)}, "input_size": f"long side {STAGE_SIDE}, "
+        "the box around the outline", "normalisation": "RGB and alpha in [0, 1], centred (x - 0.5)",
+        "inputs": "source frame (old background), imperfect alpha, complete new background",
+        "outputs": "corrections (Δα, ΔF) of linear blending; zero = linear blending"}
+    entry = entry_for(weights, report, True, architecture=architecture, model_row="learned")
+    update(weights.parent / "MANIFEST.json", entry)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -132,6 +150,10 @@ def main(argv: list[str] | None = None) -> dict:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(args.json) as tmp:
             tmp.write_text(json.dumps(report, indent=1))
+    if args.record:
+        if args.blend_weights is None or "learned" not in results:
+            raise SystemExit("--record needs --blend-weights and the learned blend among --blends")
+        record(args.blend_weights, report)
     return report
 
 

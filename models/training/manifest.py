@@ -29,12 +29,13 @@ def sha256(path: Path) -> str:
 
 
 def entry_for(weights: Path, evaluation: dict, default: bool, comparison: dict | None = None,
-              notes: str | None = None) -> dict:
-    """One manifest entry; the evaluation row named after the file becomes ``model``, beside the
-    other rows of the same run (``none`` = the unharmonized composite, ``reinhard-lab``, ...).
+              notes: str | None = None, architecture: dict | None = None, model_row: str | None = None) -> dict:
+    """One manifest entry; the evaluation row ``model_row`` (default: named after the file) becomes
+    ``model``, beside the other rows of the same run (``none`` = the unharmonized composite, ...).
 
     ``comparison``: another evaluation report (e.g. the variants trained with one
-    recipe), kept as it is.
+    recipe), kept as it is. ``architecture``: the block describing another network than
+    Harmonizer-Lite (its storage dtypes are filled in from the file).
     """
     with safe_open(str(weights), "pt") as f:
         training = json.loads(f.metadata()["training"])
@@ -42,14 +43,14 @@ def entry_for(weights: Path, evaluation: dict, default: bool, comparison: dict |
     results = evaluation["results"]
     evaluation = {k: v for k, v in evaluation.items() if k != "results"}
     # The model's own row first, then every other row of the same run (the composite is "none").
-    evaluation["results"] = {"model": results[weights.stem],
-                             **{name: row for name, row in results.items() if name != weights.stem}}
+    row = model_row or weights.stem
+    evaluation["results"] = {"model": results[row], **{name: r for name, r in results.items() if name != row}}
     return {
         "file": weights.name,
         "sha256": sha256(weights),
         "bytes": weights.stat().st_size,
         "default": default,
-        "architecture": {
+        "architecture": {**architecture, "storage": dtypes} if architecture else {
             "class": ARCHITECTURE,
             "options": {"complete_background": training["variant"] == "lite-bg"},
             "input_size": METRIC_SIZE,

@@ -17,14 +17,9 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
-import os
-import platform
-import time
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -34,8 +29,8 @@ from models.paths import cache_dir
 from models.harmonizers.harmonizer.filters import FILTER_ORDER, apply_filters
 from models.harmonizers.harmonizer.lite import HarmonizerLiteNet, build_lite, normalise_rgb
 from models.ops.checkpoint import load_state_dict_file, load_strict, save_safetensors
-from models.ops.files import atomic_path
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
+from models.training.loop import Checkpoint, cosine_schedule, finish_distributed, init_distributed, machine
 from models.training.losses import cascade_loss
 from models.training.synthesis import synthesize
 
@@ -78,18 +73,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.checkpoint = args.checkpoint or cache_dir() / "training" / f"{args.out.stem}.ckpt"
     return args
-
-
-def init_distributed() -> tuple[int, int, torch.device]:
-    """(rank, world size, device); a process group only under torchrun with WORLD_SIZE > 1."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available()
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if world > 1:
-        dist.init_process_group("nccl" if cuda else "gloo")
-    if cuda:
-        torch.cuda.set_device(local)
-    return (dist.get_rank() if world > 1 else 0), world, torch.device(f"cuda:{local}" if cuda else "cpu")
 
 
 def set_trainable(net: HarmonizerLiteNet, train_blocks: int) -> str:
@@ -163,12 +146,6 @@ def size_at(args: argparse.Namespace, step: int) -> int:
     return args.final_size if args.final_size and step >= args.steps - args.final_steps else args.size
 
 
-def _save_state(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
 def train(args: argparse.Namespace) -> dict:
     """Run training; returns the training record (also stored in the weights' metadata)."""
     rank, world, device = init_distributed()
@@ -189,20 +166,15 @@ def train(args: argparse.Namespace) -> dict:
     frozen = set_trainable(net, args.train_blocks)
     model = DistributedDataParallel(net) if world > 1 else net
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=args.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
-    step, elapsed, history = 0, 0.0, []
-    if args.resume and args.checkpoint.is_file():
-        state = torch.load(args.checkpoint, map_location=device, weights_only=True)
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        step, elapsed, history = state["step"], state["elapsed"], state["history"]
+    schedule = cosine_schedule(optimizer, args.steps)
+    checkpoint = Checkpoint(args.checkpoint, model=net, optimizer=optimizer, schedule=schedule)
+    if args.resume:
+        checkpoint.resume(device)
+    step, history = checkpoint.step, checkpoint.history
 
     from tqdm import tqdm
 
     bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
-    start = time.monotonic() - elapsed
     while step < args.steps:
         epoch = step // args.epoch_steps
         dataset.set_epoch(epoch)
@@ -229,10 +201,9 @@ def train(args: argparse.Namespace) -> dict:
         history.append({"step": step, "final_step_loss": round(float(running[-1]) / n, 5),
                         "first_step_loss": round(float(running[0]) / n, 5),
                         "identity_bias": [round(float(v) / n, 4) for v in bias]})
+        checkpoint.step = step
         if rank == 0:
-            _save_state(args.checkpoint, {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                                          "schedule": schedule.state_dict(), "step": step,
-                                          "elapsed": time.monotonic() - start, "history": history})
+            checkpoint.save()
     bar.close()
     record = {
         "variant": args.variant, "size": args.size, "steps": args.steps,
@@ -243,15 +214,13 @@ def train(args: argparse.Namespace) -> dict:
         "identity_fraction": args.identity_fraction, "identity_weight": args.identity_weight,
         "data": args.data, "train_images": len(items), "train_groups": len({it.group for it in items}),
         "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
-        "person_masks": dataset.people, "seconds": round(time.monotonic() - start, 1),
-        "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU" if device.type == "cpu"
-        else torch.cuda.get_device_name(device), "history": history,
+        "person_masks": dataset.people, "seconds": round(checkpoint.elapsed, 1),
+        "machine": machine(device), "history": history,
     }
     if rank == 0:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         save_safetensors(copy.deepcopy(net).half(), args.out, {"training": json.dumps(record)})
-    if world > 1:
-        dist.destroy_process_group()
+    finish_distributed(world)
     return record
 
 

@@ -22,10 +22,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
-import os
-import platform
-import time
 from pathlib import Path
 
 import torch
@@ -39,7 +35,7 @@ from models.ops.checkpoint import load_state_dict_file, load_strict, save_safete
 from models.paths import cache_dir
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
 from models.training.synthesis import synthesize
-from models.training.train import _save_state, init_distributed
+from models.training.loop import Checkpoint, cosine_schedule, finish_distributed, init_distributed, machine
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -151,23 +147,16 @@ def train(args: argparse.Namespace) -> dict:
     model = DistributedDataParallel(net) if world > 1 else net
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.5, 0.999))
     critic_optimizer = torch.optim.Adam(critic.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    decay = lambda s: 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps))  # noqa: E731
-    schedules = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (optimizer, critic_optimizer)]
-    step, elapsed, history = 0, 0.0, []
-    if args.resume and args.checkpoint.is_file():
-        state = torch.load(args.checkpoint, map_location=device, weights_only=True)
-        net.load_state_dict(state["model"])
-        critic.load_state_dict(state["critic"])
-        for obj, key in ((optimizer, "optimizer"), (critic_optimizer, "critic_optimizer")):
-            obj.load_state_dict(state[key])
-        for schedule, saved in zip(schedules, state["schedules"]):
-            schedule.load_state_dict(saved)
-        step, elapsed, history = state["step"], state["elapsed"], state["history"]
+    schedules = [cosine_schedule(o, args.steps) for o in (optimizer, critic_optimizer)]
+    checkpoint = Checkpoint(args.checkpoint, model=net, critic=critic, optimizer=optimizer,
+                            critic_optimizer=critic_optimizer, schedule=schedules[0], critic_schedule=schedules[1])
+    if args.resume:
+        checkpoint.resume(device)
+    step, history = checkpoint.step, checkpoint.history
 
     from tqdm import tqdm
 
     bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
-    start = time.monotonic() - elapsed
     while step < args.steps:
         epoch = step // args.epoch_steps
         dataset.set_epoch(epoch)
@@ -197,11 +186,9 @@ def train(args: argparse.Namespace) -> dict:
                 break
         n = max(step - first, 1)
         history.append({"step": step, **{k: round(v / n, 5) for k, v in sums.items()}})
+        checkpoint.step = step
         if rank == 0:
-            _save_state(args.checkpoint, {
-                "model": net.state_dict(), "critic": critic.state_dict(), "optimizer": optimizer.state_dict(),
-                "critic_optimizer": critic_optimizer.state_dict(), "schedules": [s.state_dict() for s in schedules],
-                "step": step, "elapsed": time.monotonic() - start, "history": history})
+            checkpoint.save()
     bar.close()
     record = {
         "variant": "adain", "size": args.size, "steps": args.steps, "batch_size": args.batch_size,
@@ -210,17 +197,14 @@ def train(args: argparse.Namespace) -> dict:
         "init": args.init.name if args.init else None, "identity_fraction": args.identity_fraction,
         "data": args.data, "train_images": len(items), "train_groups": len({it.group for it in items}),
         "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
-        "person_masks": dataset.people, "seconds": round(time.monotonic() - start, 1),
-        "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU" if device.type == "cpu"
-        else torch.cuda.get_device_name(device), "history": history,
+        "person_masks": dataset.people, "seconds": round(checkpoint.elapsed, 1),
+        "machine": machine(device), "history": history,
     }
     if rank == 0:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         save_safetensors(copy.deepcopy(net).half(), args.out,
                          {"training": json.dumps(record), "architecture": json.dumps(net.options())})
-    if world > 1:
-        torch.distributed.barrier()  # no process tears gloo down while rank 0 is still writing
-        torch.distributed.destroy_process_group()
+    finish_distributed(world)
     return record
 
 

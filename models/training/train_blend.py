@@ -17,10 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
-import os
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +32,7 @@ from models.training.blend_data import (WORK_LONG_SIDE, BlendTriplets, PipelineM
                                          people)
 from models.training.boundary import blend_loss, boundary_band_tensor
 from models.training.data import PersonMasker, collect, load_rgb, source_name
-from models.training.train import _save_state, init_distributed
+from models.training.loop import Checkpoint, cosine_schedule, finish_distributed, init_distributed, machine
 
 BAND_RADIUS = 6  # px at the working size (1.2 % of 512)
 
@@ -51,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "the photos' people")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights")
     p.add_argument("--widths", type=int, nargs=3, default=(16, 32, 64))
+    p.add_argument("--init", type=Path, help="start from these blending weights (continue or fine-tune)")
     p.add_argument("--crop", type=int, default=128, help="training crop size at the working size")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=16, help="per process")
@@ -93,23 +90,19 @@ def train(args: argparse.Namespace) -> dict:
     sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed) if world > 1 else None
     loader = DataLoader(dataset, args.batch_size, shuffle=sampler is None, sampler=sampler,
                         num_workers=args.workers, drop_last=True)
-    net = BlendUNet(tuple(args.widths)).to(device)
+    net = (BlendUNet.from_checkpoint(args.init).float().train() if args.init else BlendUNet(tuple(args.widths)))
+    net = net.to(device)
     model = DistributedDataParallel(net) if world > 1 else net
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
-    step, elapsed, history = 0, 0.0, []
-    if args.resume and args.checkpoint.is_file():
-        state = torch.load(args.checkpoint, map_location=device, weights_only=True)
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        step, elapsed, history = state["step"], state["elapsed"], state["history"]
+    schedule = cosine_schedule(optimizer, args.steps)
+    checkpoint = Checkpoint(args.checkpoint, model=net, optimizer=optimizer, schedule=schedule)
+    if args.resume:
+        checkpoint.resume(device)
+    step, history = checkpoint.step, checkpoint.history
 
     from tqdm import tqdm
 
     bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
-    start = time.monotonic() - elapsed
     while step < args.steps:
         epoch = step // args.epoch_steps
         dataset.set_epoch(epoch)
@@ -130,27 +123,24 @@ def train(args: argparse.Namespace) -> dict:
             if step >= args.steps:
                 break
         history.append({"step": step, "band_l1": round(float(np.mean(running)), 5)})
+        checkpoint.step = step
         if rank == 0:
-            _save_state(args.checkpoint, {"model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                                          "schedule": schedule.state_dict(), "step": step,
-                                          "elapsed": time.monotonic() - start, "history": history})
+            checkpoint.save()
     bar.close()
     record = {
-        "widths": list(args.widths), "crop": args.crop, "work_long_side": WORK_LONG_SIDE, "steps": args.steps,
+        "widths": list(net.widths), "init": args.init.name if args.init else None, "crop": args.crop,
+        "work_long_side": WORK_LONG_SIDE, "steps": args.steps,
         "batch_size": args.batch_size, "processes": world, "lr": args.lr, "schedule": "Adam, cosine decay to 0",
         "band_weight": args.band_weight, "alpha_weight": args.alpha_weight, "band_radius": BAND_RADIUS,
         "data": args.data, "train_images": len(items), "people": len(found),
         "foreground_folders": [str(p) for p in args.foregrounds],
         "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
-        "seconds": round(time.monotonic() - start, 1),
-        "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU" if device.type == "cpu"
-        else torch.cuda.get_device_name(device), "history": history,
+        "seconds": round(checkpoint.elapsed, 1), "machine": machine(device), "history": history,
     }
     if rank == 0:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         save_safetensors(copy.deepcopy(net).half(), args.out, {"training": json.dumps(record)})
-    if world > 1:
-        torch.distributed.destroy_process_group()
+    finish_distributed(world)
     return record
 
 

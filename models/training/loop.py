@@ -1,0 +1,81 @@
+"""What every training entry point shares: processes, the learning-rate schedule, checkpoints.
+
+``torchrun`` starts one process per device; :func:`init_distributed` joins them. A run's
+state — its modules, optimisers and schedules by name, plus the step, the time spent and
+the history — lives in one :class:`Checkpoint`, written atomically every epoch, so
+``--resume`` continues where a stopped run left off.
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from models.ops.files import atomic_path
+
+
+def init_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); a process group only under torchrun with WORLD_SIZE > 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if world > 1:
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(local)
+    return (dist.get_rank() if world > 1 else 0), world, torch.device(f"cuda:{local}" if cuda else "cpu")
+
+
+def finish_distributed(world: int) -> None:
+    """Leave the process group; every rank waits first, as rank 0 may still be writing the weights."""
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Cosine decay of the learning rate from its initial value to 0 over ``steps``."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+
+
+def machine(device: torch.device) -> str:
+    """The machine a run trained on, for its record."""
+    if device.type == "cpu":
+        return f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU"
+    return torch.cuda.get_device_name(device)
+
+
+class Checkpoint:
+    """A run's resumable state: ``objects`` (anything with ``state_dict``) by name, step, time, history."""
+
+    def __init__(self, path: Path, **objects) -> None:
+        self.path, self.objects = path, objects
+        self.step, self.history = 0, []
+        self._start = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._start
+
+    def resume(self, device: torch.device) -> None:
+        """Load the saved state when the file exists (weights_only: a checkpoint is data, never code)."""
+        if not self.path.is_file():
+            return
+        state = torch.load(self.path, map_location=device, weights_only=True)
+        for name, obj in self.objects.items():
+            obj.load_state_dict(state[name])
+        self.step, self.history = state["step"], state["history"]
+        self._start = time.monotonic() - state["elapsed"]
+
+    def save(self) -> None:
+        state = {name: obj.state_dict() for name, obj in self.objects.items()}
+        state.update(step=self.step, elapsed=self.elapsed, history=self.history)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.path) as tmp:
+            torch.save(state, tmp)
