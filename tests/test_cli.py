@@ -32,14 +32,15 @@ def run_cli(*args, cwd=None):
                           timeout=300)
 
 
-@pytest.mark.parametrize("harmonizer", ["none", "harmonizer"])
-def test_run_replaces_the_background_of_the_sample_clip(tmp_path, sample_clip, harmonizer):
+@pytest.mark.parametrize("harmonizer, blend", [("none", "linear"), ("harmonizer", "auto"), ("adain", "defringe"),
+                                               ("adain", "learned")])
+def test_run_replaces_the_background_of_the_sample_clip(tmp_path, sample_clip, harmonizer, blend):
     bg = np.zeros((720, 1280, 3), np.uint8)
     bg[:] = (20, 200, 60)  # a green the sample clip does not contain
     bg_path = write_image(tmp_path / "green.png", bg)
     out = tmp_path / "out.mp4"
     rc = main(["run", "--source", "sample", "--background", str(bg_path), "--output", str(out),
-               "--frames", "30", "--harmonizer", harmonizer])
+               "--frames", "30", "--harmonizer", harmonizer, "--blend", blend])
     assert rc == 0 and out.is_file()
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
