@@ -111,10 +111,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--record", action="store_true", help="enter --blend-weights in weights/MANIFEST.json as the "
                    "default learned blend, with these figures")
+    p.add_argument("--notes", help="with --record: how the weights were made, what else was tried")
     return p.parse_args(argv)
 
 
-def record(weights: Path, report: dict) -> None:
+def record(weights: Path, report: dict, notes: str | None = None) -> None:
     """The manifest entry of blending weights: the shared entry with this network's architecture."""
     from models.blending.blend_net import BlendUNet
     from models.blending.learned import ARCHITECTURE, WORK_LONG_SIDE as STAGE_SIDE
@@ -126,7 +127,7 @@ def record(weights: Path, report: dict) -> None:
         "the box around the outline", "normalisation": "RGB and alpha in [0, 1], centred (x - 0.5)",
         "inputs": "source frame (old background), imperfect alpha, complete new background",
         "outputs": "corrections (Δα, ΔF) of linear blending; zero = linear blending"}
-    entry = entry_for(weights, report, True, architecture=architecture, model_row="learned")
+    entry = entry_for(weights, report, True, notes=notes, architecture=architecture, model_row="learned")
     update(weights.parent / "MANIFEST.json", entry)
 
 
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.record:
         if args.blend_weights is None or "learned" not in results:
             raise SystemExit("--record needs --blend-weights and the learned blend among --blends")
-        record(args.blend_weights, report)
+        record(args.blend_weights, report, args.notes)
     return report
 
 
