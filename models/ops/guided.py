@@ -111,12 +111,25 @@ def _colour_coefficients(means: list, eps: float) -> list:
 _GREY = np.array([0.299, 0.587, 0.114], np.float32)
 
 
+def _apply_size(w: int, h: int, apply_long_side: int | None) -> tuple[int, int]:
+    """Where q = āᵀ·I + b̄ is evaluated: the frame, or a copy of at most ``apply_long_side``.
+
+    That per-pixel pass over three channels is the filter's whole cost at full resolution;
+    on a copy half the frame's size it costs a quarter, and only q (one channel) is enlarged.
+    """
+    if apply_long_side is None or max(w, h) <= apply_long_side:
+        return w, h
+    return fit_long_side(w, h, apply_long_side)
+
+
 def fast_guided_filter_colour(guide_rgb: np.ndarray, src: np.ndarray, radius: int = 4,
-                              eps: float = 1e-3, work_long_side: int = 320) -> np.ndarray:
+                              eps: float = 1e-3, work_long_side: int = 320,
+                              apply_long_side: int | None = None) -> np.ndarray:
     """Refine ``src`` (float32 in [0,1]) along the colour edges of ``guide_rgb`` (uint8 H×W×3).
 
     ``src`` is H×W, or already the working copy (long side ``work_long_side``); ``radius`` is in
-    pixels of that copy. Returns float32 H×W in [0,1].
+    pixels of that copy. ``apply_long_side``: evaluate the output on a copy of at most this long
+    side and enlarge it (see :func:`_apply_size`). Returns float32 H×W in [0,1].
     """
     h, w = guide_rgb.shape[:2]
     size = fit_long_side(w, h, work_long_side)
@@ -133,16 +146,20 @@ def fast_guided_filter_colour(guide_rgb: np.ndarray, src: np.ndarray, radius: in
     # One blur of all 13 channels, then channel-first so that the arithmetic runs on contiguous maps.
     means = np.ascontiguousarray(cv2.blur(stack, box).transpose(2, 0, 1))
     coefficients = cv2.blur(np.dstack(_colour_coefficients(list(means), eps)), box)
+    out = _apply_size(w, h, apply_long_side)
+    guide = guide_rgb if out == (w, h) else cv2.resize(guide_rgb, out, interpolation=cv2.INTER_AREA)
     # Scaled so that the grey conversion of ā∘I (I in 0…255) is āᵀ·I.
-    a = cv2.resize(coefficients[..., :3] / (255 * _GREY), (w, h), interpolation=cv2.INTER_LINEAR)
-    b = cv2.resize(coefficients[..., 3], (w, h), interpolation=cv2.INTER_LINEAR)
-    q = cv2.cvtColor(cv2.multiply(a, guide_rgb, dtype=cv2.CV_32F), cv2.COLOR_RGB2GRAY)
+    a = cv2.resize(coefficients[..., :3] / (255 * _GREY), out, interpolation=cv2.INTER_LINEAR)
+    b = cv2.resize(coefficients[..., 3], out, interpolation=cv2.INTER_LINEAR)
+    q = cv2.cvtColor(cv2.multiply(a, guide, dtype=cv2.CV_32F), cv2.COLOR_RGB2GRAY)
     cv2.add(q, b, dst=q)
+    if out != (w, h):
+        q = cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR)
     return np.clip(q, 0.0, 1.0, out=q)
 
 
 def fast_guided_filter_colour_tensor(guide: Tensor, src: Tensor, radius: int = 4, eps: float = 1e-3,
-                                     work_long_side: int = 320) -> Tensor:
+                                     work_long_side: int = 320, apply_long_side: int | None = None) -> Tensor:
     """:func:`fast_guided_filter_colour` on the device: ``guide`` 1×3×H×W and ``src`` 1×1×H×W (or the
     working copy) in [0,1] → 1×1×H×W."""
     h, w = guide.shape[-2:]
@@ -152,6 +169,8 @@ def fast_guided_filter_colour_tensor(guide: Tensor, src: Tensor, radius: int = 4
     i = resize(guide, size)
     stack = torch.cat([i, p, i * p] + [i[:, c:c + 1] * i[:, d:d + 1] for c, d in _PAIRS], dim=1)
     means = box_blur(stack, radius).split(1, dim=1)
-    coefficients = resize(box_blur(torch.cat(_colour_coefficients(list(means), eps), dim=1), radius), (w, h))
+    out = _apply_size(w, h, apply_long_side)
+    coefficients = resize(box_blur(torch.cat(_colour_coefficients(list(means), eps), dim=1), radius), out)
     a, b = coefficients.split((3, 1), dim=1)
-    return (a * guide).sum(1, keepdim=True).add_(b).clamp_(0.0, 1.0)
+    q = (a * (guide if out == (w, h) else resize(guide, out))).sum(1, keepdim=True).add_(b)
+    return (q if out == (w, h) else resize(q, (w, h))).clamp_(0.0, 1.0)

@@ -93,3 +93,17 @@ def test_colour_separates_what_grey_cannot():
 
     # The ramp alone rises 1/24 per column; the colour guide gathers ~5 columns of it onto the edge.
     assert jump(colour) > 0.15 and jump(grey) < 0.06, (jump(colour), jump(grey))
+
+
+def test_a_smaller_evaluation_copy_stays_close_to_the_full_one_on_both_paths(astronaut):
+    rgb = cv2.resize(astronaut, (640, 640), interpolation=cv2.INTER_LINEAR)
+    yy, xx = np.mgrid[0:80, 0:80]
+    p = (np.hypot(xx - 40, yy - 36) < 25).astype(np.float32)  # a working-size decision, 80 px
+    full = fast_guided_filter_colour(rgb, p, 2, 1e-3, work_long_side=80)
+    half = fast_guided_filter_colour(rgb, p, 2, 1e-3, work_long_side=80, apply_long_side=320)
+    assert half.shape == full.shape and np.abs(half - full).mean() < 0.01
+    assert np.array_equal(fast_guided_filter_colour(rgb, p, 2, 1e-3, work_long_side=80, apply_long_side=640), full)
+    guide = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+    device = fast_guided_filter_colour_tensor(guide, torch.from_numpy(p)[None, None], 2, 1e-3, work_long_side=80,
+                                              apply_long_side=320)
+    assert np.abs(device[0, 0].numpy() - half).mean() < 0.01
