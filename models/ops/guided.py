@@ -81,7 +81,7 @@ def fast_guided_filter_tensor(guide_gray: Tensor, src: Tensor, radius: int = 4,
 # Colour separates what grey cannot: a gold flag pole and white hair, a blue sky and skin of
 # the same brightness.
 
-#: Channels of the box means stacked for one blur: I (3), p, I·p (3), the six products of Σ.
+#: The colour-channel pairs of the six distinct entries of Σ (the box means are I (3), p, I·p (3), then these).
 _PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 
 
@@ -134,23 +134,21 @@ def fast_guided_filter_colour(guide_rgb: np.ndarray, src: np.ndarray, radius: in
     h, w = guide_rgb.shape[:2]
     size = fit_long_side(w, h, work_long_side)
     p = src if _is_work_copy(src.shape, (w, h), size) else cv2.resize(src, size, interpolation=cv2.INTER_AREA)
-    i = cv2.resize(guide_rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-    i *= np.float32(1 / 255)
-    stack = np.empty(i.shape[:2] + (13,), np.float32)
-    stack[..., :3] = i
-    stack[..., 3] = p
-    np.multiply(i, p[..., None], out=stack[..., 4:7])
-    for k, (c, d) in enumerate(_PAIRS, 7):
-        np.multiply(i[..., c], i[..., d], out=stack[..., k])
-    box = (2 * radius + 1, 2 * radius + 1)
-    # One blur of all 13 channels, then channel-first so that the arithmetic runs on contiguous maps.
-    means = np.ascontiguousarray(cv2.blur(stack, box).transpose(2, 0, 1))
-    coefficients = cv2.blur(np.dstack(_colour_coefficients(list(means), eps)), box)
     out = _apply_size(w, h, apply_long_side)
     guide = guide_rgb if out == (w, h) else cv2.resize(guide_rgb, out, interpolation=cv2.INTER_AREA)
+    # The working copy from the evaluation copy when there is one: the full frame is read once.
+    i = cv2.resize(guide, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    i *= np.float32(1 / 255)
+    channels = cv2.split(i)
+    # Thirteen separate maps, each blurred on its own: contiguous small maps are several times
+    # faster in OpenCV and NumPy than one interleaved 13-channel array.
+    maps = [*channels, p, *(c * p for c in channels), *(channels[c] * channels[d] for c, d in _PAIRS)]
+    box = (2 * radius + 1, 2 * radius + 1)
+    means = [cv2.blur(m, box) for m in maps]
+    coefficients = [cv2.blur(c, box) for c in _colour_coefficients(means, eps)]
     # Scaled so that the grey conversion of ā∘I (I in 0…255) is āᵀ·I.
-    a = cv2.resize(coefficients[..., :3] / (255 * _GREY), out, interpolation=cv2.INTER_LINEAR)
-    b = cv2.resize(coefficients[..., 3], out, interpolation=cv2.INTER_LINEAR)
+    a = cv2.resize(cv2.merge(coefficients[:3]) / (255 * _GREY), out, interpolation=cv2.INTER_LINEAR)
+    b = cv2.resize(coefficients[3], out, interpolation=cv2.INTER_LINEAR)
     q = cv2.cvtColor(cv2.multiply(a, guide, dtype=cv2.CV_32F), cv2.COLOR_RGB2GRAY)
     cv2.add(q, b, dst=q)
     if out != (w, h):
