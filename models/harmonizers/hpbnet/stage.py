@@ -1,0 +1,68 @@
+"""``hpbnet``: HPBNet (Wang et al., CGF 2023) as a pipeline stage.
+
+The network (:class:`~models.harmonizers.hpbnet.network.HpbNet`) harmonizes a
+square copy of the composite (``INPUT_SIZE``², the size it was trained at); its
+output, already corrected by Eq. 3 against the visible background, becomes a
+fitted colour map through the shared predict-small / apply-full-resolution
+machinery (``ImageToImageHarmonizer``), smoothed over time and applied to every
+frame. Like the paper, it sees only the composite and the mask, not the complete
+background.
+
+Weights: ours from ``weights/`` by default; ``--harmonizer-weights PATH`` overrides.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from models.frame import Image, on_device
+from models.harmonizers.hpbnet.network import HpbNet
+from models.harmonizers.realtime import ImageToImageHarmonizer, SmallInputs, network_input
+from models.registry import register
+from models.weights import default_weights
+
+ARCHITECTURE = f"{HpbNet.__module__}.{HpbNet.__name__}"
+#: Side of the copy the network sees (the training size): a few ms a prediction on one CPU thread.
+INPUT_SIZE = 96
+NO_WEIGHTS = ("the HPBNet harmonizer has no weights: pass --harmonizer-weights PATH to a .safetensors file "
+              "written by models.training.train_hpbnet")
+
+
+def _check() -> str | None:
+    if default_weights(ARCHITECTURE) is None:
+        return "no shipped HPBNet weights found in weights/; pass --harmonizer-weights PATH"
+    return None
+
+
+@register("harmonizer", "hpbnet", "U-Net + StyleGAN2-style synthesis, colour-temperature correction "
+          "(HPBNet, Wang et al. 2023)", check=_check)
+class HpbnetHarmonizer(ImageToImageHarmonizer):
+    """A U-Net whose features drive a style-modulated generator; Eq. 3 keeps the background's colours."""
+
+    input_size = INPUT_SIZE
+
+    def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
+                 rate_hz: float = 10.0, tau_s: float = 1.0) -> None:
+        super().__init__(strength, device, rate_hz, tau_s)
+        path = weights or default_weights(ARCHITECTURE)
+        if path is None:
+            raise FileNotFoundError(NO_WEIGHTS)
+        self.network = HpbNet.from_checkpoint(path).to(device)
+
+    @torch.inference_mode()
+    def predict_image(self, inputs: SmallInputs, cache: dict[str, Any]) -> Image:
+        out = self.network(network_input(inputs.composite, self.device), network_input(inputs.mask, self.device))
+        if on_device(inputs.composite):
+            return out.to(inputs.composite.dtype)
+        return out[0].permute(1, 2, 0).float().cpu().numpy()
+
+    def onnx_specs(self) -> list:
+        from models.training.export_onnx import OnnxSpec
+
+        return [OnnxSpec("hpbnet", self.network, ((1, 3, INPUT_SIZE, INPUT_SIZE), (1, 1, INPUT_SIZE, INPUT_SIZE)),
+                         ("composite", "mask"), ("harmonized",))]
+
+    def close(self) -> None:
+        self.network = None
