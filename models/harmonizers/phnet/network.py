@@ -41,7 +41,7 @@ _DECODER = ((3, 1), (4, 2), (3, 1), (4, 2), (3, 1), (4, 2))
 
 @dataclass(frozen=True)
 class PHNetConfig:
-    """One official configuration: encoder widths (input first) and PN grid sides."""
+    """One configuration (official or ours): encoder widths (input first) and PN grid sides."""
 
     name: str
     enc_sizes: tuple[int, ...]
@@ -52,7 +52,9 @@ class PHNetConfig:
 IHARMONY4 = PHNetConfig("iharmony4", (3, 16, 32, 64, 128, 256, 512), (10, 5, 1))
 #: The FFHQH portrait model (``config/test_FFHQH.yaml``, ``ffhqh{256,512,1024}.pth``).
 FFHQH = PHNetConfig("ffhqh", (3, 16, 64, 128, 256, 512, 1024), (4, 3, 2, 1))
-CONFIGS = (IHARMONY4, FFHQH)
+#: Ours (``models.training.train_phnet``): narrow enough for one CPU thread in real time at 256 px.
+SMALL = PHNetConfig("small", (3, 16, 16, 32, 48, 64, 96), (4, 3, 1))
+CONFIGS = (IHARMONY4, FFHQH, SMALL)
 
 
 def _encoder_layer(c_in: int, c_out: int, kernel: int, stride: int) -> nn.Sequential:
@@ -96,7 +98,7 @@ class PHNet(nn.Module):
     def from_checkpoint(cls, path: str | os.PathLike) -> PHNet:
         """The network of an official PHNet checkpoint (or our ``.safetensors`` of one), in eval mode.
 
-        The configuration (iHarmony4 or FFHQH) is the one whose key names and shapes the file
+        The configuration (iHarmony4, FFHQH or our small one) is the one whose key names and shapes the file
         fits best; the file must then fit it exactly. Raises
         :class:`models.ops.checkpoint.CheckpointError` (a ``ValueError``) with one sentence.
         """

@@ -1,15 +1,16 @@
 """PHNet (Efremyan et al. 2024) as a pipeline stage: a harmonized small copy, carried as a colour map.
 
-The network runs on a copy whose long side is ``input_size`` (256) with the frame's aspect
-ratio kept — the official demo squashes to a square, which distorts faces — padded at the
-bottom and right to multiples of 8 by repeating the edge, then cropped back. As upstream, the
-raw output is composited over the input (``out·m + comp·(1 − m)``); the network sees the mask
-binarised at 0.5 (it was trained on binary masks), the composite and the colour-map fit use
-the soft matte. The shared machinery fits, smooths and applies the colour map
+The network runs on a copy whose long side is ``input_size`` (256; 128 for our small weights, the
+scale they were trained at) with the frame's aspect ratio kept — the official demo squashes to a
+square, which distorts faces — padded at the bottom and right to multiples of 8 by repeating
+the edge, then cropped back. As upstream, the raw output is composited over the input
+(``out·m + comp·(1 − m)``); the network sees the mask binarised at 0.5 (it was trained on
+binary masks), the composite and the colour-map fit use the soft matte. The shared machinery fits, smooths and applies the colour map
 (:class:`~models.harmonizers.realtime.ImageToImageHarmonizer`).
 
-Weights: a user's official checkpoint (``iharmony512.pth``, ``ffhqh{256,512,1024}.pth``)
-through ``--harmonizer-weights``; none are shipped (their licence is share-alike).
+Weights: ours (the small configuration, ``models.training.train_phnet``) from ``weights/`` by
+default; a user's official checkpoint (``iharmony512.pth``, ``ffhqh{256,512,1024}.pth``) through
+``--harmonizer-weights`` (the official ones are not shipped: their licence is share-alike).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 
 from models.blending.base import Composite
 from models.frame import Image, on_device
-from models.harmonizers.phnet.network import SIZE_MULTIPLE, PHNet
+from models.harmonizers.phnet.network import SIZE_MULTIPLE, SMALL, PHNet
 from models.harmonizers.realtime import ImageToImageHarmonizer, SmallInputs, network_input
 from models.ops.sizes import fit_long_side
 from models.registry import register
@@ -31,6 +32,8 @@ from models.weights import default_weights
 
 ARCHITECTURE = f"{PHNet.__module__}.{PHNet.__name__}"
 INPUT_SIZE = 256
+#: Sizes for configurations trained at another scale (ours: 128² crops).
+INPUT_SIZES = {SMALL.name: 128}
 NO_WEIGHTS = ("no PHNet weights shipped; pass --harmonizer-weights PATH to an official PHNet checkpoint "
               "(iharmony512.pth, ffhqh512.pth)")
 
@@ -67,7 +70,7 @@ def _check() -> str | None:
 
 @register("harmonizer", "phnet", "patch-based normalization network (PHNet, Efremyan et al. 2024)", check=_check)
 class PHNetHarmonizer(ImageToImageHarmonizer):
-    """Runs PHNet on an aspect-kept 256 px copy and carries its result as a fitted colour map."""
+    """Runs PHNet on an aspect-kept 256 px (small: 128 px) copy and carries its result as a fitted colour map."""
 
     input_size = INPUT_SIZE
 
@@ -78,6 +81,7 @@ class PHNetHarmonizer(ImageToImageHarmonizer):
         if path is None:
             raise FileNotFoundError(NO_WEIGHTS)
         self.network = PHNet.from_checkpoint(path).to(device)
+        self.input_size = INPUT_SIZES.get(self.network.config.name, INPUT_SIZE)
 
     def _small_inputs(self, composite: Composite, background: Image, state: StreamState) -> SmallInputs:
         # Not the square ``shrink`` of the base class: PHNet is fully convolutional, so it gets the
@@ -96,7 +100,7 @@ class PHNetHarmonizer(ImageToImageHarmonizer):
     def onnx_specs(self) -> list:
         from models.training.export_onnx import OnnxSpec
 
-        size = (INPUT_SIZE, INPUT_SIZE)  # any multiple of 8 works; the export fixes one
+        size = (self.input_size, self.input_size)  # any multiple of 8 works; the export fixes one
         return [OnnxSpec("phnet", self.network, ((1, 3, *size), (1, 1, *size)), ("composite", "mask"),
                          ("harmonized",))]
 

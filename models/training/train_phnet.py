@@ -1,0 +1,267 @@
+"""Train PHNet (Efremyan et al., "PHNet: Patch-based Normalization for Portrait Harmonization", 2024).
+
+    OMP_NUM_THREADS=1 python -m models.training.train_phnet --data corpus --config small \\
+        --out weights/phnet-small.safetensors              # the shipped weights (CPU)
+    torchrun --nproc-per-node 4 -m models.training.train_phnet --data corpus --config ffhqh --out ffhqh.safetensors
+    python -m models.training.train_phnet --out weights/phnet-small.safetensors --record eval.json --default
+
+Pairs are synthesised from real photos exactly as for the Harmonizer and AdaIN
+(``synthesis.synthesize``: the person region of a real portrait — or a moved
+silhouette or a random shape on the other photos — pushed out of harmony; target =
+the real photo; a share of harmonious samples whose target is the input itself). The
+network sees the binarised mask and its output is composited over the input with the
+soft mask (:func:`~models.harmonizers.phnet.stage.harmonize_padded`, as the stage does),
+so the loss scores what the app shows. Loss (§4.4, Eq. 15):
+``0.2·L_PSNR + 0.01·L_FN-MSE + 0.01·L_G`` with the official code's PSNR form (100/PSNR,
+peak 1) and the paper's MSE of gradients; optimiser Lion (§5.1, ``models.training.lion``),
+cosine decay; checkpoints every ``--epoch-steps`` and ``--resume``; DDP under torchrun.
+
+``--config small`` is :data:`~models.harmonizers.phnet.network.SMALL`, our narrow
+configuration for one CPU thread; ``iharmony4`` and ``ffhqh`` are the official ones.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+from models.harmonizers.phnet.network import CONFIGS, PHNet
+from models.harmonizers.phnet.stage import harmonize_padded
+from models.ops.checkpoint import load_state_dict_file, load_strict, save_safetensors
+from models.paths import cache_dir
+from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
+from models.training.lion import Lion
+from models.training.loop import Checkpoint, cosine_schedule, finish_distributed, init_distributed, machine
+from models.training.synthesis import synthesize
+
+#: The paper's weights of Eq. 15: (PSNR, FN-MSE, gradient).
+LOSS_WEIGHTS = (0.2, 0.01, 0.01)
+#: FN-MSE's smallest foreground area in pixels (A_min of Eq. 14, from iDIH).
+MIN_AREA = 100.0
+#: The PSNR loss stops rewarding below this MSE (50 dB): a nearly perfect harmonious sample
+#: would otherwise have an unbounded gradient and outweigh the rest of the batch.
+MSE_FLOOR = 1e-5
+#: Scale of the logged fMSE: 0–255 levels, as the evaluation reports it.
+LEVELS2 = 255.0 ** 2
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m models.training.train_phnet", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", action="append",
+                   help="'corpus', 'registry', an image folder or an iHarmony4 root (repeatable)")
+    p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights (fp16)")
+    p.add_argument("--config", default="small", choices=[c.name for c in CONFIGS], help="network configuration")
+    p.add_argument("--size", type=int, default=128, help="training input size, a multiple of 8")
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch-size", type=int, default=16, help="per process")
+    p.add_argument("--lr", type=float, default=3e-4, help="Lion's learning rate (cosine decay to 0)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="Lion's decoupled weight decay")
+    p.add_argument("--loss-weights", type=float, nargs=3, default=LOSS_WEIGHTS, metavar=("PSNR", "FNMSE", "GRAD"),
+                   help="λ0, λ1, λ2 of Eq. 15 (default: the paper's)")
+    p.add_argument("--identity-fraction", type=float, default=0.3,
+                   help="share of harmonious training composites (the real photo), so the network "
+                        "learns to change nothing when nothing is wrong")
+    p.add_argument("--epoch-steps", type=int, default=100,
+                   help="steps between checkpoints (the weights so far are written too)")
+    p.add_argument("--checkpoint", type=Path, help="training state file (default: in the cache folder)")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    p.add_argument("--init", type=Path, help="start from these PHNet weights (fine-tuning)")
+    p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--record", type=Path, metavar="EVAL_JSON",
+                   help="no training: record --out in weights/MANIFEST.json with this evaluation "
+                        "(written by models.training.evaluate; its 'phnet' row is the model)")
+    p.add_argument("--default", action="store_true", help="with --record: the default PHNet weights")
+    p.add_argument("--notes", help="with --record: why this recipe, what else was tried")
+    args = p.parse_args(argv)
+    if not args.record and not args.data:
+        p.error("--data is required for training")
+    if args.size % 8:
+        p.error(f"--size must be a multiple of 8 (PHNet's input), got {args.size}")
+    args.checkpoint = args.checkpoint or cache_dir() / "training" / f"{args.out.stem}.ckpt"
+    return args
+
+
+# --- losses (§4.4); every one is per sample, then averaged over the batch ----------------------------------
+def psnr_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """L_PSNR (Eq. 13) as the official code computes it: 100 / PSNR over the whole image, peak 1.
+
+    The MSE is floored at :data:`MSE_FLOOR` (PSNR at most 50 dB).
+    """
+    mse = (pred - target).square().mean(dim=(1, 2, 3)).clamp(min=MSE_FLOOR)
+    return (100 / (-10 * torch.log10(mse))).mean()
+
+
+def fn_mse(pred: Tensor, target: Tensor, mask: Tensor, min_area: float = MIN_AREA) -> Tensor:
+    """L_FN-MSE (Eq. 14): Σ(pred − target)² / (C · max(A_min, Σ m)), so a small person weighs as much as
+    a large one. Divided by the channel count C as in the official code (a per-channel mean)."""
+    area = mask.sum(dim=(1, 2, 3)).clamp(min=min_area)
+    return ((pred - target).square().sum(dim=(1, 2, 3)) / (pred.shape[1] * area)).mean()
+
+
+def gradient_loss(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """L_G: the MSE of the horizontal and vertical finite differences of pred·m and target·m (the paper's
+    "MSE of gradients"; the official code takes their L1), summed over both directions."""
+    error = (pred - target) * mask
+    dx = error[..., :, 1:] - error[..., :, :-1]
+    dy = error[..., 1:, :] - error[..., :-1, :]
+    return dx.square().mean() + dy.square().mean()
+
+
+def phnet_loss(pred: Tensor, target: Tensor, mask: Tensor,
+               weights: tuple[float, float, float] = LOSS_WEIGHTS) -> tuple[Tensor, dict[str, float]]:
+    """(λ0·L_PSNR + λ1·L_FN-MSE + λ2·L_G of Eq. 15, each term for the log)."""
+    terms = {"psnr": psnr_loss(pred, target), "fnmse": fn_mse(pred, target, mask),
+             "grad": gradient_loss(pred, target, mask)}
+    total = sum(w * t for w, t in zip(weights, terms.values()))
+    return total, {k: float(v.detach()) for k, v in terms.items()}
+
+
+def foreground_mse(pred: Tensor, target: Tensor, mask: Tensor) -> float:
+    """Mean squared error (0–255 levels) over the pixels with mask > 0.5, as the evaluation's fMSE."""
+    fg = (mask > 0.5).expand_as(pred)
+    return float((pred - target).square()[fg].mean()) * LEVELS2 if fg.any() else 0.0
+
+
+# --- training ---------------------------------------------------------------------------------------------
+def train_step(model: nn.Module, batch: dict[str, Tensor], device: torch.device,
+               args: argparse.Namespace) -> tuple[Tensor, dict[str, float]]:
+    """(loss, logged figures) of one batch; the caller steps the optimiser."""
+    real, mask, synth = (batch[k].to(device) for k in ("real", "mask", "args"))
+    composite = synthesize(real, mask, synth)[0]
+    harmonized = harmonize_padded(model, composite, mask)
+    loss, figures = phnet_loss(harmonized, real, mask, tuple(args.loss_weights))
+    with torch.no_grad():
+        figures.update(fmse=foreground_mse(harmonized, real, mask), input_fmse=foreground_mse(composite, real, mask))
+    return loss, figures
+
+
+def build_network(args: argparse.Namespace) -> PHNet:
+    """The configuration's network, official random initialisation, or ``--init``'s weights."""
+    (config,) = [c for c in CONFIGS if c.name == args.config]
+    net = PHNet(config)
+    if args.init:
+        state = {k: v.float() if v.is_floating_point() else v
+                 for k, v in load_state_dict_file(args.init, "initial weights").items()}
+        load_strict(net, state, f"PHNet network ({config.name} configuration)", args.init)
+    return net
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Run training; returns the training record (also stored in the weights' metadata)."""
+    rank, world, device = init_distributed()
+    torch.manual_seed(args.seed)
+    items = collect(args.data, "train")
+    dataset = HarmonizationDataset(
+        items, args.size, train=True, length=args.epoch_steps * args.batch_size * world, seed=args.seed,
+        identity_fraction=args.identity_fraction, person_masks=None if args.no_person_masks else PersonMasker())
+    sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed) if world > 1 else None
+    loader = DataLoader(dataset, args.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=args.workers, drop_last=True)
+
+    net = build_network(args).to(device).float()
+    model = DistributedDataParallel(net) if world > 1 else net
+    optimizer = Lion(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    schedule = cosine_schedule(optimizer, args.steps)
+    checkpoint = Checkpoint(args.checkpoint, model=net, optimizer=optimizer, schedule=schedule)
+    if args.resume:
+        checkpoint.resume(device)
+    step, history = checkpoint.step, checkpoint.history
+
+    def record() -> dict:
+        return {
+            "variant": f"phnet-{net.config.name}", "config": {"enc_sizes": net.config.enc_sizes,
+                                                             "grid_count": net.config.grid_count},
+            "parameters": sum(p.numel() for p in net.parameters()), "size": args.size, "steps": step,
+            "planned_steps": args.steps, "batch_size": args.batch_size, "processes": world, "lr": args.lr,
+            "schedule": f"Lion (betas 0.9, 0.99; weight decay {args.weight_decay}), cosine decay to 0",
+            "loss": "{} x PSNR loss (100/PSNR) + {} x FN-MSE + {} x gradient MSE, on the output composited "
+                    "over the input with the soft mask".format(*args.loss_weights),
+            "init": args.init.name if args.init else None, "identity_fraction": args.identity_fraction,
+            "data": args.data, "train_images": len(items), "train_groups": len({it.group for it in items}),
+            "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
+            "person_masks": dataset.people, "seconds": round(checkpoint.elapsed, 1),
+            "machine": machine(device), "history": history,
+        }
+
+    def save_weights() -> None:
+        # Written with every checkpoint, so a run stopped early still leaves its latest weights.
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        save_safetensors(copy.deepcopy(net).half(), args.out, {"training": json.dumps(record())})
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
+    keys = ("loss", "psnr", "fnmse", "grad", "fmse", "input_fmse")
+    while step < args.steps:
+        epoch = step // args.epoch_steps
+        dataset.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        net.train()
+        first, sums = step, dict.fromkeys(keys, 0.0)
+        for batch in loader:
+            loss, figures = train_step(model, batch, device, args)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            figures["loss"] = float(loss.detach())
+            for k in keys:
+                sums[k] += figures[k]
+            bar.update()
+            bar.set_postfix(fmse=f"{figures['fmse']:.0f}", input_fmse=f"{figures['input_fmse']:.0f}")
+            if step >= args.steps or step % args.epoch_steps == 0:
+                break
+        n = max(step - first, 1)
+        history.append({"step": step, **{k: round(v / n, 5) for k, v in sums.items()}})
+        checkpoint.step = step
+        if rank == 0:
+            checkpoint.save()
+            save_weights()
+    bar.close()
+    finish_distributed(world)
+    return record()
+
+
+def record_weights(weights: Path, evaluation: dict, default: bool, notes: str | None = None) -> dict:
+    """Insert ``weights`` into the manifest beside it: the shared entry, with PHNet's architecture."""
+    from models.harmonizers.phnet.stage import ARCHITECTURE, INPUT_SIZE, INPUT_SIZES
+    from models.training.manifest import entry_for, update
+
+    config = PHNet.from_checkpoint(weights).config
+    size = INPUT_SIZES.get(config.name, INPUT_SIZE)
+    entry = entry_for(weights, evaluation, default, notes=notes, model_row="phnet", architecture={
+        "class": ARCHITECTURE,
+        "options": {"config": config.name, "enc_sizes": list(config.enc_sizes),
+                    "grid_count": list(config.grid_count)},
+        "input_size": size,
+        "normalisation": f"composite RGB in [0, 1]; mask binarised at 0.5; long side {size}, aspect kept, "
+                         "padded to multiples of 8",
+        "outputs": "a full RGB image in [0, 1] (sigmoid), composited over the input with the soft mask",
+    })
+    update(weights.parent / "MANIFEST.json", entry)
+    return entry
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.record:
+        entry = record_weights(args.out, json.loads(args.record.read_text()), args.default, args.notes)
+        print(f"{entry['file']}: {entry['sha256']} ({entry['bytes']} bytes)")
+        return
+    record = train(args)
+    print(json.dumps({k: v for k, v in record.items() if k not in ("history", "train_files")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
