@@ -7,11 +7,13 @@ the history — lives in one :class:`Checkpoint`, written atomically every epoch
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -79,3 +81,14 @@ class Checkpoint:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.path) as tmp:
             torch.save(state, tmp)
+
+
+def train_or_record(args, train: Callable[..., dict], record_weights: Callable[..., dict]) -> None:
+    """A trainer's ``main``: with ``--record EVAL.json``, enter ``--out`` in the manifest with those
+    figures (``record_weights(path, evaluation, default, notes)``); otherwise train and print the record."""
+    if args.record:
+        entry = record_weights(args.out, json.loads(args.record.read_text()), args.default, args.notes)
+        print(f"{entry['file']}: {entry['sha256']} ({entry['bytes']} bytes)")
+        return
+    record = train(args)
+    print(json.dumps({k: v for k, v in record.items() if k not in ("history", "train_files")}, indent=1))

@@ -38,7 +38,8 @@ from models.ops.checkpoint import load_state_dict_file, load_strict, save_safete
 from models.paths import cache_dir
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
 from models.training.lion import Lion
-from models.training.loop import Checkpoint, cosine_schedule, finish_distributed, init_distributed, machine
+from models.training.loop import (Checkpoint, cosine_schedule, finish_distributed, init_distributed, machine,
+                                  train_or_record)
 from models.training.synthesis import synthesize
 
 #: The paper's weights of Eq. 15: (PSNR, FN-MSE, gradient).
@@ -254,13 +255,7 @@ def record_weights(weights: Path, evaluation: dict, default: bool, notes: str | 
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    if args.record:
-        entry = record_weights(args.out, json.loads(args.record.read_text()), args.default, args.notes)
-        print(f"{entry['file']}: {entry['sha256']} ({entry['bytes']} bytes)")
-        return
-    record = train(args)
-    print(json.dumps({k: v for k, v in record.items() if k not in ("history", "train_files")}, indent=1))
+    train_or_record(parse_args(argv), train, record_weights)
 
 
 if __name__ == "__main__":
