@@ -7,6 +7,7 @@ the history — lives in one :class:`Checkpoint`, written atomically every epoch
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -19,6 +20,34 @@ import torch
 import torch.distributed as dist
 
 from models.ops.files import atomic_path
+from models.paths import cache_dir
+
+
+def add_run_options(p: argparse.ArgumentParser, epoch_help: str = "steps between checkpoints") -> None:
+    """The options every trainer has: checkpoints, resuming, data-loader workers, the seed."""
+    p.add_argument("--epoch-steps", type=int, default=100, help=epoch_help)
+    p.add_argument("--checkpoint", type=Path, help="training state file (default: in the cache folder)")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def add_record_options(p: argparse.ArgumentParser, network: str, evaluation_note: str = "") -> None:
+    """``--record EVAL.json`` (no training: enter ``--out`` in the manifest), ``--default``, ``--notes``."""
+    p.add_argument("--record", type=Path, metavar="EVAL_JSON",
+                   help="no training: record --out in weights/MANIFEST.json with this evaluation "
+                        f"(written by models.training.evaluate{evaluation_note})")
+    p.add_argument("--default", action="store_true", help=f"with --record: the default {network} weights")
+    p.add_argument("--notes", help="with --record: why this recipe, what else was tried")
+
+
+def parse_run_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse; training (unless ``--record``) needs ``--data``; the checkpoint defaults to the cache folder."""
+    args = p.parse_args(argv)
+    if not getattr(args, "record", None) and not args.data:
+        p.error("--data is required for training")
+    args.checkpoint = args.checkpoint or cache_dir() / "training" / f"{args.out.stem}.ckpt"
+    return args
 
 
 def init_distributed() -> tuple[int, int, torch.device]:

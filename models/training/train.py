@@ -25,12 +25,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from models.paths import cache_dir
 from models.harmonizers.harmonizer.filters import FILTER_ORDER, apply_filters
 from models.harmonizers.harmonizer.lite import HarmonizerLiteNet, build_lite, normalise_rgb
 from models.ops.checkpoint import load_state_dict_file, load_strict, save_safetensors
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
-from models.training.loop import Checkpoint, cosine_schedule, finish_distributed, init_distributed, machine
+from models.training.loop import (Checkpoint, add_run_options, cosine_schedule, finish_distributed, init_distributed,
+                                  machine, parse_run_args)
 from models.training.losses import cascade_loss
 from models.training.synthesis import synthesize
 
@@ -55,23 +55,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train-blocks", type=int, default=-1,
                    help="how many of the 16 trunk blocks (from the end) learn; -1: all. "
                         "Stems, head and regressor always learn")
-    p.add_argument("--epoch-steps", type=int, default=100, help="steps between checkpoints")
-    p.add_argument("--checkpoint", type=Path, help="training state file (default: in the cache folder)")
-    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--identity-fraction", type=float, default=0.25,
                    help="share of training composites left harmonious (the real photo), so the network "
                         "learns to change nothing when nothing is wrong (default 0.25)")
     p.add_argument("--identity-weight", type=float, default=0.0,
                    help="weight of an extra L1 pull of identity samples' arguments to zero (default 0: "
                         "their image loss is enough)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", type=Path, help="start from these Harmonizer-Lite weights (fine-tuning)")
     p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
                    help="start from the ImageNet EfficientNet-Lite0 backbone")
-    args = p.parse_args(argv)
-    args.checkpoint = args.checkpoint or cache_dir() / "training" / f"{args.out.stem}.ckpt"
+    add_run_options(p)
+    args = parse_run_args(p, argv)
     return args
 
 

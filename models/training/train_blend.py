@@ -27,12 +27,12 @@ from torch.utils.data.distributed import DistributedSampler
 
 from models.blending.blend_net import BlendUNet
 from models.ops.checkpoint import save_safetensors
-from models.paths import cache_dir
 from models.training.blend_data import (WORK_LONG_SIDE, BlendTriplets, PipelineMatte, folder_foregrounds,
                                          people)
 from models.training.boundary import blend_loss, boundary_band_tensor
 from models.training.data import PersonMasker, collect, load_rgb, source_name
-from models.training.loop import Checkpoint, cosine_schedule, finish_distributed, init_distributed, machine
+from models.training.loop import (Checkpoint, add_run_options, cosine_schedule, finish_distributed, init_distributed,
+                                  machine, parse_run_args)
 
 BAND_RADIUS = 6  # px at the working size (1.2 % of 512)
 
@@ -54,13 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--band-weight", type=float, default=2.0, help="λ of Eq. 1")
     p.add_argument("--alpha-weight", type=float, default=0.25)
-    p.add_argument("--epoch-steps", type=int, default=100, help="steps between checkpoints")
-    p.add_argument("--checkpoint", type=Path, help="training state file (default: in the cache folder)")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    args.checkpoint = args.checkpoint or cache_dir() / "training" / f"{args.out.stem}.ckpt"
+    add_run_options(p)
+    args = parse_run_args(p, argv)
     return args
 
 

@@ -67,10 +67,10 @@ from models.harmonizers.hpbnet.colour_temperature import colour_temperature_corr
 from models.harmonizers.hpbnet.network import CONST_SIZE, HpbNet
 from models.ops.checkpoint import load_state_dict_file, load_strict, save_safetensors
 from models.ops.feature_stats import masked_mean_std
-from models.paths import cache_dir
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
-from models.training.loop import (Checkpoint, cosine_schedule, finish_distributed, init_distributed, machine,
-                                  train_or_record)
+from models.training.loop import (Checkpoint, add_record_options, add_run_options, cosine_schedule,
+                                  finish_distributed, init_distributed, machine,
+                                  parse_run_args, train_or_record)
 from models.training.portrait_synthesis import portrait_pairs
 from models.training.synthesis import synthesize
 from models.training.train_adain import _average_gradients, foreground_l1
@@ -103,24 +103,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="train the generator alone as an unconditional GAN (images of side 4·2^levels)")
     p.add_argument("--freeze-generator", action="store_true",
                    help="keep the generator (mapping, constant, styled convs, ToRGBs) of --init fixed")
-    p.add_argument("--epoch-steps", type=int, default=100, help="steps between checkpoints")
-    p.add_argument("--checkpoint", type=Path, help="training state file (default: in the cache folder)")
-    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     p.add_argument("--init", type=Path, help="start from these HPBNet weights (a pretrained generator, fine-tuning)")
     p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--record", type=Path, metavar="EVAL_JSON",
-                   help="no training: record --out in weights/MANIFEST.json with this evaluation "
-                        "(written by models.training.evaluate)")
-    p.add_argument("--default", action="store_true", help="with --record: the default HPBNet weights")
-    p.add_argument("--notes", help="with --record: why this recipe, what else was tried")
-    args = p.parse_args(argv)
-    if not args.record and not args.data:
-        p.error("--data is required for training")
+    add_run_options(p)
+    add_record_options(p, "HPBNet")
+    args = parse_run_args(p, argv)
     if args.freeze_generator and not args.init:
         p.error("--freeze-generator needs --init (a pretrained generator); a random one frozen learns nothing")
-    args.checkpoint = args.checkpoint or cache_dir() / "training" / f"{args.out.stem}.ckpt"
     return args
 
 

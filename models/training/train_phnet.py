@@ -35,11 +35,11 @@ from torch.utils.data.distributed import DistributedSampler
 from models.harmonizers.phnet.network import CONFIGS, PHNet
 from models.harmonizers.phnet.stage import harmonize_padded
 from models.ops.checkpoint import load_state_dict_file, load_strict, save_safetensors
-from models.paths import cache_dir
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
 from models.training.lion import Lion
-from models.training.loop import (Checkpoint, cosine_schedule, finish_distributed, init_distributed, machine,
-                                  train_or_record)
+from models.training.loop import (Checkpoint, add_record_options, add_run_options, cosine_schedule,
+                                  finish_distributed, init_distributed, machine,
+                                  parse_run_args, train_or_record)
 from models.training.synthesis import synthesize
 
 #: The paper's weights of Eq. 15: (PSNR, FN-MSE, gradient).
@@ -69,25 +69,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--identity-fraction", type=float, default=0.3,
                    help="share of harmonious training composites (the real photo), so the network "
                         "learns to change nothing when nothing is wrong")
-    p.add_argument("--epoch-steps", type=int, default=100,
-                   help="steps between checkpoints (the weights so far are written too)")
-    p.add_argument("--checkpoint", type=Path, help="training state file (default: in the cache folder)")
-    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     p.add_argument("--init", type=Path, help="start from these PHNet weights (fine-tuning)")
     p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--record", type=Path, metavar="EVAL_JSON",
-                   help="no training: record --out in weights/MANIFEST.json with this evaluation "
-                        "(written by models.training.evaluate; its 'phnet' row is the model)")
-    p.add_argument("--default", action="store_true", help="with --record: the default PHNet weights")
-    p.add_argument("--notes", help="with --record: why this recipe, what else was tried")
-    args = p.parse_args(argv)
-    if not args.record and not args.data:
-        p.error("--data is required for training")
+    add_run_options(p, "steps between checkpoints (the weights so far are written too)")
+    add_record_options(p, "PHNet", "; its 'phnet' row is the model")
+    args = parse_run_args(p, argv)
     if args.size % 8:
         p.error(f"--size must be a multiple of 8 (PHNet's input), got {args.size}")
-    args.checkpoint = args.checkpoint or cache_dir() / "training" / f"{args.out.stem}.ckpt"
     return args
 
 
