@@ -32,6 +32,10 @@ FPS_RANGE = (1.0, 240.0)
 STRENGTH_RANGE = (0.0, 1.0)
 SMOOTHING_RANGE = (0.0, 2.0)    # seconds; the window's slider goes to 0.5
 DEVICES = ("auto", "cpu", "cuda")
+RUNTIMES = ("torch", "onnxruntime")  # models.ops.onnx_runtime.RUNTIMES, without importing torch here
+RUNTIME_HELP = ("what runs the learned networks (harmonizer, learned blend): auto (default: onnxruntime on a CPU "
+                "where it is installed, torch on a GPU), torch or onnxruntime (each network exported once to the "
+                "cache folder; on a GPU the TensorRT or CUDA provider)")
 
 
 def version() -> str:
@@ -118,6 +122,14 @@ def device_list(text: str) -> list[str]:
     return devices
 
 
+def runtime_list(text: str) -> list[str]:
+    runtimes = text.split(",")
+    if not all(r in ("auto", *RUNTIMES) for r in runtimes):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of auto, {', '.join(RUNTIMES)}, "
+                                         "e.g. torch,onnxruntime")
+    return runtimes
+
+
 def output_file(example: str, suffixes: tuple[str, ...] = ()):
     """A file to write: its folder must exist, it must not be a folder, and it ends in one of ``suffixes``."""
     def parse(text: str) -> str:
@@ -159,6 +171,7 @@ def add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-refine", action="store_true", help="skip the edge-aware matte refinement")
     p.add_argument("--device", default="auto", choices=DEVICES, help="where the networks run: auto, cpu or cuda "
                    "(default auto: cuda when present)")
+    p.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES), help=RUNTIME_HELP)
 
 
 def global_options() -> argparse.ArgumentParser:
@@ -207,6 +220,8 @@ def build_parser() -> Parser:
                      "Ctrl+C)")
     run.add_argument("--loop", action="store_true", help="loop a video source")
     run.add_argument("--preview", action="store_true", help="show the output in a window")
+    run.add_argument("--always-on", action="store_true",
+                     help="keep processing while no app reads the virtual camera (default: pause until one does)")
 
     add("devices", "list cameras, virtual-camera backends, torch and ONNX Runtime devices")
 
@@ -218,6 +233,9 @@ def build_parser() -> Parser:
                        "(default 1280x720,1920x1080)")
     bench.add_argument("--devices", type=device_list, metavar="cpu[,cuda]",
                        help="where the networks run (default: cpu, plus cuda when present)")
+    bench.add_argument("--runtimes", type=runtime_list, default=["auto"], metavar="torch[,onnxruntime]",
+                       help="what runs the learned networks, each measured in its own rows (default auto: "
+                            "onnxruntime on a CPU, torch on a GPU)")
     bench.add_argument("--harmonizers", type=lambda s: s.split(","), metavar="NAME[,NAME]",
                        help="harmonizers to measure (default: every usable one: "
                        + ", ".join(registry.names("harmonizer")) + ")")
@@ -266,6 +284,7 @@ def build_parser() -> Parser:
                            help="harmonization strength from 0 (off) to 1 (default 1)")
     harmonize.add_argument("--device", default="auto", choices=DEVICES,
                            help="where the network runs: auto, cpu or cuda (default auto)")
+    harmonize.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES), help=RUNTIME_HELP)
 
     lut = add("lut", "export the harmonization of a source over a background as a .cube 3D LUT")
     lut.add_argument("--source", default="sample", help="video, image or 'sample' (default sample)")
@@ -335,10 +354,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str], debug: bool) -> int:
     from app.logs import FILE_ONLY
+    from models.ops.allocator import keep_freed_memory
     from models.ops.threads import apply_thread_budget
 
     try:
         apply_thread_budget()
+        keep_freed_memory()
         args = build_parser().parse_args(argv)
         if args.command == "run":
             from app.commands.run import run_command

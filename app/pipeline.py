@@ -5,11 +5,18 @@ device the frame is uploaded once at the start of :meth:`Pipeline.process` and
 the output downloaded once at its end; every stage in between runs where the
 frame is.
 
+A frame's work comes in two halves that may overlap across consecutive frames
+(:mod:`app.prefetch`): :meth:`Pipeline.matte_frame` (matting and its
+post-processing) and :meth:`Pipeline.finish` (background, blending,
+harmonization). Each half keeps its own temporal state and runs under its own
+lock, so frames go through each half in order.
+
 Any stage can be swapped while the pipeline runs, from any thread, through
-the ``set_*`` methods (the narrow API the window and the CLI use). A lock is
-held for each frame, so a swap lands between two frames; nothing that can wait
-on a worker thread (closing a stage, stopping a prediction worker) ever runs
-under that lock: it is handed to a closer thread. A harmonizer switch eases
+the ``set_*`` methods (the narrow API the window and the CLI use). The lock of
+the half a stage belongs to is held while that half runs, so a swap lands
+between two frames; nothing that can wait on a worker thread (closing a stage,
+stopping a prediction worker) ever runs under a lock: it is handed to a closer
+thread. Where both locks are taken, the matting half's is taken first. A harmonizer switch eases
 from the old look to the new one; a background switch keeps the harmonizer's
 smoothing, so the look eases to the new scene.
 """
@@ -68,6 +75,15 @@ class FrameResult:
         return alpha_array(a) if on_device(a) else a
 
 
+@dataclass(frozen=True)
+class Matted:
+    """The first half of a frame's work: the frame (uploaded on a device path) and its refined matte."""
+
+    frame: Frame
+    matte: Matte
+    upload_ms: float = 0.0
+
+
 @dataclass
 class _Fade:
     harmonizer: Harmonizer
@@ -106,7 +122,8 @@ class Pipeline:
         self._fade: _Fade | None = None
         self._reported: set[int] = set()
         self._faults: list[str] = []
-        self._lock = threading.RLock()
+        self._matting_lock = threading.RLock()  # matting and its post-processing
+        self._lock = threading.RLock()  # everything after the matte
         # Closing can wait for workers: it never happens under the lock, always here.
         self._closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-closer")
 
@@ -118,7 +135,7 @@ class Pipeline:
             close_all(closers, "a replaced stage")
 
     def set_matting(self, matting: Matting) -> None:
-        with self._lock:
+        with self._matting_lock:
             old, self.matting = self.matting, matting
             self.postprocess.reset()
         self._retire(old.close)
@@ -132,7 +149,7 @@ class Pipeline:
         self._retire(old.close)
 
     def set_matte_options(self, options: MatteOptions) -> None:
-        with self._lock:
+        with self._matting_lock:
             self.postprocess = MattePostprocess(options)
 
     def set_sinks(self, sinks: list[Sink]) -> None:
@@ -163,7 +180,7 @@ class Pipeline:
 
     def reset_stream(self) -> None:
         """A new source (or a jump in it): forget every temporal state and the timings."""
-        with self._lock:
+        with self._matting_lock, self._lock:
             self.times.clear()
             self.matting.reset()
             self.postprocess.reset()
@@ -240,23 +257,36 @@ class Pipeline:
         A blend or harmonizer that raises is replaced for that frame by linear blending or
         by the plain composite (reported once); a device failure moves the pipeline to the CPU.
         """
-        with self._lock:
+        with self._matting_lock, self._lock:
             try:
-                return self._process(frame)
+                return self._finish(self._matte_frame(frame))
             except Exception as exc:
                 if not (self.device != "cpu" and is_device_failure(exc)):
                     raise
                 self._fall_back_to_cpu(exc)
-                return self._process(frame)
+                return self._finish(self._matte_frame(frame))
 
-    def _process(self, frame: Frame) -> FrameResult:
-        t = self.times
+    def matte_frame(self, frame: Frame) -> Matted:
+        """The first half of :meth:`process`, for frame loops that overlap the halves of consecutive
+        frames (host path only: a device failure is not caught here)."""
+        with self._matting_lock:
+            return self._matte_frame(frame)
+
+    def finish(self, matted: Matted) -> FrameResult:
+        """The second half of :meth:`process`, for the frame :meth:`matte_frame` gave."""
+        with self._lock:
+            return self._finish(matted)
+
+    def _matte_frame(self, frame: Frame) -> Matted:
         t0 = time.perf_counter()
         if self.resident:  # the one upload
             frame = Frame(frame.rgb, frame.index, frame.timestamp, upload(frame.rgb, self.device))
         upload_ms = (time.perf_counter() - t0) * 1e3
-        with t.measure("matting"):
-            matte = self.postprocess(frame, self.matting.matte(frame))
+        with self.times.measure("matting"):
+            return Matted(frame, self.postprocess(frame, self.matting.matte(frame)), upload_ms)
+
+    def _finish(self, matted: Matted) -> FrameResult:
+        t, frame, matte = self.times, matted.frame, matted.matte
         with t.measure("background"):
             background = self.background.at(frame, matte.alpha)
         with t.measure("blend"):
@@ -273,7 +303,7 @@ class Pipeline:
         t0 = time.perf_counter()
         output = download(image) if on_device(image) else image  # the one download
         if self.resident:
-            t.add("transfer", upload_ms + (time.perf_counter() - t0) * 1e3)
+            t.add("transfer", matted.upload_ms + (time.perf_counter() - t0) * 1e3)
         return FrameResult(frame, matte, background, composite, output)
 
     def _crossfade(self, image: Image, composite: Composite, background: Image, frame: Frame) -> Image:
@@ -297,14 +327,23 @@ class Pipeline:
         return crossfade(old, image, weight)
 
     def emit(self, result: FrameResult) -> None:
-        with self.times.measure("sink"), self._lock:  # a sink removed by set_sinks is never sent to after
-            output = result.output[:, ::-1] if self.mirror_output else result.output
+        with self.times.measure("sink"):
+            self._send(result.output)
+
+    def resend(self, output: np.ndarray) -> None:
+        """Send ``output`` (a result's, or a black frame) again, untimed: the keep-alive frames of a paused
+        stream (see :mod:`app.idle`)."""
+        self._send(output)
+
+    def _send(self, output: np.ndarray) -> None:
+        with self._lock:  # a sink removed by set_sinks is never sent to after
+            output = output[:, ::-1] if self.mirror_output else output
             for sink in self.sinks:
                 sink.send(output)
 
     def close(self) -> None:
         """Close every stage and state, even when one of them fails; waits for retired stages."""
-        with self._lock:
+        with self._matting_lock, self._lock:
             closers = [self.harmonizer_state.close, self.blend_state.close]
             if self._fade is not None:
                 closers += self._fade.closers

@@ -11,7 +11,7 @@ import threading
 from dataclasses import replace
 from typing import Callable
 
-from app.assemble import StageChoice, create, make_blend, make_harmonizer, make_matting
+from app.assemble import StageChoice, create, make_blend, make_harmonizer, make_matting, resolve_runtime
 from app.backgrounds import parse_background
 from app.closing import close_all
 from app.pipeline import FrameResult, Pipeline
@@ -39,7 +39,8 @@ def build_pipeline(choice: StageChoice, background: str, sinks: list[Sink], fram
     except BaseException:
         close_all(reversed(built), "a half-built pipeline")
         raise
-    log.info("matting %s on %s; stages on %s", choice.matting, getattr(matting, "provider", "cpu"), choice.device)
+    log.info("matting %s on %s; stages on %s (networks on %s)", choice.matting, getattr(matting, "provider", "cpu"),
+             choice.device, resolve_runtime(choice.runtime, choice.device))
     on_cpu = replace(choice, device="cpu")
     return Pipeline(matting, bg, blend, harmonizer, MattePostprocess(choice.matte), sinks, device=choice.device,
                     cpu_stages=lambda: (make_matting(on_cpu), make_blend(on_cpu), make_harmonizer(on_cpu)))
@@ -62,8 +63,8 @@ class Session:
 
     def run(self, max_frames: int | None = None, fps_cap: float | None = None,
             stop: threading.Event | None = None, on_result: Callable[[FrameResult], None] | None = None,
-            live: bool | None = None) -> int:
-        return run_stream(self.source, self.pipeline, max_frames, fps_cap, stop, on_result, live)
+            live: bool | None = None, always_on: bool = False) -> int:
+        return run_stream(self.source, self.pipeline, max_frames, fps_cap, stop, on_result, live, always_on)
 
     def close(self) -> None:
         close_all([self.pipeline.close, self.source.close], "the session")

@@ -9,11 +9,14 @@ also runs, and is tested, on CPU tensors.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
+import cv2
 import numpy as np
 import torch
+
+from models.ops.sizes import fit_long_side
 
 #: A picture or a matte, in host memory (NumPy) or on a device (torch).
 Image = Union[np.ndarray, torch.Tensor]
@@ -40,6 +43,8 @@ class Frame:
     index: int
     timestamp: float
     pixels: torch.Tensor | None = None
+    #: Small copies of ``rgb`` by long side (see :meth:`scaled`); filled as stages ask for them.
+    _copies: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -50,3 +55,23 @@ class Frame:
     def image(self) -> Image:
         """The frame where the pipeline works on it: the device tensor, else the host array."""
         return self.rgb if self.pixels is None else self.pixels
+
+    def scaled(self, long_side: int) -> np.ndarray:
+        """``rgb`` shrunk (area averaging) to at most ``long_side`` across, made once per frame.
+
+        Several stages read small copies of the same frame (the matting model's input, the
+        matte's colour guide, the defringe passes); each copy is made from the smallest one
+        already made that is larger, so the full frame is read once. Copies are read-only:
+        every stage shares them.
+        """
+        w, h = self.size
+        if max(w, h) <= long_side:
+            return self.rgb
+        copy = self._copies.get(long_side)
+        if copy is None:
+            larger = [side for side in self._copies if side > long_side]
+            source = self._copies[min(larger)] if larger else self.rgb
+            copy = cv2.resize(source, fit_long_side(w, h, long_side), interpolation=cv2.INTER_AREA)
+            copy.flags.writeable = False
+            self._copies[long_side] = copy
+        return copy

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.assemble import AUTO, StageChoice, blend_name, resolve_device
+from app.assemble import AUTO, StageChoice, blend_name, resolve_device, resolve_runtime
 from app.backgrounds import SHIPPED_DIR
 from app.commands.busy import busy_cores
 from app.errors import UsageError
@@ -25,6 +25,7 @@ from app.sources import open_source
 from app.timing import STAGES, stats
 from models import registry
 from models.ops.files import atomic_path
+from models.ops.onnx_runtime import providers_of
 
 WARMUP_FRAMES = 15
 
@@ -97,8 +98,10 @@ def bench_row(source_spec: str, size: tuple[int, int], choice: StageChoice, back
             t0 = time.perf_counter()
             count = session.run(frames, live=True)
             wall = time.perf_counter() - t0
+        providers = providers_of(pipeline.blend, pipeline.harmonizer)  # what ran, before the stages close
     return {
-        "device": choice.device, "busy_cores": busy, "resolution": f"{size[0]}x{size[1]}", "matting": choice.matting,
+        "device": choice.device, "runtime": choice.runtime, "providers": providers, "busy_cores": busy,
+        "resolution": f"{size[0]}x{size[1]}", "matting": choice.matting,
         "blend": choice.blend, "harmonizer": choice.harmonizer, "frames": count,
         "fps": round(count / wall, 1), "latency_ms": stats(pipeline.times.latency_ms)["median"],
         "stages_ms": pipeline.times.summary(),
@@ -121,10 +124,11 @@ def filter_application(devices: list[str], resolutions: list[tuple[int, int]]) -
 def format_table(results: list[dict], floors: dict[str, float]) -> str:
     """A table whose columns line up: one row per run, median/p95 ms per stage that ran in any row."""
     stages = [st for st in STAGES if any(st in r["stages_ms"] for r in results)]
-    head = ["device", "busy", "resolution", "blend", "harmonizer", *stages, "FPS", "latency ms"]
+    head = ["device", "runtime", "busy", "resolution", "blend", "harmonizer", *stages, "FPS", "latency ms"]
     rows = []
     for r in results:
-        cells = [r["device"], str(r.get("busy_cores", 0)), r["resolution"], r["blend"], r["harmonizer"]]
+        cells = [r["device"], r.get("runtime", "torch"), str(r.get("busy_cores", 0)), r["resolution"], r["blend"],
+                 r["harmonizer"]]
         for st in stages:
             v = r["stages_ms"].get(st)
             cells.append(f"{v['median']:.1f}/{v['p95']:.1f}" if v else "-")
@@ -132,7 +136,7 @@ def format_table(results: list[dict], floors: dict[str, float]) -> str:
     widths = [max(len(row[k]) for row in [head, *rows]) for k in range(len(head))]
     lines = ["per-stage median/p95 ms, end-to-end FPS and median latency; busy = cores kept busy by another process"]
     for row in [head, *rows]:
-        lines.append("  ".join(c.ljust(w) if k < 5 else c.rjust(w) for k, (c, w) in enumerate(zip(row, widths))))
+        lines.append("  ".join(c.ljust(w) if k < 6 else c.rjust(w) for k, (c, w) in enumerate(zip(row, widths))))
     if floors:
         lines.append("floor (copy of one frame): " + ", ".join(f"{k} {v:.2f} ms" for k, v in floors.items()))
     return "\n".join(lines)
@@ -147,7 +151,7 @@ def soak_command(args) -> int:
     device = resolve_device((args.devices or ["auto"])[0])
     size = args.resolutions[0]
     choice = StageChoice(matting=args.matting, matting_model=args.matting_model, blend=args.blends[0],
-                         harmonizer=harmonizers[0], device=device)
+                         harmonizer=harmonizers[0], device=device, runtime=resolve_runtime(args.runtimes[0], device))
     # a switch about every 3 s at camera rate
     report = soak(choice, backgrounds, harmonizers, source=args.source, size=size, seconds=args.soak * 60,
                   switch_every=90)
@@ -172,6 +176,8 @@ def bench_command(args) -> int:
         return soak_command(args)
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     devices = [resolve_device(d) for d in devices]
+    # checked up front; auto may name a runtime also listed
+    runtimes = {d: list(dict.fromkeys(resolve_runtime(r, d) for r in args.runtimes)) for d in devices}
     harmonizers = args.harmonizers or registry.usable("harmonizer")
     _check_names("harmonizer", harmonizers)
     _check_names("blend", [b for b in args.blends if b != AUTO])
@@ -181,13 +187,14 @@ def bench_command(args) -> int:
         blends = list(dict.fromkeys(blend_name(StageChoice(blend=b, device=device)) for b in args.blends))
         for size in args.resolutions:
             floors[f"{device} {size[0]}x{size[1]}"] = memcpy_floor_ms(size, device)
-            for blend in blends:
-                for name in harmonizers:
-                    choice = StageChoice(matting=args.matting, matting_model=args.matting_model, blend=blend,
-                                         harmonizer=name, device=device)
-                    for busy in args.busy_cores:
-                        results.append(bench_row(args.source, size, choice, background, args.frames, busy))
-                        print(format_table(results[-1:], {}).splitlines()[-1], flush=True)
+            for runtime in runtimes[device]:
+                for blend in blends:
+                    for name in harmonizers:
+                        choice = StageChoice(matting=args.matting, matting_model=args.matting_model, blend=blend,
+                                             harmonizer=name, device=device, runtime=runtime)
+                        for busy in args.busy_cores:
+                            results.append(bench_row(args.source, size, choice, background, args.frames, busy))
+                            print(format_table(results[-1:], {}).splitlines()[-1], flush=True)
     report = {"machine": machine(), "results": results, "memcpy_floor_ms": floors}
     if "harmonizer" in harmonizers:
         report["filter_application"] = filter_application(devices, args.resolutions)

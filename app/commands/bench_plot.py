@@ -7,15 +7,15 @@ from models.ops.files import atomic_path
 
 
 def plot_results(results: list[dict], path: Path) -> None:
-    """End-to-end FPS per row (device, resolution, blend + harmonizer), idle and busy side by side; written
-    atomically."""
+    """End-to-end FPS per row (device, runtime, resolution, blend + harmonizer), idle and busy side by side;
+    written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: never needs a display
     import matplotlib.pyplot as plt
 
     def label(r: dict) -> str:
-        return f"{r['device']} {r['resolution']}\n{r['blend']} + {r['harmonizer']}"
+        return f"{r['device']} {r.get('runtime', 'torch')} {r['resolution']}\n{r['blend']} + {r['harmonizer']}"
 
     groups = list(dict.fromkeys(label(r) for r in results))
     loads = sorted({r.get("busy_cores", 0) for r in results})

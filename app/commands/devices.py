@@ -60,6 +60,23 @@ def onnx_report() -> str:
     return ", ".join(providers) if providers else "onnxruntime is not installed"
 
 
+def runtime_report() -> list[tuple[str, str]]:
+    """(runtime, where it can run the learned networks here) for each ``--runtime``; ONNX Runtime with the
+    providers a session would ask for, best first, or what to install."""
+    import torch
+
+    from models.ops.onnx_runtime import ONNXRUNTIME, TORCH, RuntimeUnavailable, providers_for
+
+    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    places = []
+    for device in devices:
+        try:
+            places.append(f"{device} ({' → '.join(providers_for(device))})")
+        except RuntimeUnavailable as exc:
+            places.append(f"{device} not usable: {exc}")
+    return [(TORCH, ", ".join(devices)), (ONNXRUNTIME, "; ".join(places))]
+
+
 def devices_command() -> int:
     lines = ["Cameras:"]
     lines += [f"  {idx}: {name}" for idx, name in cameras()] or ["  none found (use --source sample or a file)"]
@@ -67,6 +84,8 @@ def devices_command() -> int:
     lines += [f"  {name}: {state}" for name, state in virtual_camera_report()]
     lines.append(f"Torch device: {torch_report()}")
     lines.append(f"ONNX Runtime providers: {onnx_report()}")
+    lines.append("Network runtimes (--runtime):")
+    lines += [f"  {name}: {where}" for name, where in runtime_report()]
     for kind in registry.KINDS:
         lines.append(f"{kind.capitalize()} models:")
         lines += [f"  {n}: {'ready' if ok else 'unavailable'} — {why}" for n, ok, why in registry.available(kind)]

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.assemble import StageChoice, make_harmonizer, resolve_device
+from app.assemble import StageChoice, make_harmonizer, resolve_device, resolve_runtime
 from app.errors import RuntimeFailure, UsageError
 from app.imaging import IMAGE_EXTENSIONS, read_rgb
 from models.harmonizers.still import harmonize_still
@@ -105,8 +105,9 @@ def _progress(done: int, total: int, name: str) -> None:
 
 def harmonize_command(args) -> int:
     jobs = plan(Path(args.composite), Path(args.mask), args.background and Path(args.background), Path(args.out))
+    device = resolve_device(args.device)
     choice = StageChoice(harmonizer=args.harmonizer, harmonizer_weights=args.harmonizer_weights,
-                         strength=args.strength, device=resolve_device(args.device))
+                         strength=args.strength, device=device, runtime=resolve_runtime(args.runtime, device))
     harmonizer = make_harmonizer(choice)
     if len(jobs) > 1:
         jobs[0].out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from app.assemble import StageChoice, resolve_device
+from app.assemble import StageChoice, resolve_device, resolve_runtime
 from app.errors import RuntimeFailure
 from app.session import Session
 from app.sinks import make_sink
@@ -15,11 +15,13 @@ log = logging.getLogger("harmonicam")
 
 
 def stage_choice(args, harmonizer: str) -> StageChoice:
+    device = resolve_device(args.device)
     return StageChoice(matting=args.matting, matting_model=args.matting_model, blend=args.blend,
                        blend_weights=args.blend_weights, harmonizer=harmonizer,
                        harmonizer_weights=getattr(args, "harmonizer_weights", None),
-                       strength=args.strength, device=resolve_device(args.device),
-                       matte=MatteOptions(smoothing_s=args.smoothing, refine=not args.no_refine))
+                       strength=args.strength, device=device,
+                       matte=MatteOptions(smoothing_s=args.smoothing, refine=not args.no_refine),
+                       runtime=resolve_runtime(args.runtime, device))
 
 
 def open_run_source(args, explicit_source: bool):
@@ -45,9 +47,10 @@ def run_command(args, explicit_source: bool) -> int:
         log.info("%s → %s at %dx%d", session.source.description, ", ".join(outputs), *session.source.size)
         if args.preview:
             from app.gui.preview_window import run_preview_window
-            count = run_preview_window(sinks[-1], lambda stop: session.run(args.frames, args.fps, stop))
+            count = run_preview_window(sinks[-1], lambda stop: session.run(args.frames, args.fps, stop,
+                                                                           always_on=args.always_on))
         else:
-            count = session.run(args.frames, args.fps, threading.Event())
+            count = session.run(args.frames, args.fps, threading.Event(), always_on=args.always_on)
     times = session.pipeline.times
     stages = ", ".join(f"{k} {v['median']:.1f}" for k, v in times.summary().items())
     # A rate needs two frames; a single image reports its time instead of "0.0 FPS".

@@ -103,7 +103,8 @@ def soak(choice: StageChoice, backgrounds: list[str], harmonizers: list[str], *,
                     pipeline.set_background(parse_background(next(bg_cycle), frame_locked=False))
                 else:
                     pipeline.set_harmonizer(make_harmonizer(StageChoice(harmonizer=next(h_cycle),
-                                                                        device=choice.device)))
+                                                                        device=choice.device,
+                                                                        runtime=choice.runtime)))
             if count % warmup == 0:
                 rss.append(resident_mb())
         rss.append(resident_mb())  # measured while running, like the others

@@ -65,6 +65,9 @@ class VirtualCameraOutput(Sink):
         except Exception as exc:  # a vanished device must not stop the preview
             self.error = exc
 
+    def readers(self):
+        return None if self.error is not None else self.sink.readers()
+
     def close(self, success=True):
         pass
 
@@ -96,6 +99,9 @@ class Controller(QObject):
         self.worker: FrameWorker | None = None
         self.vcam: VirtualCameraOutput | None = None
         self.cameras: list[tuple[str, str]] = []
+        #: Whether the user works in the window (one of its windows is active): its preview then needs
+        #: frames even while no app reads the virtual camera. Set by the window.
+        self.window_active = False
         #: The spec of the source that runs (settings.source is the one to try at the next start).
         self.source_spec = ""
         # What runs, as the loader thread knows it: a job can run before the UI thread has stored the
@@ -256,12 +262,18 @@ class Controller(QObject):
         def on_end(error: BaseException | None) -> None:
             self._post(lambda: self._stream_ended(worker, error))
 
-        # Files play at their own rate; a camera paces itself.
-        worker = FrameWorker(source, self.pipeline, None if source.live else source.fps, on_end)
+        # Files play at their own rate; a camera is capped at the chosen frame rate (which it may not honour).
+        worker = FrameWorker(source, self.pipeline, fps if source.live else source.fps, on_end,
+                             always_on=self._keep_working)
         self.source_spec = spec
         self._source_args = (spec, size, fps)
         self.worker = worker
         worker.start()
+
+    def _keep_working(self) -> bool:
+        """Asked by the pipeline thread before each frame: False lets it pause while no app reads the virtual
+        camera (see app.idle)."""
+        return self.settings.vcam_always_on or self.window_active
 
     def _stream_ended(self, worker: FrameWorker, error: BaseException | None) -> None:
         worker.stop()
@@ -426,6 +438,10 @@ class Controller(QObject):
         if self.pipeline is not None:
             options = replace(self.pipeline.postprocess.options, smoothing_s=smoothing_s, refine=refine)
             self.pipeline.set_matte_options(options)
+
+    def set_vcam_always_on(self, on: bool) -> None:
+        """Keep working while no app reads the virtual camera (the pipeline thread asks at each frame)."""
+        self.settings.vcam_always_on = on
 
     def set_mirror_output(self, mirror: bool) -> None:
         self.settings.mirror_output = mirror

@@ -6,7 +6,7 @@ each panel and the controller do their own job.
 from __future__ import annotations
 
 from PyQt6.QtCore import QByteArray, Qt, QTimer
-from PyQt6.QtGui import QKeySequence, QShortcut
+from PyQt6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget
 
 from app.errors import HarmonicamError
@@ -20,6 +20,7 @@ from app.gui.settings import Settings, SettingsStore
 from app.gui.source_panel import SourcePanel
 from app.gui.style import STYLE
 from app.gui.vcam_panel import VirtualCameraPanel
+from app.idle import PAUSED_TEXT
 from app.pipeline import FrameResult
 
 SIZE = (1280, 800)
@@ -153,12 +154,21 @@ class MainWindow(QMainWindow):
         self.quality_panel.device_requested.connect(self._request_device)
         # Instant changes: applied by the controller right away, then saved.
         for signal, slot in ((self.source_panel.mirror_output_changed, c.set_mirror_output),
+                             (self.vcam_panel.always_on_changed, c.set_vcam_always_on),
                              (self.quality_panel.strength_changed, c.set_strength),
                              (self.quality_panel.matte_changed, c.set_matte_options)):
             signal.connect(slot)
             signal.connect(self.schedule_save)
         self.vcam_panel.start_requested.connect(self.start_vcam)
         self.vcam_panel.stop_requested.connect(self.stop_vcam)
+        app = QGuiApplication.instance()
+        app.applicationStateChanged.connect(self._application_state)
+        self._application_state(app.applicationState())
+
+    def _application_state(self, state: Qt.ApplicationState) -> None:
+        """While the user works in the window its preview needs frames; once they are elsewhere, the pipeline
+        may pause when no app reads the virtual camera."""
+        self.controller.window_active = state == Qt.ApplicationState.ApplicationActive
 
     def _shortcuts(self) -> None:
         actions = {"split": lambda: self.toggle_view(SPLIT), "mask": lambda: self.toggle_view(MASK),
@@ -312,10 +322,13 @@ class MainWindow(QMainWindow):
 
     def refresh_stats(self) -> None:
         pipeline, source = self.controller.pipeline, self.controller.source
-        self.vcam_panel.refresh()
+        paused = pipeline is not None and pipeline.times.paused
+        self.vcam_panel.refresh(paused)
         if self.preview.overlay.isVisible():
             self.preview.overlay.refresh(pipeline)
-        if pipeline is not None and source is not None:  # the device is the one the shown pipeline runs on
+        if paused:
+            self.fps_label.setText(PAUSED_TEXT)
+        elif pipeline is not None and source is not None:  # the device is the one the shown pipeline runs on
             w, h = source.size
             self.fps_label.setText(f"{pipeline.times.fps():.1f} FPS · {w} × {h} · {pipeline.device.upper()}")
 

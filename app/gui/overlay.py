@@ -4,15 +4,16 @@ from __future__ import annotations
 from PyQt6.QtGui import QFontDatabase
 from PyQt6.QtWidgets import QLabel, QWidget
 
+from app.idle import PAUSED_TEXT
 from app.pipeline import Pipeline
 
 
 def overlay_text(pipeline: Pipeline) -> str:
-    """Lines for the overlay: FPS, the pipeline's device and the matting provider, then each stage's median
-    and p95 time."""
+    """Lines for the overlay: FPS, the pipeline's device and the matting provider (or that it is paused),
+    then each stage's median and p95 time."""
     times = pipeline.times
     lines = [f"{times.fps():5.1f} FPS   device {pipeline.device.upper()}",
-             f"matting on {pipeline.matting.provider}"]
+             PAUSED_TEXT if times.paused else f"matting on {pipeline.matting.provider}"]
     for stage, ms in times.summary().items():
         lines.append(f"{stage:<11}{ms['median']:6.1f} ms  p95 {ms['p95']:6.1f}")
     return "\n".join(lines)

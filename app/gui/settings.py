@@ -58,6 +58,7 @@ class Settings:
     # Virtual camera: None lets pyvirtualcam choose.
     vcam_backend: str | None = None
     vcam_device: str | None = None
+    vcam_always_on: bool = False  # False: pause while no app reads the virtual camera (harmonicam run --always-on)
     # View.
     view: str = "output"
     show_overlay: bool = False

@@ -80,7 +80,8 @@ class SourcePanel(QWidget):
         self.fps_combo = QComboBox()
         for fps in sorted(set(FPS_CHOICES) | {settings.fps}):
             self.fps_combo.addItem(f"{fps:g} FPS", fps)
-        self.fps_combo.setToolTip("For cameras and still images; a video file plays at its own rate")
+        self.fps_combo.setToolTip("The most frames a second taken from a camera or still image (fewer save power); "
+                                  "a video file plays at its own rate")
         self.fps_combo.activated.connect(lambda _: self._request())
 
         self.mirror_preview = QCheckBox("Mirror the preview (like a mirror)")

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.errors import HarmonicamError
 from app.gui.controller import VirtualCameraOutput
 from app.gui.settings import Settings
+from app.idle import PAUSED_TEXT
 from app.sinks.virtual_camera import VirtualCameraError, backends
 
 AUTOMATIC = "Automatic"
@@ -28,6 +39,8 @@ class VirtualCameraPanel(QGroupBox):
     #: (backend or None, device or None)
     start_requested = pyqtSignal(object, object)
     stop_requested = pyqtSignal()
+    #: Keep working while no app reads the camera (True), or pause then (False).
+    always_on_changed = pyqtSignal(bool)
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__("Virtual camera", parent)
@@ -50,6 +63,11 @@ class VirtualCameraPanel(QGroupBox):
         self.doctor.setWordWrap(True)
         self.doctor.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.doctor.hide()
+        self.always_on = QCheckBox("Keep working when no app uses it")
+        self.always_on.setToolTip("Off: while no app reads the virtual camera and you are not using this window, "
+                                  "Harmonicam pauses and saves power; it resumes as soon as an app opens the camera")
+        self.always_on.setChecked(settings.vcam_always_on)
+        self.always_on.toggled.connect(self.always_on_changed)
         hint = QLabel("Start it before you open Zoom, Teams or Meet so that they find it.")
         hint.setObjectName("hint")
         hint.setWordWrap(True)
@@ -62,6 +80,7 @@ class VirtualCameraPanel(QGroupBox):
         layout.addWidget(self.status)
         layout.addWidget(self.doctor)
         layout.addLayout(form)
+        layout.addWidget(self.always_on)
         layout.addWidget(hint)
         self.running: VirtualCameraOutput | None = None
         self.show_running(None)
@@ -90,12 +109,20 @@ class VirtualCameraPanel(QGroupBox):
         self.doctor.setText(doctor_text(error))
         self.doctor.show()
 
-    def refresh(self) -> None:
+    def refresh(self, paused: bool = False) -> None:
+        """The camera's state; ``paused``: the pipeline waits for an app to read it (see app.idle)."""
         vcam = self.running
         if vcam is None:
             self.status.setText("Off")
             return
         camera = vcam.sink.camera
         w, h = vcam.size
-        self.status.setText(f"On: {camera.backend} · {camera.device}\n{w} × {h} at {vcam.fps:g} FPS · "
-                            f"{vcam.sink.frames_sent} frames sent · {vcam.sink.current_fps:.1f} FPS now")
+        text = f"On: {camera.backend} · {camera.device}\n{w} × {h} at {vcam.fps:g} FPS · "
+        if paused:
+            self.status.setText(f"{text}{vcam.sink.frames_sent} frames sent\n{PAUSED_TEXT}")
+            return
+        readers = vcam.readers()
+        used = "" if readers is None else "\nNo app is using it" if readers == 0 else (
+            f"\nIn use by {readers} app{'s' if readers > 1 else ''}")
+        self.status.setText(f"{text}{vcam.sink.frames_sent} frames sent · {vcam.sink.current_fps:.1f} FPS now"
+                            f"{used}")

@@ -20,13 +20,17 @@ class FrameWorker:
     """Runs one source (which it then owns) through the pipeline until ``stop()``.
 
     ``on_end(error)`` runs on the worker thread when the stream ends by itself.
+    ``always_on()`` is asked before each frame whether to keep working while no app
+    reads the virtual camera (see :mod:`app.idle`).
     """
 
     def __init__(self, source: Source, pipeline: Pipeline, fps_cap: float | None,
-                 on_end: Callable[[BaseException | None], None]) -> None:
+                 on_end: Callable[[BaseException | None], None],
+                 always_on: Callable[[], bool] = lambda: True) -> None:
         self.source = source
         self.pipeline = pipeline
         self.fps_cap = fps_cap
+        self.always_on = always_on
         self._on_end = on_end
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -55,7 +59,7 @@ class FrameWorker:
         try:
             # live: the window shows every stream in real time, so harmonizers must never make it wait.
             run_stream(self.source, self.pipeline, fps_cap=self.fps_cap, stop=self._stop, on_result=self._hold,
-                       live=True)
+                       live=True, always_on=self.always_on)
         except Exception as exc:  # reported in the window; the app lives on
             log.exception("the pipeline stopped")
             error = exc

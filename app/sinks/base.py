@@ -19,6 +19,11 @@ class Sink(abc.ABC):
     def send(self, rgb: np.ndarray) -> None:
         """Deliver one RGB uint8 H×W×3 frame."""
 
+    def readers(self) -> int | None:
+        """How many apps read this output now; None when it cannot tell or always needs frames (files,
+        previews). A stream whose outputs all say 0 pauses (see :mod:`app.idle`)."""
+        return None
+
     def close(self, success: bool = True) -> None:
         """Finish; ``success`` False discards partial output."""
 

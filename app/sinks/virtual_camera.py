@@ -14,6 +14,7 @@ import numpy as np
 
 from app.errors import HarmonicamError, RuntimeFailure, UsageError
 from app.sinks.base import Sink
+from app.sinks.readers import DeviceReaders
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,9 @@ class VirtualCameraSink(Sink):
     With ``reconnect_s``, a device that disappears or is taken while running is
     reported once and re-opened every ``reconnect_s`` seconds (frames meanwhile are
     dropped), so a long call survives a driver reload; without it, ``send`` raises.
+    ``readers()`` counts the apps that have the device open (v4l2loopback on Linux;
+    None elsewhere and while the device is lost), so the stream can pause while
+    nobody watches.
     """
 
     realtime = True
@@ -87,6 +91,7 @@ class VirtualCameraSink(Sink):
         self._on_status = on_status or (lambda text: log.warning("%s", text))
         self._format: tuple[tuple[int, int], float] | None = None
         self._retry_at: float | None = None  # set while the device is lost
+        self._readers: DeviceReaders | None = None
 
     def open(self, size, fps):
         import pyvirtualcam
@@ -101,6 +106,18 @@ class VirtualCameraSink(Sink):
         except RuntimeError as exc:
             raise VirtualCameraError(str(exc)) from None
         self.description = f"virtual camera {self.camera.device} ({self.camera.backend})"
+        # Started after pyvirtualcam opened the device, so our own handle is not counted.
+        self._stop_counting()
+        self._readers = DeviceReaders(self.camera.device)
+
+    def readers(self) -> int | None:
+        watch = self._readers
+        return watch.poll() if watch is not None else None
+
+    def _stop_counting(self) -> None:
+        watch, self._readers = self._readers, None
+        if watch is not None:
+            watch.close()
 
     def send(self, rgb: np.ndarray) -> None:
         if self._retry_at is not None and not self._reopen():
@@ -113,6 +130,7 @@ class VirtualCameraSink(Sink):
             self._lost(exc)
 
     def _lost(self, exc: Exception) -> None:
+        self._stop_counting()
         try:
             self.camera.close()
         except Exception:  # the device is gone already
@@ -144,6 +162,7 @@ class VirtualCameraSink(Sink):
 
     def close(self, success: bool = True) -> None:
         self._retry_at = None
+        self._stop_counting()
         if self.camera is not None:
             self.camera.close()
             self.camera = None

@@ -25,6 +25,10 @@ class Source(abc.ABC):
     def size(self) -> tuple[int, int]:
         """(width, height) of the frames this source yields."""
 
+    def set_paused(self, paused: bool) -> None:
+        """Nobody needs frames for a while (True) or again (False); ``read`` is not called meanwhile.
+        A file just waits where it is; a camera stops capturing."""
+
     def close(self) -> None:
         """Release the device or file."""
 

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 #: Consecutive failed reads after which the camera counts as lost.
 LOST_AFTER_FAILURES = 10
+#: How often a paused capture thread looks whether it may read again.
+PAUSED_STEP_S = 0.05
 
 
 def camera_label(device: int | str) -> str:
@@ -52,6 +54,7 @@ class CameraSource(Source):
         self._taken = 0
         self._index = 0
         self._stop = threading.Event()
+        self._paused = threading.Event()
         self._cap = self._open()
         if self._cap is None:
             raise RuntimeFailure(f"{self.description} could not be opened; check that it is connected and not "
@@ -89,6 +92,9 @@ class CameraSource(Source):
     def _capture_loop(self) -> None:
         failures = 0
         while not self._stop.is_set():
+            if self._paused.is_set():  # no decoding while nobody needs frames; the device stays open
+                self._stop.wait(PAUSED_STEP_S)
+                continue
             ok, bgr = self._cap.read() if self._cap is not None else (False, None)
             # Some drivers report success with an empty picture while a camera is unplugged.
             ok = ok and bgr is not None and bgr.size > 0
@@ -111,6 +117,16 @@ class CameraSource(Source):
                 break
             self._cap = self._open()
             failures = 0
+
+    def set_paused(self, paused: bool) -> None:
+        """Stop (True) or restart (False) reading the camera. The device stays open, so resuming is
+        immediate; the frame held from before the pause is dropped, so ``read`` waits for a fresh one."""
+        if paused:
+            self._paused.set()
+            return
+        with self._cond:
+            self._taken = self._seq
+        self._paused.clear()
 
     def read(self) -> Frame | None:
         """Wait for a frame newer than the last one returned; None once closed."""

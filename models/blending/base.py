@@ -36,11 +36,13 @@ class Blend(abc.ABC):
     #: Whether the method has learned weights (``--blend-weights``).
     learned = False
 
-    def __init__(self, device: str = "cpu", weights: str | os.PathLike | None = None) -> None:
+    def __init__(self, device: str = "cpu", weights: str | os.PathLike | None = None, runtime: str = "torch") -> None:
         if weights is not None and not self.learned:
             raise ValueError(f"the {type(self).__name__} blend has no weights; drop --blend-weights")
         self.device = device
         self.weights = weights
+        #: What runs the learned network, "torch" or "onnxruntime" (blends without one ignore it).
+        self.runtime = runtime
 
     @abc.abstractmethod
     def blend(self, frame: Frame, matte: Matte, background: Image, state: StreamState) -> Composite:

@@ -24,6 +24,7 @@ from models.blending.linear import blend_linear, blend_linear_torch
 from models.frame import Frame, on_device
 from models.matting.base import Matte
 from models.ops.guided import fast_guided_filter, fast_guided_filter_tensor
+from models.ops.onnx_runtime import runtime_networks
 from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import alpha_array, resize, rgb_to_gray
 from models.registry import register
@@ -70,19 +71,21 @@ class LearnedBlend(Blend):
 
     learned = True
 
-    def __init__(self, device: str = "cpu", weights: str | os.PathLike | None = None) -> None:
-        super().__init__(device, weights)
+    def __init__(self, device: str = "cpu", weights: str | os.PathLike | None = None, runtime: str = "torch") -> None:
+        super().__init__(device, weights, runtime)
         path = weights or default_weights(ARCHITECTURE)
         if path is None:
             raise FileNotFoundError("the learned blend has no weights: pass --blend-weights PATH to a "
                                     "blending .safetensors, or use --blend defringe")
         self.net = BlendUNet.from_checkpoint(path).float().to(device)
+        self.onnx_networks = runtime_networks(self.onnx_specs(), runtime, device)
 
     @torch.inference_mode()
     def _delta(self, source: torch.Tensor, alpha: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
         """4×h×w correction of a working-size box (1×C×h×w inputs in [0,1])."""
         h, w = alpha.shape[-2:]
-        out = self.net.corrections(pad_to(source), pad_to(alpha), pad_to(background))
+        corrections = self.onnx_networks.get("blend-unet", self.net.corrections)
+        out = corrections(pad_to(source), pad_to(alpha), pad_to(background))
         return out[0, :, :h, :w]
 
     def blend(self, frame: Frame, matte: Matte, background, state: StreamState) -> Composite:
@@ -142,11 +145,13 @@ class LearnedBlend(Blend):
         from models.training.export_onnx import OnnxSpec
 
         image, matte = (1, 3, 128, 128), (1, 1, 128, 128)
+        # The box around the outline changes size every frame: height and width are dynamic.
         return [OnnxSpec("blend-unet", _Corrections(self.net), (image, matte, image),
-                         ("source", "alpha", "background"), ("corrections",))]
+                         ("source", "alpha", "background"), ("corrections",), dynamic_size=(72, 100))]
 
     def close(self) -> None:
         self.net = None
+        self.onnx_networks = {}
 
 
 class _Corrections(torch.nn.Module):

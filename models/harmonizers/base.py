@@ -18,9 +18,11 @@ from models.stream import StreamState
 class Harmonizer(abc.ABC):
     """Adjusts the composited foreground so that it matches the background."""
 
-    def __init__(self, strength: float = 1.0, device: str = "cpu") -> None:
+    def __init__(self, strength: float = 1.0, device: str = "cpu", runtime: str = "torch") -> None:
         self.strength = strength
         self.device = device
+        #: What runs the learned networks, "torch" or "onnxruntime" (methods without one ignore it).
+        self.runtime = runtime
 
     @property
     def strength(self) -> float:

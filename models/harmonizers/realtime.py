@@ -77,8 +77,8 @@ class TransformHarmonizer(Harmonizer):
     uses_background: bool = False
 
     def __init__(self, strength: float = 1.0, device: str = "cpu", rate_hz: float = 10.0,
-                 tau_s: float = 1.0) -> None:
-        super().__init__(strength, device)
+                 tau_s: float = 1.0, runtime: str = "torch") -> None:
+        super().__init__(strength, device, runtime)
         self.rate_hz, self.tau_s = rate_hz, tau_s
         # The predictor gets its own CUDA stream so it never queues behind the frame loop.
         self._cuda_stream = torch.cuda.Stream() if torch.device(device).type == "cuda" else None

@@ -118,14 +118,12 @@ class MediaPipeSelfie(Matting):
     def matte(self, frame: Frame) -> Matte:
         # The model sees 256 pixels across: a 640-pixel copy loses nothing and spares
         # MediaPipe resizing a full HD frame and upsampling its mask back to it.
-        h, w = frame.rgb.shape[:2]
-        scale = WORK_LONG_SIDE / max(h, w)
-        small = frame.rgb if scale >= 1 else cv2.resize(frame.rgb, (round(w * scale), round(h * scale)),
-                                                         interpolation=cv2.INTER_AREA)
+        w, h = frame.size
+        small = frame.scaled(WORK_LONG_SIDE)
         mask = self._segment(small)
         if frame.pixels is not None:  # upload the small mask, enlarge it on the device
             return Matte(alpha=resize(alpha_tensor(mask, frame.pixels.device), (w, h)))
-        return Matte(alpha=mask if scale >= 1 else cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR))
+        return Matte(alpha=mask if small is frame.rgb else cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR))
 
     def close(self) -> None:
         self._segmenter.close()

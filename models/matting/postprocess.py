@@ -69,7 +69,7 @@ class MattePostprocess:
                                                 interpolation=cv2.INTER_AREA))
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour(frame.rgb, alpha, o.colour_radius, o.colour_eps, WORK_LONG_SIDE,
-                                              COLOUR_APPLY_LONG_SIDE)
+                                              COLOUR_APPLY_LONG_SIDE, frame.scaled)
             if solid is not None:
                 alpha *= cv2.resize(reach_of(solid), (w, h), interpolation=cv2.INTER_LINEAR)
         elif o.refine:

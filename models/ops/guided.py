@@ -7,11 +7,14 @@ The guide is the frame's grey level, or its colour (He, Sun & Tang 2013,
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 import torch
 from torch import Tensor
 
+from models.frame import Frame
 from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import box_blur, resize
 
@@ -124,20 +127,23 @@ def _apply_size(w: int, h: int, apply_long_side: int | None) -> tuple[int, int]:
 
 def fast_guided_filter_colour(guide_rgb: np.ndarray, src: np.ndarray, radius: int = 4,
                               eps: float = 1e-3, work_long_side: int = 320,
-                              apply_long_side: int | None = None) -> np.ndarray:
+                              apply_long_side: int | None = None,
+                              scaled: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
     """Refine ``src`` (float32 in [0,1]) along the colour edges of ``guide_rgb`` (uint8 H×W×3).
 
     ``src`` is H×W, or already the working copy (long side ``work_long_side``); ``radius`` is in
     pixels of that copy. ``apply_long_side``: evaluate the output on a copy of at most this long
-    side and enlarge it (see :func:`_apply_size`). Returns float32 H×W in [0,1].
+    side and enlarge it (see :func:`_apply_size`). ``scaled(long_side)`` gives small copies of the
+    guide (default: made here; the pipeline passes :meth:`Frame.scaled`, shared with other stages).
+    Returns float32 H×W in [0,1].
     """
     h, w = guide_rgb.shape[:2]
+    scaled = scaled or Frame(guide_rgb, 0, 0.0).scaled
     size = fit_long_side(w, h, work_long_side)
     p = src if _is_work_copy(src.shape, (w, h), size) else cv2.resize(src, size, interpolation=cv2.INTER_AREA)
     out = _apply_size(w, h, apply_long_side)
-    guide = guide_rgb if out == (w, h) else cv2.resize(guide_rgb, out, interpolation=cv2.INTER_AREA)
-    # The working copy from the evaluation copy when there is one: the full frame is read once.
-    i = cv2.resize(guide, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    guide = guide_rgb if out == (w, h) else scaled(apply_long_side)
+    i = scaled(work_long_side).astype(np.float32)
     i *= np.float32(1 / 255)
     channels = cv2.split(i)
     # Thirteen separate maps, each blurred on its own: contiguous small maps are several times

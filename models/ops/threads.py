@@ -5,8 +5,13 @@ the frame loop (OpenCV, MediaPipe, ONNX Runtime) and with the video-call
 application itself. Measured on a 2-core machine with one core kept busy by
 another process: one prediction took 100 ms with torch's default two threads
 fighting for the free core, 37 ms with one thread (busy or idle). Giving torch
-half the cores keeps the predictor from starving the loop; the loop's own
-libraries keep all cores, because they run one after another in it.
+half the cores keeps the predictor from starving the loop.
+
+The frame loop itself runs on two threads on a CPU (the next frame is matted
+while the current one is finished, :mod:`app.prefetch`), so OpenCV's pool gets
+half the cores too: its per-pixel loops on 320–1280-pixel maps gain little from
+more threads and the two halves then stop waiting for each other's workers
+(2-core EPYC, 1280×720, ``harmonicam bench``: 57 → 60–63 FPS with one thread).
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ def thread_budget(cores: int | None = None) -> ThreadBudget:
     """The budget for a machine with ``cores`` logical cores (default: this one's)."""
     cores = max(1, cores or os.cpu_count() or 1)
     half = max(1, cores // 2)
-    return ThreadBudget(torch=min(half, 8), opencv=cores, onnxruntime=min(half, 8))
+    return ThreadBudget(torch=min(half, 8), opencv=half, onnxruntime=min(half, 8))
 
 
 def apply_thread_budget(budget: ThreadBudget | None = None) -> ThreadBudget:

@@ -19,8 +19,8 @@ class PlainHarmonizer(Harmonizer):
 class WeightsHarmonizer(PlainHarmonizer):
     """Stands in for a harmonizer that is usable only with a weights file."""
 
-    def __init__(self, strength=1.0, device="cpu", weights=None):
-        super().__init__(strength, device)
+    def __init__(self, strength=1.0, device="cpu", weights=None, runtime="torch"):
+        super().__init__(strength, device, runtime)
         self.weights = weights
 
 

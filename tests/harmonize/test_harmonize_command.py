@@ -36,9 +36,10 @@ def test_every_harmonizer_harmonizes_a_file(tmp_path, astronaut, name):
     b = write_image(tmp_path / "b.png", background)
     out = tmp_path / "o.png"
     assert main(["harmonize", "--harmonizer", name, "--composite", str(c), "--mask", str(m),
-                 "--background", str(b), "--out", str(out)]) == 0
+                 "--background", str(b), "--out", str(out), "--runtime", "torch"]) == 0
     result = cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
-    # the same code as the video pipeline: the still path of the registered harmonizer
+    # the same code as the video pipeline: the still path of the registered harmonizer (on torch, as
+    # registry.create makes it; ONNX Runtime's agreement is tests/export/test_onnx_runtime.py's)
     expected = harmonize_still(registry.create("harmonizer", name), composite, mask.astype(np.float32) / 255,
                                background)
     assert np.array_equal(result, expected)

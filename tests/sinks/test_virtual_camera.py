@@ -1,6 +1,7 @@
 """The virtual camera through the real pyvirtualcam.Camera on a registered test backend."""
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -128,4 +129,36 @@ def test_a_device_taken_by_another_program_is_retried_until_free(vcam_backends, 
     time.sleep(0.025)
     sink.send(frame)
     assert vcam_backends.instances[-1].count == 1 and "is back" in statuses[-1]
+    sink.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="readers are counted on Linux")
+def test_readers_are_the_apps_that_open_the_device_after_us(vcam_backends, tmp_path, monkeypatch):
+    node = tmp_path / "video10"  # a file stands in for the loopback node: inotify and /proc treat them alike
+    node.write_bytes(b"")
+    ours = open(node, "rb")  # what pyvirtualcam holds (the test backend opens nothing itself)
+    sink = VirtualCameraSink(backend="harmonicam-test", device=str(node), reconnect_s=0.05,
+                             on_status=lambda text: None)
+    sink.open((64, 48), 30)
+    assert sink.readers() == 0
+    app = open(node, "rb")  # a call app opens the camera
+    assert sink.readers() == 1
+    app.close()
+    assert sink.readers() == 0
+
+    monkeypatch.setattr(vcam_backends.instances[-1], "send", lambda f: (_ for _ in ()).throw(RuntimeError("gone")))
+    sink.send(np.zeros((48, 64, 3), np.uint8))
+    assert sink.readers() is None  # while the device is lost nobody can tell: keep working
+    time.sleep(0.06)
+    sink.send(np.zeros((48, 64, 3), np.uint8))  # re-opened: counting again
+    assert sink.readers() == 0
+    sink.close()
+    ours.close()
+    assert sink.readers() is None
+
+
+def test_readers_are_unknown_where_the_device_is_no_node(vcam_backends):
+    sink = VirtualCameraSink(backend="harmonicam-test")  # the test backend's "/dev/video-test" does not exist
+    sink.open((64, 48), 30)
+    assert sink.readers() is None
     sink.close()

@@ -20,6 +20,7 @@ import torch
 from models.frame import Image, on_device
 from models.harmonizers.adain.network import AdainNet
 from models.harmonizers.realtime import ImageToImageHarmonizer, SmallInputs, network_input
+from models.ops.onnx_runtime import runtime_networks
 from models.registry import register
 from models.weights import default_weights
 
@@ -42,21 +43,25 @@ class AdainHarmonizer(ImageToImageHarmonizer):
     uses_background = True
 
     def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
-                 rate_hz: float = 10.0, tau_s: float = 1.0) -> None:
-        super().__init__(strength, device, rate_hz, tau_s)
+                 rate_hz: float = 10.0, tau_s: float = 1.0, runtime: str = "torch") -> None:
+        super().__init__(strength, device, rate_hz, tau_s, runtime)
         path = weights or default_weights(ARCHITECTURE)
         if path is None:
             raise FileNotFoundError("the AdaIN harmonizer has no weights: pass --harmonizer-weights PATH to a "
                                     ".safetensors file written by models.training.train_adain")
         self.network = AdainNet.from_checkpoint(path).to(device)
+        self.onnx_networks = runtime_networks(self.onnx_specs(), runtime, device)
 
     @torch.inference_mode()
     def predict_image(self, inputs: SmallInputs, cache: dict[str, Any]) -> Image:
-        composite = network_input(inputs.composite, self.device)
+        composite, mask = network_input(inputs.composite, self.device), network_input(inputs.mask, self.device)
+        onnx = self.onnx_networks.get("adain")
         if cache.get("key") is not inputs.background:
             cache["key"] = inputs.background
-            cache["stats"] = self.network.background_stats(network_input(inputs.background, self.device))
-        out = self.network(composite, network_input(inputs.mask, self.device), cache["stats"])
+            background = network_input(inputs.background, self.device)
+            # The exported graph computes the statistics itself (see onnx_specs): it takes the image.
+            cache["stats"] = background if onnx is not None else self.network.background_stats(background)
+        out = (self.network if onnx is None else onnx)(composite, mask, cache["stats"])
         if on_device(inputs.composite):
             return out.to(inputs.composite.dtype)
         return out[0].permute(1, 2, 0).float().cpu().numpy()
@@ -70,6 +75,7 @@ class AdainHarmonizer(ImageToImageHarmonizer):
 
     def close(self) -> None:
         self.network = None
+        self.onnx_networks = {}
 
 
 class _OneGraph(torch.nn.Module):

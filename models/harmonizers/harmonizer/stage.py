@@ -25,6 +25,7 @@ from models.harmonizers.harmonizer.lite import HarmonizerLiteNet
 from models.harmonizers.harmonizer.network import INPUT_SIZE, HarmonizerNet
 from models.harmonizers.realtime import SmallInputs, TransformHarmonizer, network_input
 from models.ops.checkpoint import load_state_dict_file
+from models.ops.onnx_runtime import runtime_networks
 from models.registry import register
 from models.weights import default_weights
 
@@ -52,14 +53,15 @@ class FilterHarmonizer(TransformHarmonizer):
     input_size = INPUT_SIZE
 
     def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
-                 rate_hz: float = 10.0, tau_s: float = 1.0) -> None:
-        super().__init__(strength, device, rate_hz, tau_s)
+                 rate_hz: float = 10.0, tau_s: float = 1.0, runtime: str = "torch") -> None:
+        super().__init__(strength, device, rate_hz, tau_s, runtime)
         path = weights or default_weights(LITE)
         if path is None:
             raise FileNotFoundError("the harmonizer has no weights: pass --harmonizer-weights PATH to our "
                                     ".safetensors or an official harmonizer.pth")
         self.network = load_network(path).to(device)
         self.uses_background = getattr(self.network, "complete_background", False)
+        self.onnx_networks = runtime_networks(self.onnx_specs(), runtime, device)
 
     @property
     def identity(self) -> np.ndarray:
@@ -69,14 +71,18 @@ class FilterHarmonizer(TransformHarmonizer):
     def predict(self, inputs: SmallInputs, cache: dict[str, Any]) -> np.ndarray:
         """The arguments in filter order, clamped to the filters' range [-1, 1]."""
         composite, mask = network_input(inputs.composite, self.device), network_input(inputs.mask, self.device)
+        onnx = self.onnx_networks.get("harmonizer")
+        network = self.network if onnx is None else onnx
         if self.uses_background:
             # The embedding depends on the background only: once per background, per stream.
             if cache.get("key") is not inputs.background:
                 cache["key"] = inputs.background
-                cache["embedding"] = self.network.embed_background(network_input(inputs.background, self.device))
-            args = self.network(composite, mask, cache["embedding"])
+                background = network_input(inputs.background, self.device)
+                # The exported graph embeds the background itself (see onnx_specs): it takes the image.
+                cache["embedding"] = background if onnx is not None else self.network.embed_background(background)
+            args = network(composite, mask, cache["embedding"])
         else:
-            args = self.network(composite, mask)
+            args = network(composite, mask)
         return effective_args(args[0].float())
 
     def apply(self, composite: Composite, transform: np.ndarray, stream: dict[str, Any]):
@@ -98,6 +104,7 @@ class FilterHarmonizer(TransformHarmonizer):
 
     def close(self) -> None:
         self.network = None
+        self.onnx_networks = {}
 
 
 class _WithBackground(torch.nn.Module):

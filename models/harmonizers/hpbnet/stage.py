@@ -20,6 +20,7 @@ import torch
 from models.frame import Image, on_device
 from models.harmonizers.hpbnet.network import HpbNet
 from models.harmonizers.realtime import ImageToImageHarmonizer, SmallInputs, network_input
+from models.ops.onnx_runtime import runtime_networks
 from models.registry import register
 from models.weights import default_weights
 
@@ -44,16 +45,18 @@ class HpbnetHarmonizer(ImageToImageHarmonizer):
     input_size = INPUT_SIZE
 
     def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
-                 rate_hz: float = 10.0, tau_s: float = 1.0) -> None:
-        super().__init__(strength, device, rate_hz, tau_s)
+                 rate_hz: float = 10.0, tau_s: float = 1.0, runtime: str = "torch") -> None:
+        super().__init__(strength, device, rate_hz, tau_s, runtime)
         path = weights or default_weights(ARCHITECTURE)
         if path is None:
             raise FileNotFoundError(NO_WEIGHTS)
         self.network = HpbNet.from_checkpoint(path).to(device)
+        self.onnx_networks = runtime_networks(self.onnx_specs(), runtime, device)
 
     @torch.inference_mode()
     def predict_image(self, inputs: SmallInputs, cache: dict[str, Any]) -> Image:
-        out = self.network(network_input(inputs.composite, self.device), network_input(inputs.mask, self.device))
+        network = self.onnx_networks.get("hpbnet", self.network)
+        out = network(network_input(inputs.composite, self.device), network_input(inputs.mask, self.device))
         if on_device(inputs.composite):
             return out.to(inputs.composite.dtype)
         return out[0].permute(1, 2, 0).float().cpu().numpy()
@@ -66,3 +69,4 @@ class HpbnetHarmonizer(ImageToImageHarmonizer):
 
     def close(self) -> None:
         self.network = None
+        self.onnx_networks = {}

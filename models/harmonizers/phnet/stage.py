@@ -25,6 +25,7 @@ from models.blending.base import Composite
 from models.frame import Image, on_device
 from models.harmonizers.phnet.network import SIZE_MULTIPLE, SMALL, PHNet
 from models.harmonizers.realtime import ImageToImageHarmonizer, SmallInputs, network_input
+from models.ops.onnx_runtime import runtime_networks
 from models.ops.sizes import fit_long_side
 from models.registry import register
 from models.stream import StreamState
@@ -75,13 +76,16 @@ class PHNetHarmonizer(ImageToImageHarmonizer):
     input_size = INPUT_SIZE
 
     def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
-                 rate_hz: float = 10.0, tau_s: float = 1.0) -> None:
-        super().__init__(strength, device, rate_hz, tau_s)
+                 rate_hz: float = 10.0, tau_s: float = 1.0, runtime: str = "torch") -> None:
+        super().__init__(strength, device, rate_hz, tau_s, runtime)
         path = weights or default_weights(ARCHITECTURE)
         if path is None:
             raise FileNotFoundError(NO_WEIGHTS)
         self.network = PHNet.from_checkpoint(path).to(device)
         self.input_size = INPUT_SIZES.get(self.network.config.name, INPUT_SIZE)
+        # The patch grids bake the size into the graph: a frame shape other than the square gets its own
+        # export on its first prediction (cached on disk, so once per shape and weights).
+        self.onnx_networks = runtime_networks(self.onnx_specs(), runtime, device)
 
     def _small_inputs(self, composite: Composite, background: Image, state: StreamState) -> SmallInputs:
         # Not the square ``shrink`` of the base class: PHNet is fully convolutional, so it gets the
@@ -92,7 +96,8 @@ class PHNetHarmonizer(ImageToImageHarmonizer):
     @torch.inference_mode()
     def predict_image(self, inputs: SmallInputs, cache: dict[str, Any]) -> Image:
         composite = network_input(inputs.composite, self.device)
-        out = harmonize_padded(self.network, composite, network_input(inputs.mask, self.device))
+        network = self.onnx_networks.get("phnet", self.network)
+        out = harmonize_padded(network, composite, network_input(inputs.mask, self.device))
         if on_device(inputs.composite):
             return out
         return out[0].permute(1, 2, 0).float().cpu().numpy()
@@ -106,3 +111,4 @@ class PHNetHarmonizer(ImageToImageHarmonizer):
 
     def close(self) -> None:
         self.network = None
+        self.onnx_networks = {}

@@ -1,0 +1,90 @@
+"""Overlapped frames (app.prefetch): the same output frame for frame, no frame read in vain, a clean stop."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from app.assemble import StageChoice
+from app.prefetch import FramePrefetch
+from app.runner import run_stream
+from app.session import build_pipeline
+from app.sinks.base import NullSink
+from app.sources import open_source
+
+SIZE = (320, 180)
+
+
+class CountingSource:
+    """Wraps a source and counts reads; records which thread read."""
+
+    def __init__(self, source):
+        self.inner, self.reads, self.threads = source, 0, set()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def read(self):
+        self.reads += 1
+        self.threads.add(threading.current_thread().name)
+        return self.inner.read()
+
+
+def outputs(overlap: bool, frames: int = 12) -> list[np.ndarray]:
+    """The real default CPU stages (MediaPipe, defringe, harmonizer) on the sample clip, file mode."""
+    pipeline = build_pipeline(StageChoice(blend="defringe", harmonizer="harmonizer"), "#336699", [NullSink()],
+                              frame_locked=True)
+    pipeline.live = False
+    source = open_source("sample", SIZE)
+    prefetch = FramePrefetch(source, pipeline, overlap)
+    got = []
+    try:
+        for k in range(frames):
+            got.append(prefetch.process(prefetch.next(more=k + 1 < frames)).output)
+    finally:
+        prefetch.close()
+        pipeline.close()
+        source.close()
+    return got
+
+
+def test_overlapped_frames_are_the_frames_of_the_plain_loop():
+    plain, overlapped = outputs(overlap=False), outputs(overlap=True)
+    assert len(plain) == len(overlapped) == 12
+    for a, b in zip(plain, overlapped):
+        np.testing.assert_array_equal(a, b)
+    assert len({a.tobytes() for a in plain}) > 1  # the clip moves: the frames really differ
+
+
+def test_run_stream_reads_exactly_the_frames_it_processes_and_matting_runs_ahead():
+    pipeline = build_pipeline(StageChoice(blend="linear", harmonizer="none"), "#336699", [NullSink()],
+                              frame_locked=True)
+    source = CountingSource(open_source("sample", SIZE, loop=True))
+    try:
+        assert run_stream(source, pipeline, max_frames=7) == 7
+    finally:
+        pipeline.close()
+        source.close()
+    assert source.reads == 7
+    assert any(name.startswith("frame-prefetch") for name in source.threads)
+
+
+def test_stop_leaves_no_read_running():
+    pipeline = build_pipeline(StageChoice(blend="linear", harmonizer="none"), "#336699", [NullSink()],
+                              frame_locked=True)
+    source = CountingSource(open_source("sample", SIZE, loop=True))
+    stop = threading.Event()
+
+    def stop_after_three(result):
+        if result.frame.index >= 2:
+            stop.set()
+
+    try:
+        count = run_stream(source, pipeline, stop=stop, on_result=stop_after_three)
+        reads = source.reads
+    finally:
+        pipeline.close()
+        source.close()
+    assert count == 3
+    assert reads == 4  # the one frame prepared ahead is read, then dropped; nothing reads after the return
+    assert source.reads == reads
