@@ -28,6 +28,7 @@ from models.blending.linear import blend_linear, blend_linear_torch
 from models.frame import Frame, on_device
 from models.matting.base import Matte
 from models.matting.solidify import ISLAND_SHARE, drop_islands, island_keep  # noqa: F401 (ISLAND_SHARE: re-exported)
+from models.ops.regions import box_of, enlarge_region
 from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import alpha_array, alpha_tensor, box_blur, resize
 from models.registry import register
@@ -94,12 +95,16 @@ def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray,
     images = [scaled(side).astype(np.float32) * np.float32(1 / 255) for _, side in PASSES]
     alphas = [x[..., None] for x in _pyramid(alpha, shrink)]
     fg = _passes(images, alphas, lambda x, like: cv2.resize(x, like.shape[1::-1], interpolation=cv2.INTER_LINEAR))
-    # uint8 from here on (convertScaleAbs rounds and saturates in one pass; F ≥ 0): the full-resolution
-    # work is one resize and one masked copy.
-    fg = cv2.resize(cv2.convertScaleAbs(fg, alpha=255), (w, h), interpolation=cv2.INTER_LINEAR)
+    out = rgb.copy()
     edge = cv2.inRange(alpha, TINY, BELOW_ONE)
-    # cv2.copyTo with a one-channel mask: NumPy's copyto with a broadcast mask is ~20× slower here.
-    return cv2.copyTo(fg, edge, rgb.copy())
+    box = box_of(edge)
+    if box is None:
+        return out
+    # uint8 from here on (convertScaleAbs rounds and saturates in one pass; F ≥ 0): the full-resolution
+    # work is the enlargement of the edge's box and one masked copy into it. cv2.copyTo with a
+    # one-channel mask: NumPy's copyto with a broadcast mask is ~20× slower here.
+    cv2.copyTo(enlarge_region(cv2.convertScaleAbs(fg, alpha=255), (w, h), box), edge[box], out[box])
+    return out
 
 
 @register("blend", "defringe", "linear blending without the old background's colour on the edges, "

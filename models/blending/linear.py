@@ -8,14 +8,21 @@ import torch
 from models.blending.base import Blend, Composite
 from models.frame import Frame, on_device
 from models.matting.base import Matte
+from models.ops.regions import box_of
 from models.registry import register
 from models.stream import StreamState
 
 
 def blend_linear(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """uint8 fast path: OpenCV's per-pixel weighted sum (multithreaded, rounds once)."""
-    a = np.ascontiguousarray(alpha, dtype=np.float32)
-    return cv2.blendLinear(fg, bg, a, 1.0 - a)
+    """uint8 fast path: OpenCV's per-pixel weighted sum (rounds once), in the box of α > 0 only (outside it
+    the composite is the background as it is)."""
+    a = np.asarray(alpha, dtype=np.float32)
+    out = np.array(bg, order="C", copy=True)  # C order: OpenCV writes into a box of it
+    box = box_of(a)
+    if box is not None:
+        inside = a[box]
+        cv2.blendLinear(fg[box], bg[box], inside, 1.0 - inside, dst=out[box])
+    return out
 
 
 def blend_linear_torch(fg: torch.Tensor, alpha: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:

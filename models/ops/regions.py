@@ -1,0 +1,36 @@
+"""Work on the part of a frame that can change: the box around a matte, a region of an enlargement.
+
+Outside the box of α > 0 a composite is the background as it is, so full-resolution
+per-pixel work can stop at that box (a person usually fills well under half of a
+conference frame).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: A region of an H×W image as (rows, columns).
+Box = tuple[slice, slice]
+
+
+def box_of(mask: np.ndarray) -> Box | None:
+    """The bounding box of the non-zero pixels of ``mask`` (float or uint8 H×W), None when there are none."""
+    inside = mask if mask.dtype == np.uint8 else (mask > 0).view(np.uint8)
+    x, y, w, h = cv2.boundingRect(inside)
+    return (slice(y, y + h), slice(x, x + w)) if w else None
+
+
+def enlarge_region(small: np.ndarray, size: tuple[int, int], box: Box) -> np.ndarray:
+    """``box`` of ``cv2.resize(small, size, INTER_LINEAR)`` without enlarging the rest of it.
+
+    Each pixel (X, Y) of the enlargement samples ``small`` at ((X + ½)·w/W − ½, (Y + ½)·h/H − ½),
+    as ``cv2.resize`` does; an inverse-mapped affine warp evaluates exactly those samples for the
+    box alone, edges replicated. OpenCV's warp interpolates with 5-bit weights where resize uses
+    11-bit ones, so uint8 results differ from the cropped resize by at most one level.
+    """
+    width, height = size
+    rows, cols = box
+    fx, fy = small.shape[1] / width, small.shape[0] / height
+    to_small = np.array([[fx, 0, (cols.start + 0.5) * fx - 0.5], [0, fy, (rows.start + 0.5) * fy - 0.5]])
+    return cv2.warpAffine(small, to_small, (cols.stop - cols.start, rows.stop - rows.start),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
