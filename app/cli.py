@@ -228,9 +228,9 @@ def build_parser() -> Parser:
     cores = os.cpu_count() or 1
     bench = add("bench", "measure per-stage and end-to-end speed")
     bench.add_argument("--source", default="sample", help="video source (default: the sample clip)")
-    bench.add_argument("--resolutions", type=resolution_list, default=[(1280, 720), (1920, 1080)],
+    bench.add_argument("--resolutions", type=resolution_list, default=[(1280, 720), (1920, 1080), (3840, 2160)],
                        metavar="WxH[,WxH]", help="frame sizes to measure, each from 16x16 to 7680x4320 "
-                       "(default 1280x720,1920x1080)")
+                       "(default 1280x720,1920x1080,3840x2160)")
     bench.add_argument("--devices", type=device_list, metavar="cpu[,cuda]",
                        help="where the networks run (default: cpu, plus cuda when present)")
     bench.add_argument("--runtimes", type=runtime_list, default=["auto"], metavar="torch[,onnxruntime]",

@@ -316,6 +316,19 @@ def test_bench_prints_a_table_and_json(tmp_path, capsys):
     assert row["resolution"] == "320x180" and row["harmonizer"] == "none" and row["fps"] > 0
     assert {"capture", "matting", "background", "blend", "harmonize", "sink"} <= set(row["stages_ms"])
     assert set(row["stages_ms"]["matting"]) == {"median", "p95"}
+    assert row["latency_p95_ms"] >= row["latency_ms"] > 0  # end to end, median and p95
+    assert "gpu_memory_mb" not in row and "GPU MiB" not in out  # a CPU run has no device memory to report
+
+
+def test_bench_table_shows_device_memory_of_cuda_rows():
+    from app.commands.bench import format_table
+
+    row = {"device": "cpu", "runtime": "torch", "busy_cores": 0, "resolution": "1920x1080", "blend": "linear",
+           "harmonizer": "none", "fps": 40.0, "latency_ms": 20.0, "latency_p95_ms": 31.0,
+           "stages_ms": {"blend": {"median": 1.0, "p95": 2.0}}}
+    lines = format_table([row, {**row, "device": "cuda", "gpu_memory_mb": 412.4}], {}).splitlines()
+    assert lines[1].endswith("GPU MiB")
+    assert lines[2].split()[-2:] == ["20.0/31.0", "-"] and lines[3].split()[-2:] == ["20.0/31.0", "412"]
 
 
 def test_preview_window_shows_the_run(tmp_path, qtbot):

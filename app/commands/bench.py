@@ -94,18 +94,30 @@ def bench_row(source_spec: str, size: tuple[int, int], choice: StageChoice, back
         # live=True: measure what a camera gets (slow predictions run asynchronously)
         session.run(WARMUP_FRAMES, live=True)
         pipeline.times.clear()
+        memory = _device_memory(choice.device)
         with busy_cores(busy):
             t0 = time.perf_counter()
             count = session.run(frames, live=True)
             wall = time.perf_counter() - t0
         providers = providers_of(pipeline.blend, pipeline.harmonizer)  # what ran, before the stages close
+        latency = stats(pipeline.times.latency_ms)
     return {
         "device": choice.device, "runtime": choice.runtime, "providers": providers, "busy_cores": busy,
         "resolution": f"{size[0]}x{size[1]}", "matting": choice.matting,
         "blend": choice.blend, "harmonizer": choice.harmonizer, "frames": count,
-        "fps": round(count / wall, 1), "latency_ms": stats(pipeline.times.latency_ms)["median"],
-        "stages_ms": pipeline.times.summary(),
+        "fps": round(count / wall, 1), "latency_ms": latency["median"], "latency_p95_ms": latency["p95"],
+        "stages_ms": pipeline.times.summary(), **({"gpu_memory_mb": memory()} if memory else {}),
     }
+
+
+def _device_memory(device: str):
+    """On CUDA: starts a peak count and returns what reads it (MiB torch allocated); None elsewhere."""
+    import torch
+
+    if device != "cuda":
+        return None
+    torch.cuda.reset_peak_memory_stats()
+    return lambda: round(torch.cuda.max_memory_allocated() / 2**20, 1)
 
 
 def filter_application(devices: list[str], resolutions: list[tuple[int, int]]) -> list[dict]:
@@ -124,7 +136,9 @@ def filter_application(devices: list[str], resolutions: list[tuple[int, int]]) -
 def format_table(results: list[dict], floors: dict[str, float]) -> str:
     """A table whose columns line up: one row per run, median/p95 ms per stage that ran in any row."""
     stages = [st for st in STAGES if any(st in r["stages_ms"] for r in results)]
-    head = ["device", "runtime", "busy", "resolution", "blend", "harmonizer", *stages, "FPS", "latency ms"]
+    memory = any("gpu_memory_mb" in r for r in results)
+    head = ["device", "runtime", "busy", "resolution", "blend", "harmonizer", *stages, "FPS", "latency ms",
+            *(["GPU MiB"] if memory else [])]
     rows = []
     for r in results:
         cells = [r["device"], r.get("runtime", "torch"), str(r.get("busy_cores", 0)), r["resolution"], r["blend"],
@@ -132,9 +146,12 @@ def format_table(results: list[dict], floors: dict[str, float]) -> str:
         for st in stages:
             v = r["stages_ms"].get(st)
             cells.append(f"{v['median']:.1f}/{v['p95']:.1f}" if v else "-")
-        rows.append(cells + [f"{r['fps']:.1f}", f"{r['latency_ms']:.1f}"])
+        latency = f"{r['latency_ms']:.1f}/{r['latency_p95_ms']:.1f}" if "latency_p95_ms" in r else f"{r['latency_ms']:.1f}"
+        memory_cell = [f"{r['gpu_memory_mb']:.0f}" if "gpu_memory_mb" in r else "-"] if memory else []
+        rows.append(cells + [f"{r['fps']:.1f}", latency, *memory_cell])
     widths = [max(len(row[k]) for row in [head, *rows]) for k in range(len(head))]
-    lines = ["per-stage median/p95 ms, end-to-end FPS and median latency; busy = cores kept busy by another process"]
+    lines = ["per-stage and end-to-end latency median/p95 ms, FPS; busy = cores kept busy by another process"
+             + ("; GPU MiB = peak memory torch allocated" if memory else "")]
     for row in [head, *rows]:
         lines.append("  ".join(c.ljust(w) if k < 6 else c.rjust(w) for k, (c, w) in enumerate(zip(row, widths))))
     if floors:
