@@ -66,7 +66,7 @@ class MattePostprocess:
         solid = None
         if o.solidify:  # a new array: the EMA state is never written
             alpha = solid = solidify(cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE),
-                                                interpolation=cv2.INTER_AREA))
+                                                interpolation=cv2.INTER_AREA), frame.scaled(WORK_LONG_SIDE))
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour(frame.rgb, alpha, o.colour_radius, o.colour_eps, WORK_LONG_SIDE,
                                               COLOUR_APPLY_LONG_SIDE, frame.scaled)
@@ -92,7 +92,8 @@ class MattePostprocess:
         h, w = alpha.shape[-2:]
         solid = None
         if o.solidify:
-            alpha = solid = solidify_tensor(resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE)))
+            alpha = solid = solidify_tensor(resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE)),
+                                            frame.scaled(WORK_LONG_SIDE))
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour_tensor(frame.pixels, alpha, o.colour_radius, o.colour_eps,
                                                      WORK_LONG_SIDE, COLOUR_APPLY_LONG_SIDE)

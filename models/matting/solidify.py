@@ -45,6 +45,13 @@ HOLE_SHARE = 0.005
 #: Separate regions smaller than this share of the largest are dropped (the person is the largest;
 #: a hand or a second head is far bigger, a flag star far smaller).
 ISLAND_SHARE = 0.05
+#: The colour test of weak edge pixels (:func:`unlike_the_person`): working pixels searched around
+#: each (LOOK), the α from which a neighbour counts as surely the person's (SURE: a cap's white top
+#: is 0.7–0.9 where 0.9 is rare), and the RGB distance in levels beyond which two colours differ
+#: (UNLIKE: a cap band's black and the sure black cap ≲ 30 apart, the gold pole and the band ≳ 75).
+LOOK = 6
+SURE = 0.7
+UNLIKE = 48.0
 #: α of the solid matte below which a working pixel is not the person's (for :func:`reach_of`).
 REACH_FLOOR = 0.02
 
@@ -88,9 +95,44 @@ def _fill_small_holes(body: np.ndarray, share: float) -> np.ndarray:
     return body | np.isin(labels, np.flatnonzero(small)) if small.any() else body
 
 
-def solidify(alpha: np.ndarray) -> np.ndarray:
+def _touching_outside(parts: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """The 8-connected regions of ``parts`` (uint8 or bool, within ``body``) that touch the outside of ``body``."""
+    _, labels = cv2.connectedComponents(parts.astype(np.uint8), connectivity=8)
+    outside = cv2.dilate((~body).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return np.isin(labels, np.unique(labels[outside & (labels > 0)]))
+
+
+def unlike_the_person(alpha: np.ndarray, rgb: np.ndarray, weak: np.ndarray) -> np.ndarray:
+    """The ``weak`` pixels whose colour is unlike that of every sure person pixel within ``LOOK`` and
+    nearer to that of a pixel outside the person (a nearest-colour vote between the two sides).
+
+    A background object glued to the person's edge is only half believed by the model and has
+    its own colour; the person's weak edge (a cap band, hair, the far side of a shoulder) continues
+    colours the model is sure of right beside it. All weak pixels are tested at once:
+    (2·LOOK+1)² offsets × the weak pixels.
+    """
+    ys, xs = np.nonzero(weak)
+    unlike = np.zeros(weak.shape, bool)
+    if ys.size == 0:
+        return unlike
+    h, w = alpha.shape
+    steps = np.arange(-LOOK, LOOK + 1, 2)  # every other pixel: 49 neighbours instead of 169, colours vary slowly
+    dy, dx = (d.reshape(-1, 1) for d in np.meshgrid(steps, steps, indexing="ij"))
+    yy, xx = np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)
+    colours = rgb.astype(np.float32)
+    distance = ((colours[yy, xx] - colours[ys, xs]) ** 2).sum(-1)
+    around = alpha[yy, xx]
+    person = np.where(around >= SURE, distance, np.inf).min(0)
+    rest = np.where(around < BOUNDARY, distance, np.inf).min(0)
+    # A weak pixel with no confident one within reach is not judged: there is nothing to compare with.
+    unlike[ys, xs] = (person > UNLIKE ** 2) & np.isfinite(person) & (rest < person)
+    return unlike
+
+
+def solidify(alpha: np.ndarray, rgb: np.ndarray | None = None) -> np.ndarray:
     """The working copy ``alpha`` (float32 h×w in [0,1]) made to hold together: float32 h×w, ≈ 0 or 1
-    except across the person's boundary. Never writes into ``alpha``."""
+    except across the person's boundary. ``rgb``: the frame at the same size (uint8), for the colour
+    test of weak edge pixels (:func:`unlike_the_person`). Never writes into ``alpha``."""
     body = alpha > BOUNDARY
     if not body.any():
         return np.zeros_like(alpha)
@@ -105,13 +147,22 @@ def solidify(alpha: np.ndarray) -> np.ndarray:
     near = cv2.dilate((alpha >= CONFIDENT).astype(np.uint8), reach).astype(bool)
     weak = (body & ~near).astype(np.uint8)
     size = max(3, round(THIN_SHARE * max(alpha.shape)) | 1)
-    wide = cv2.morphologyEx(weak, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    opening = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    wide = cv2.morphologyEx(weak, cv2.MORPH_OPEN, opening)
     thin = weak & ~wide
     kept = body
     if thin.any():
-        _, labels = cv2.connectedComponents(thin, connectivity=8)
-        outside = cv2.dilate((~body).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        kept = body & ~np.isin(labels, np.unique(labels[outside & (labels > 0)]))
+        kept = body & ~_touching_outside(thin, body)
+    # (a') Thin weak strips of a colour the person does not have beside them: the gold pole along the
+    # black cap band and the ear, where the weak part is as wide as band and pole together and the
+    # opening above keeps it. Only the thin part of what is unlike goes (a wide weak patch, such as
+    # a cap's white top, is the person's).
+    if rgb is not None:
+        edge = cv2.dilate((~kept).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)  # 2 px of the outside
+        unlike = unlike_the_person(alpha, rgb, kept & edge & (alpha < SURE)).astype(np.uint8)
+        strips = unlike & ~cv2.morphologyEx(unlike, cv2.MORPH_OPEN, opening)
+        if strips.any():
+            kept &= ~_touching_outside(strips, kept)
     # (d) Islands, including those the opening has just cut off (a pole's lower end).
     islands = small_regions(kept, ISLAND_SHARE)
     if islands is not None:
@@ -129,10 +180,11 @@ def solidify(alpha: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def solidify_tensor(alpha: torch.Tensor) -> torch.Tensor:
-    """:func:`solidify` of a 1×1×h×w working copy on the device. Connected components have no device
-    kernel: the thumbnail (a few hundred kilobytes at most) goes to the host and back."""
-    return alpha_tensor(solidify(alpha_array(alpha)), alpha.device)
+def solidify_tensor(alpha: torch.Tensor, rgb: np.ndarray | None = None) -> torch.Tensor:
+    """:func:`solidify` of a 1×1×h×w working copy on the device (``rgb``: the frame's host copy at that
+    size). Connected components have no device kernel: the thumbnail (a few hundred kilobytes at most)
+    goes to the host and back."""
+    return alpha_tensor(solidify(alpha_array(alpha), rgb), alpha.device)
 
 
 def reach_of(solid: np.ndarray) -> np.ndarray:

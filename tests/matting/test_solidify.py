@@ -39,6 +39,37 @@ def test_a_thin_weak_protrusion_goes_and_a_thin_confident_one_stays():
     assert (out[105:135, 61] > 0.9).all()
 
 
+def glued_strip_scene(strip_colour):
+    """A person in black (sure, α 1, x ≥ 130) on dark blue, with a weak black band (α 0.6, 4 px) along its
+    side and a strip of ``strip_colour`` outside it whose model α falls off across its width, as a pole's
+    does (0.55 on its inner half, 0.4 on its outer one). Band and inner half are 5 px farther than one
+    pixel from the sure part, as wide as the opening, so the thin-structure rule alone keeps both."""
+    alpha = np.zeros((H, W), np.float32)
+    rgb = np.zeros((H, W, 3), np.uint8)
+    rgb[...] = (14, 14, 50)                 # the dark blue room
+    alpha[:, 130:] = 1.0
+    rgb[:, 130:] = (20, 12, 10)             # the black coat
+    alpha[20:95, 126:130] = 0.6             # the weak band beside it
+    rgb[20:95, 126:130] = (20, 12, 10)
+    alpha[20:95, 124:126] = 0.55            # the strip outside the band: its inner half…
+    alpha[20:95, 122:124] = 0.4             # …and its outer half, below the boundary
+    rgb[20:95, 122:126] = strip_colour
+    return alpha, rgb
+
+
+def test_a_weak_strip_of_a_colour_the_person_does_not_have_goes():
+    alpha, rgb = glued_strip_scene((190, 130, 50))      # a gold pole
+    assert solidify(alpha)[40:80, 124:126].min() > 0.5  # the opening alone keeps it
+    out = solidify(alpha, rgb)
+    assert out[40:80, 124:126].max() == 0
+    assert out[40:80, 127:130].min() > 0.5              # the band is the person's colour: it stays
+
+
+def test_a_weak_edge_of_the_person_s_own_colour_stays():
+    alpha, rgb = glued_strip_scene((24, 14, 12))        # the cap band's black, one shade off
+    assert np.array_equal(solidify(alpha, rgb), solidify(alpha))
+
+
 def test_a_half_transparent_region_inside_the_person_becomes_opaque():
     alpha = person()
     alpha[40:70, 140:180] *= np.random.default_rng(0).uniform(0.5, 0.9, (30, 40)).astype(np.float32)  # the cap
