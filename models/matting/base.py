@@ -15,6 +15,9 @@ class Matte:
 
     alpha: np.ndarray
     foreground: np.ndarray | None = None  # uint8 H×W×3, e.g. RVM's ``fgr``
+    #: The person's regions were decided by :mod:`models.matting.solidify`: no stray islands are left
+    #: for a blend to remove.
+    decided: bool = False
 
 
 class Matting(abc.ABC):

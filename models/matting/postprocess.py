@@ -60,7 +60,7 @@ class MattePostprocess:
         if self.options.smoothing_s > 0:
             alpha = self._ema.update(alpha, frame.timestamp)
         if on_device(alpha):
-            return replace(matte, alpha=self._device_alpha(frame, alpha))
+            return replace(matte, alpha=self._device_alpha(frame, alpha), decided=self.options.solidify)
         o = self.options
         h, w = alpha.shape
         solid = None
@@ -84,7 +84,7 @@ class MattePostprocess:
         # quarter of a grey level they cannot change a pixel, but they would make every later
         # stage treat the whole frame as foreground (harmonizers work in the box of alpha > 0).
         cv2.threshold(alpha, NEGLIGIBLE_ALPHA, 0, cv2.THRESH_TOZERO, dst=alpha)
-        return replace(matte, alpha=alpha)
+        return replace(matte, alpha=alpha, decided=o.solidify)
 
     def _device_alpha(self, frame: Frame, alpha: torch.Tensor) -> torch.Tensor:
         """The same steps on the device (1×1×H×W); never writes into the EMA state."""

@@ -6,6 +6,7 @@ import torch
 
 from models import registry
 from models.blending.defringe import drop_islands, estimate_foreground
+from models.matting.postprocess import MatteOptions, MattePostprocess
 from models.frame import Frame
 from models.matting.base import Matte
 from models.stream import StreamState
@@ -57,6 +58,23 @@ def test_small_islands_are_dropped_and_the_person_kept():
     person_only = np.zeros_like(alpha)
     person_only[40:170, 100:200] = 1.0
     assert drop_islands(person_only) is person_only  # nothing to drop: untouched
+
+
+def test_a_matte_the_post_processing_decided_is_taken_as_it_is():
+    """Its islands are gone already (models.matting.solidify): no second search on either path."""
+    rgb, alpha, _ = scene()
+    alpha[10:20, 260:270] = 0.9  # left there on purpose: a decided matte is trusted
+    bg = np.full_like(rgb, 0)
+    blend = registry.create("blend", "defringe")
+    assert blend.blend(Frame(rgb, 0, 0.0), Matte(alpha, decided=True), bg, StreamState()).alpha[15, 265] == 0.9
+    assert blend.blend(Frame(rgb, 0, 0.0), Matte(alpha), bg, StreamState()).alpha[15, 265] == 0
+    t = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+    device = blend.blend(Frame(rgb, 0, 0.0, t), Matte(torch.from_numpy(alpha)[None, None], decided=True),
+                         torch.zeros_like(t), StreamState())
+    assert abs(float(device.alpha[0, 0, 15, 265]) - 0.9) < 1e-6
+    post = MattePostprocess()
+    assert post(Frame(rgb, 0, 0.0), Matte(alpha)).decided
+    assert not MattePostprocess(MatteOptions(solidify=False))(Frame(rgb, 0, 0.0), Matte(alpha)).decided
 
 
 def test_the_tensor_path_matches_the_host_path():
