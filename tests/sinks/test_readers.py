@@ -42,84 +42,83 @@ def holders():
         proc.wait()
 
 
+@pytest.fixture
+def watching():
+    """``watching(path)`` → a DeviceReaders on ``path``, closed at the end of the test."""
+    watches = []
+
+    def watch(path):
+        watches.append(DeviceReaders(path))
+        return watches[-1]
+
+    yield watch
+    for w in watches:
+        w.close()
+
+
 def end(proc):
     proc.kill()
     proc.wait()
 
 
 @linux
-def test_opens_and_closes_by_this_process_after_the_watch_are_counted(node):
+def test_opens_and_closes_by_this_process_after_the_watch_are_counted(node, watching):
     own = open(node, "rb")  # like pyvirtualcam's own handle: opened before the watch, never counted
-    watch = DeviceReaders(node)
-    try:
-        assert watch.poll() == 0
-        f = open(node, "rb")
-        assert watch.poll() == 1
-        g = open(node, "rb")
-        assert watch.poll() == 2
-        f.close()
-        g.close()
-        assert watch.poll() == 0
-        own.close()  # our own handle: its close must not drive the count below zero or count at all
-        assert watch.poll() == 0
-    finally:
-        watch.close()
+    watch = watching(node)
+    assert watch.poll() == 0
+    f = open(node, "rb")
+    assert watch.poll() == 1
+    g = open(node, "rb")
+    assert watch.poll() == 2
+    f.close()
+    g.close()
+    assert watch.poll() == 0
+    own.close()  # our own handle: its close must not drive the count below zero or count at all
+    assert watch.poll() == 0
 
 
 @linux
-def test_other_processes_count_once_whether_seen_by_proc_or_by_inotify(node, holders):
-    watch = DeviceReaders(node)
-    try:
-        assert watch.poll() == 0
-        proc = holders(node)  # its open is both an inotify event and a /proc entry: one reader
-        assert watch.poll() == 1
-        end(proc)
-        assert watch.poll() == 0
-    finally:
-        watch.close()
+def test_other_processes_count_once_whether_seen_by_proc_or_by_inotify(node, watching, holders):
+    watch = watching(node)
+    assert watch.poll() == 0
+    proc = holders(node)  # its open is both an inotify event and a /proc entry: one reader
+    assert watch.poll() == 1
+    end(proc)
+    assert watch.poll() == 0
 
 
 @linux
-def test_an_app_that_opened_the_node_before_the_watch_is_found_in_proc(node, holders):
+def test_an_app_that_opened_the_node_before_the_watch_is_found_in_proc(node, watching, holders):
     early = holders(node)
-    watch = DeviceReaders(node)
-    try:
-        assert watch.poll() == 1
-        end(early)
-        assert watch.poll() == 0
-    finally:
-        watch.close()
+    watch = watching(node)
+    assert watch.poll() == 1
+    end(early)
+    assert watch.poll() == 0
 
 
 @linux
-def test_merged_open_events_do_not_hide_a_reader(node, holders):
+def test_merged_open_events_do_not_hide_a_reader(node, watching, holders):
     """Two opens in a row reach us as one inotify event; /proc still sees both apps."""
-    watch = DeviceReaders(node)
-    try:
-        first, second = holders(node), holders(node)
-        assert watch.poll() == 2
-        end(first)
-        assert watch.poll() == 1
-        end(second)
-        assert watch.poll() == 0
-    finally:
-        watch.close()
+    watch = watching(node)
+    first, second = holders(node), holders(node)
+    assert watch.poll() == 2
+    end(first)
+    assert watch.poll() == 1
+    end(second)
+    assert watch.poll() == 0
 
 
 @linux
-def test_opens_by_processes_proc_cannot_show_are_counted_from_events(node, monkeypatch, tmp_path):
+def test_opens_by_processes_proc_cannot_show_are_counted_from_events(node, watching, monkeypatch, tmp_path):
     """A process whose file table is unreadable (another user's) is counted from its inotify events."""
     empty_proc = tmp_path / "proc"
     empty_proc.mkdir()
     monkeypatch.setattr(readers_module, "PROC", str(empty_proc))
-    watch = DeviceReaders(node)
-    try:
-        f = open(node, "rb")
-        assert watch.poll() == 1
-        f.close()
-        assert watch.poll() == 0
-    finally:
-        watch.close()
+    watch = watching(node)
+    f = open(node, "rb")
+    assert watch.poll() == 1
+    f.close()
+    assert watch.poll() == 0
 
 
 def test_proc_scan_skips_processes_it_may_not_read(node, tmp_path, monkeypatch):

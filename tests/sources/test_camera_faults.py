@@ -6,30 +6,18 @@ import time
 import numpy as np
 
 from app.sources.camera import CameraSource
+from tests.sources.fake_capture import FakeCapture
 
 
-class ScriptedCapture:
+class ScriptedCapture(FakeCapture):
     """A capture device that plays a script of (ok, frame) reads, then keeps repeating the last one."""
 
     def __init__(self, script):
         self.script = list(script)
-        self.released = False
-
-    def isOpened(self):
-        return True
-
-    def set(self, *args):
-        return True
-
-    def get(self, prop):
-        return 0
 
     def read(self):
         time.sleep(0.002)
         return self.script.pop(0) if len(self.script) > 1 else self.script[0]
-
-    def release(self):
-        self.released = True
 
 
 def read_frames(cam, n, timeout=5.0):

@@ -7,32 +7,21 @@ import time
 import numpy as np
 
 from app.sources.camera import CameraSource
+from tests.sources.fake_capture import FakeCapture
 
 
-class CountingCapture:
+class CountingCapture(FakeCapture):
     """Each read is a frame whose value is the number of reads so far."""
 
     def __init__(self):
         self.reads = 0
         self.lock = threading.Lock()
 
-    def isOpened(self):
-        return True
-
-    def set(self, *args):
-        return True
-
-    def get(self, prop):
-        return 0
-
     def read(self):
         time.sleep(0.002)
         with self.lock:
             self.reads += 1
             return True, np.full((48, 64, 3), min(self.reads, 255), np.uint8)
-
-    def release(self):
-        pass
 
 
 def test_a_paused_camera_reads_nothing_and_resumes_with_a_fresh_frame():
