@@ -6,31 +6,41 @@ from pathlib import Path
 from models.ops.files import atomic_path
 
 
+def _panel(r: dict) -> str:
+    return f"{r['device']}, {r.get('runtime', 'torch')}, {r['resolution']}"
+
+
+def _pair(r: dict) -> str:
+    return f"{r['blend']}\n+ {r['harmonizer']}"
+
+
 def plot_results(results: list[dict], path: Path) -> None:
-    """End-to-end FPS per row (device, runtime, resolution, blend + harmonizer), idle and busy side by side;
-    written atomically."""
+    """End-to-end FPS, one panel per device, runtime and resolution and one group of bars per blend +
+    harmonizer, idle and busy side by side; written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: never needs a display
     import matplotlib.pyplot as plt
 
-    def label(r: dict) -> str:
-        return f"{r['device']} {r.get('runtime', 'torch')} {r['resolution']}\n{r['blend']} + {r['harmonizer']}"
-
-    groups = list(dict.fromkeys(label(r) for r in results))
+    panels = list(dict.fromkeys(_panel(r) for r in results))
+    pairs = list(dict.fromkeys(_pair(r) for r in results))
     loads = sorted({r.get("busy_cores", 0) for r in results})
     width = 0.8 / len(loads)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(groups)), 4.0), dpi=120)
-    for k, busy in enumerate(loads):
-        fps = {label(r): r["fps"]
-               for r in results if r.get("busy_cores", 0) == busy}
-        xs = [i + (k - (len(loads) - 1) / 2) * width for i in range(len(groups))]
-        ax.bar(xs, [fps.get(g, 0) for g in groups], width, label="idle" if busy == 0 else f"{busy} core(s) busy")
-    ax.axhline(30, color="grey", linewidth=0.8, linestyle="--")  # camera rate
-    ax.set_xticks(range(len(groups)), groups, fontsize=8)
-    ax.set_ylabel("frames per second (end to end)")
-    ax.set_title("harmonicam bench")
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6.0, 1.0 * len(pairs) + 1.5), 2.8 * len(panels)),
+                             dpi=120, squeeze=False, sharey=True)
+    for ax, panel in zip(axes[:, 0], panels):
+        rows = [r for r in results if _panel(r) == panel]
+        for k, busy in enumerate(loads):
+            fps = {_pair(r): r["fps"] for r in rows if r.get("busy_cores", 0) == busy}
+            xs = [i + (k - (len(loads) - 1) / 2) * width for i in range(len(pairs))]
+            ax.bar(xs, [fps.get(p, 0) for p in pairs], width,
+                   label="idle" if busy == 0 else f"{busy} core(s) busy", color=f"C{k}")
+        ax.axhline(30, color="grey", linewidth=0.8, linestyle="--")  # camera rate
+        ax.set_xticks(range(len(pairs)), pairs, fontsize=8)
+        ax.set_title(panel, fontsize=9, loc="left")
+        ax.set_ylabel("FPS (end to end)", fontsize=8)
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("harmonicam bench", fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")
