@@ -345,3 +345,29 @@ def test_devices_lists_the_runtimes_with_their_providers(capsys):
     out = capsys.readouterr().out
     assert "Network runtimes (--runtime):" in out
     assert "  torch: cpu" in out and "  onnxruntime: cpu (CPUExecutionProvider" in out
+
+
+def _cuda_provider() -> bool:
+    try:
+        return torch.cuda.is_available() and bool(providers_for("cuda"))
+    except RuntimeUnavailable:
+        return False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda_provider(), reason="needs CUDA and onnxruntime-gpu")
+@pytest.mark.parametrize("kind, name", LEARNED)
+def test_on_a_gpu_the_stand_in_runs_on_a_gpu_provider_and_keeps_tensors_there(kind, name, cache):
+    model = make(kind, name, "onnxruntime", device="cuda")
+    try:
+        for spec in model.onnx_specs():
+            net = model.onnx_networks[spec.name]
+            assert net.provider in ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+            inputs = tuple(x.cuda() for x in _spec_inputs(spec))
+            with torch.inference_mode():
+                got, want = net(*inputs), spec.module(*inputs)
+            assert got.device.type == "cuda"  # bound in device memory: no trip through the host
+            record(f"{spec.name} on cuda", float((got - want).abs().max()))
+            assert MEASURED[f"{spec.name} on cuda"] <= 1e-3  # TF32 / TensorRT kernels are not bit-exact
+    finally:
+        model.close()
