@@ -15,22 +15,19 @@ written every epoch and ``--resume`` continues from the last one.
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
-from torch.utils.data.distributed import DistributedSampler
 
 from models.harmonizers.harmonizer.filters import FILTER_ORDER, apply_filters
 from models.harmonizers.harmonizer.lite import HarmonizerLiteNet, build_lite, normalise_rgb
-from models.ops.checkpoint import load_state_dict_file, load_strict, save_safetensors
+from models.ops.checkpoint import load_state_dict_file, load_strict
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
-from models.training.loop import (Checkpoint, add_run_options, cosine_schedule, finish_distributed, init_distributed,
-                                  machine, parse_run_args)
+from models.training.loop import (Checkpoint, add_run_options, cosine_schedule, distributed_loader,
+                                  finish_distributed, init_distributed, machine, optimiser_step, parse_run_args,
+                                  print_record, run_epochs, save_weights)
 from models.training.losses import cascade_loss
 from models.training.synthesis import synthesize
 
@@ -150,9 +147,7 @@ def train(args: argparse.Namespace) -> dict:
         items, args.size, train=True, length=args.epoch_steps * args.batch_size * world, seed=args.seed,
         with_background=VARIANTS[args.variant], identity_fraction=args.identity_fraction,
         person_masks=None if args.no_person_masks else PersonMasker())
-    sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed) if world > 1 else None
-    loader = DataLoader(dataset, args.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=args.workers, drop_last=True)
+    sampler, loader = distributed_loader(dataset, args, world, rank)
 
     net = build_lite(VARIANTS[args.variant], pretrained=args.pretrained and not args.init)
     if args.init:  # fine-tune a trained network (e.g. the shipped one) instead of starting from ImageNet
@@ -165,41 +160,22 @@ def train(args: argparse.Namespace) -> dict:
     checkpoint = Checkpoint(args.checkpoint, model=net, optimizer=optimizer, schedule=schedule)
     if args.resume:
         checkpoint.resume(device)
-    step, history = checkpoint.step, checkpoint.history
 
-    from tqdm import tqdm
-
-    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
-    while step < args.steps:
-        epoch = step // args.epoch_steps
-        dataset.set_epoch(epoch)
-        dataset.size = size_at(args, step)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
+    def before_epoch(done: int) -> None:
+        dataset.size = size_at(args, done)
         train_mode(net)
-        first, running, bias = step, torch.zeros(6), torch.zeros(len(FILTER_ORDER))
-        for batch in loader:
-            loss, steps, batch_bias = train_step(model, batch, device, args.identity_weight)
-            bias += batch_bias.cpu()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-            running += steps.cpu()
-            bar.update()
-            bar.set_postfix(final_step_loss=f"{steps[-1].item():.4f}")
-            if step >= args.steps or size_at(args, step) != dataset.size:
-                break
-        n = step - first
+
+    def one_step(batch: dict[str, torch.Tensor], done: int) -> dict:
+        loss, steps, bias = train_step(model, batch, device, args.identity_weight)
+        optimiser_step(loss, optimizer)
+        schedule.step()
         # The arguments predicted for harmonious composites should stay near zero: watch their bias.
-        history.append({"step": step, "final_step_loss": round(float(running[-1]) / n, 5),
-                        "first_step_loss": round(float(running[0]) / n, 5),
-                        "identity_bias": [round(float(v) / n, 4) for v in bias]})
-        checkpoint.step = step
-        if rank == 0:
-            checkpoint.save()
-    bar.close()
+        return {"final_step_loss": float(steps[-1]), "first_step_loss": float(steps[0]),
+                "identity_bias": bias.cpu().numpy()}
+
+    run_epochs(args, checkpoint, loader, dataset, sampler, rank, one_step,
+               lambda f: {"final_step_loss": f"{f['final_step_loss']:.4f}"}, before_epoch=before_epoch,
+               epoch_over=lambda done: done % args.epoch_steps == 0 or size_at(args, done) != dataset.size)
     record = {
         "variant": args.variant, "size": args.size, "steps": args.steps,
         "final_size": args.final_size, "final_steps": args.final_steps if args.final_size else 0,
@@ -210,18 +186,16 @@ def train(args: argparse.Namespace) -> dict:
         "data": args.data, "train_images": len(items), "train_groups": len({it.group for it in items}),
         "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
         "person_masks": dataset.people, "seconds": round(checkpoint.elapsed, 1),
-        "machine": machine(device), "history": history,
+        "machine": machine(device), "history": checkpoint.history,
     }
     if rank == 0:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        save_safetensors(copy.deepcopy(net).half(), args.out, {"training": json.dumps(record)})
+        save_weights(net, args.out, record)
     finish_distributed(world)
     return record
 
 
 def main(argv: list[str] | None = None) -> None:
-    record = train(parse_args(argv))
-    print(json.dumps({k: v for k, v in record.items() if k != "history"}, indent=1))
+    print_record(train(parse_args(argv)))
 
 
 if __name__ == "__main__":

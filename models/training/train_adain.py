@@ -20,23 +20,19 @@ checkpoints every ``--epoch-steps`` and ``--resume``; DDP under torchrun.
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
-from torch.utils.data.distributed import DistributedSampler
 
 from models.harmonizers.adain.network import AdainNet
-from models.ops.checkpoint import load_state_dict_file, load_strict, save_safetensors
+from models.ops.checkpoint import load_state_dict_file, load_strict
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
+from models.training.loop import (Checkpoint, add_record_options, add_run_options, adversarial_step, cosine_schedule,
+                                  distributed_loader, finish_distributed, init_distributed, machine, parse_run_args,
+                                  run_epochs, save_weights, train_or_record)
 from models.training.synthesis import synthesize
-from models.training.loop import (Checkpoint, add_record_options, add_run_options, cosine_schedule,
-                                  finish_distributed, init_distributed, machine,
-                                  parse_run_args, train_or_record)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -88,16 +84,6 @@ def _net(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
-def _average_gradients(module: nn.Module, world: int) -> None:
-    """Average ``module``'s gradients over the processes. The critic is not wrapped in DDP: it runs
-    three times a step (generator term, real, fake), which DDP's one-forward-one-backward hooks forbid."""
-    if world > 1:
-        for p in module.parameters():
-            if p.grad is not None:
-                torch.distributed.all_reduce(p.grad)
-                p.grad /= world
-
-
 def train_step(model: nn.Module, critic: nn.Module, batch: dict[str, Tensor], device: torch.device,
                args: argparse.Namespace) -> tuple[Tensor, Tensor, dict[str, float]]:
     """(generator loss, critic loss, logged figures) of one batch; the caller steps the optimisers."""
@@ -125,9 +111,7 @@ def train(args: argparse.Namespace) -> dict:
         items, args.size, train=True, length=args.epoch_steps * args.batch_size * world, seed=args.seed,
         with_background=True, identity_fraction=args.identity_fraction,
         person_masks=None if args.no_person_masks else PersonMasker())
-    sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed) if world > 1 else None
-    loader = DataLoader(dataset, args.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=args.workers, drop_last=True)
+    sampler, loader = distributed_loader(dataset, args, world, rank)
 
     net = AdainNet(args.width, args.levels)
     if args.init:
@@ -142,44 +126,17 @@ def train(args: argparse.Namespace) -> dict:
                             critic_optimizer=critic_optimizer, schedule=schedules[0], critic_schedule=schedules[1])
     if args.resume:
         checkpoint.resume(device)
-    step, history = checkpoint.step, checkpoint.history
 
-    from tqdm import tqdm
+    def one_step(batch: dict[str, Tensor], done: int) -> dict[str, float]:
+        loss, critic_loss, figures = train_step(model, critic, batch, device, args)
+        adversarial_step(loss, critic_loss, optimizer, critic, critic_optimizer, world, train_critic=args.adv_weight > 0)
+        for schedule in schedules:
+            schedule.step()
+        return {**figures, "critic": float(critic_loss.detach())}
 
-    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
-    while step < args.steps:
-        epoch = step // args.epoch_steps
-        dataset.set_epoch(epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        net.train()
-        first, sums = step, {"l1": 0.0, "input_l1": 0.0, "critic": 0.0}
-        for batch in loader:
-            loss, critic_loss, figures = train_step(model, critic, batch, device, args)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if args.adv_weight:  # the critic learns after the generator's step, on the detached output
-                critic_optimizer.zero_grad(set_to_none=True)
-                critic_loss.backward()
-                _average_gradients(critic, world)
-                critic_optimizer.step()
-            for schedule in schedules:
-                schedule.step()
-            step += 1
-            figures["critic"] = float(critic_loss.detach())
-            for k in sums:
-                sums[k] += figures[k]
-            bar.update()
-            bar.set_postfix(l1=f"{figures['l1']:.4f}", input_l1=f"{figures['input_l1']:.4f}")
-            if step >= args.steps or step % args.epoch_steps == 0:
-                break
-        n = max(step - first, 1)
-        history.append({"step": step, **{k: round(v / n, 5) for k, v in sums.items()}})
-        checkpoint.step = step
-        if rank == 0:
-            checkpoint.save()
-    bar.close()
+    run_epochs(args, checkpoint, loader, dataset, sampler, rank, one_step,
+               lambda f: {"l1": f"{f['l1']:.4f}", "input_l1": f"{f['input_l1']:.4f}"},
+               before_epoch=lambda done: net.train())
     record = {
         "variant": "adain", "size": args.size, "steps": args.steps, "batch_size": args.batch_size,
         "processes": world, "lr": args.lr, "schedule": "Adam (beta1 0.5), cosine decay to 0",
@@ -188,12 +145,10 @@ def train(args: argparse.Namespace) -> dict:
         "data": args.data, "train_images": len(items), "train_groups": len({it.group for it in items}),
         "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
         "person_masks": dataset.people, "seconds": round(checkpoint.elapsed, 1),
-        "machine": machine(device), "history": history,
+        "machine": machine(device), "history": checkpoint.history,
     }
     if rank == 0:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        save_safetensors(copy.deepcopy(net).half(), args.out,
-                         {"training": json.dumps(record), "architecture": json.dumps(net.options())})
+        save_weights(net, args.out, record, net.options())
     finish_distributed(world)
     return record
 

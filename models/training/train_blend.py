@@ -15,24 +15,19 @@ every ``--epoch-steps`` steps, ``--resume`` continues.
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
-from torch.utils.data.distributed import DistributedSampler
 
 from models.blending.blend_net import BlendUNet
-from models.ops.checkpoint import save_safetensors
 from models.training.blend_data import (WORK_LONG_SIDE, BlendTriplets, PipelineMatte, folder_foregrounds,
                                          people)
 from models.training.boundary import blend_loss, boundary_band_tensor
 from models.training.data import PersonMasker, collect, load_rgb, source_name
-from models.training.loop import (Checkpoint, add_run_options, cosine_schedule, finish_distributed, init_distributed,
-                                  machine, parse_run_args)
+from models.training.loop import (Checkpoint, add_run_options, cosine_schedule, distributed_loader,
+                                  finish_distributed, init_distributed, machine, optimiser_step, parse_run_args,
+                                  print_record, run_epochs, save_weights)
 
 BAND_RADIUS = 6  # px at the working size (1.2 % of 512)
 
@@ -82,9 +77,7 @@ def train(args: argparse.Namespace) -> dict:
     matte = PipelineMatte()
     dataset = BlendTriplets(foregrounds, photos, train=True, length=args.epoch_steps * args.batch_size * world,
                             seed=args.seed, crop=args.crop, matting=matte.raw, refine=matte.refine)
-    sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed) if world > 1 else None
-    loader = DataLoader(dataset, args.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=args.workers, drop_last=True)
+    sampler, loader = distributed_loader(dataset, args, world, rank)
     net = (BlendUNet.from_checkpoint(args.init).float().train() if args.init else BlendUNet(tuple(args.widths)))
     net = net.to(device)
     model = DistributedDataParallel(net) if world > 1 else net
@@ -93,35 +86,15 @@ def train(args: argparse.Namespace) -> dict:
     checkpoint = Checkpoint(args.checkpoint, model=net, optimizer=optimizer, schedule=schedule)
     if args.resume:
         checkpoint.resume(device)
-    step, history = checkpoint.step, checkpoint.history
 
-    from tqdm import tqdm
+    def one_step(batch, done: int) -> dict[str, float]:
+        loss, band_l1 = train_step(model, batch, device, args.band_weight, args.alpha_weight)
+        optimiser_step(loss, optimizer)
+        schedule.step()
+        return {"band_l1": band_l1}
 
-    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
-    while step < args.steps:
-        epoch = step // args.epoch_steps
-        dataset.set_epoch(epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        net.train()
-        running = []
-        for batch in loader:
-            loss, band_l1 = train_step(model, batch, device, args.band_weight, args.alpha_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-            running.append(band_l1)
-            bar.update()
-            bar.set_postfix(band_l1=f"{band_l1:.4f}")
-            if step >= args.steps:
-                break
-        history.append({"step": step, "band_l1": round(float(np.mean(running)), 5)})
-        checkpoint.step = step
-        if rank == 0:
-            checkpoint.save()
-    bar.close()
+    run_epochs(args, checkpoint, loader, dataset, sampler, rank, one_step, lambda f: {"band_l1": f"{f['band_l1']:.4f}"},
+               before_epoch=lambda done: net.train())
     record = {
         "widths": list(net.widths), "init": args.init.name if args.init else None, "crop": args.crop,
         "work_long_side": WORK_LONG_SIDE, "steps": args.steps,
@@ -130,18 +103,16 @@ def train(args: argparse.Namespace) -> dict:
         "data": args.data, "train_images": len(items), "people": len(found),
         "foreground_folders": [str(p) for p in args.foregrounds],
         "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
-        "seconds": round(checkpoint.elapsed, 1), "machine": machine(device), "history": history,
+        "seconds": round(checkpoint.elapsed, 1), "machine": machine(device), "history": checkpoint.history,
     }
     if rank == 0:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        save_safetensors(copy.deepcopy(net).half(), args.out, {"training": json.dumps(record)})
+        save_weights(net, args.out, record)
     finish_distributed(world)
     return record
 
 
 def main(argv: list[str] | None = None) -> None:
-    record = train(parse_args(argv))
-    print(json.dumps({k: v for k, v in record.items() if k != "history"}, indent=1))
+    print_record(train(parse_args(argv)))
 
 
 if __name__ == "__main__":

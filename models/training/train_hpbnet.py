@@ -50,8 +50,6 @@ is trained jointly. Adam (β1 0.5), cosine decay; checkpoints every ``--epoch-st
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import math
 from pathlib import Path
 
@@ -60,20 +58,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
-from torch.utils.data.distributed import DistributedSampler
 
 from models.harmonizers.hpbnet.colour_temperature import colour_temperature_correction
 from models.harmonizers.hpbnet.network import CONST_SIZE, HpbNet
-from models.ops.checkpoint import load_state_dict_file, load_strict, save_safetensors
+from models.ops.checkpoint import load_state_dict_file, load_strict
 from models.ops.feature_stats import masked_mean_std
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
-from models.training.loop import (Checkpoint, add_record_options, add_run_options, cosine_schedule,
-                                  finish_distributed, init_distributed, machine,
-                                  parse_run_args, train_or_record)
+from models.training.loop import (Checkpoint, add_record_options, add_run_options, adversarial_step, cosine_schedule,
+                                  distributed_loader, finish_distributed, init_distributed, machine, parse_run_args,
+                                  run_epochs, save_weights, train_or_record)
 from models.training.portrait_synthesis import portrait_pairs
 from models.training.synthesis import synthesize
-from models.training.train_adain import _average_gradients, foreground_l1
+from models.training.train_adain import foreground_l1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -235,9 +231,7 @@ def train(args: argparse.Namespace) -> dict:
         items, args.size, train=True, length=args.epoch_steps * args.batch_size * world, seed=args.seed,
         identity_fraction=0.0 if args.pretrain_generator else args.identity_fraction,
         person_masks=None if args.no_person_masks else PersonMasker())
-    sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed) if world > 1 else None
-    loader = DataLoader(dataset, args.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=args.workers, drop_last=True)
+    sampler, loader = distributed_loader(dataset, args, world, rank)
 
     net = HpbNet(args.width, args.levels, args.w_dim, args.mlp_layers, args.noise)
     if args.init:
@@ -257,48 +251,20 @@ def train(args: argparse.Namespace) -> dict:
                             critic_optimizer=critic_optimizer, schedule=schedules[0], critic_schedule=schedules[1])
     if args.resume:
         checkpoint.resume(device)
-    step, history = checkpoint.step, checkpoint.history
     adversarial = args.pretrain_generator or args.adv_weight > 0
 
-    from tqdm import tqdm
+    def one_step(batch: dict[str, Tensor], done: int) -> dict[str, float]:
+        # The synthesis draws from a generator seeded by the step, so a resumed run draws the same.
+        rng = np.random.default_rng([args.seed, rank, done])
+        loss, critic_loss, figures = train_step(model, critic, batch, device, args, rng)
+        adversarial_step(loss, critic_loss, optimizer, critic, critic_optimizer, world, train_critic=adversarial)
+        for schedule in schedules:
+            schedule.step()
+        return {"l1": figures["l1"], "input_l1": figures["input_l1"], "critic": float(critic_loss.detach())}
 
-    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
-    while step < args.steps:
-        epoch = step // args.epoch_steps
-        dataset.set_epoch(epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        net.train()
-        first, sums = step, {"l1": 0.0, "input_l1": 0.0, "critic": 0.0}
-        for batch in loader:
-            # The synthesis draws from a generator seeded by the step, so a resumed run draws the same.
-            rng = np.random.default_rng([args.seed, rank, step])
-            loss, critic_loss, figures = train_step(model, critic, batch, device, args, rng)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if adversarial:  # the critic learns after the generator's step, on the detached output
-                critic_optimizer.zero_grad(set_to_none=True)
-                critic_loss.backward()
-                _average_gradients(critic, world)
-                critic_optimizer.step()
-            for schedule in schedules:
-                schedule.step()
-            step += 1
-            figures["critic"] = float(critic_loss.detach())
-            for k in sums:
-                sums[k] += figures[k]
-            bar.update()
-            bar.set_postfix(l1=f"{figures['l1']:.4f}", input_l1=f"{figures['input_l1']:.4f}",
-                            critic=f"{figures['critic']:.3f}")
-            if step >= args.steps or step % args.epoch_steps == 0:
-                break
-        n = max(step - first, 1)
-        history.append({"step": step, **{k: round(v / n, 5) for k, v in sums.items()}})
-        checkpoint.step = step
-        if rank == 0:
-            checkpoint.save()
-    bar.close()
+    run_epochs(args, checkpoint, loader, dataset, sampler, rank, one_step,
+               lambda f: {"l1": f"{f['l1']:.4f}", "input_l1": f"{f['input_l1']:.4f}", "critic": f"{f['critic']:.3f}"},
+               before_epoch=lambda done: net.train())
     record = {
         "variant": "hpbnet-generator" if args.pretrain_generator else "hpbnet", "size": args.size,
         "steps": args.steps, "batch_size": args.batch_size, "processes": world, "lr": args.lr,
@@ -313,12 +279,10 @@ def train(args: argparse.Namespace) -> dict:
         "train_groups": len({it.group for it in items}),
         "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
         "person_masks": dataset.people, "seconds": round(checkpoint.elapsed, 1),
-        "machine": machine(device), "history": history,
+        "machine": machine(device), "history": checkpoint.history,
     }
     if rank == 0:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        save_safetensors(copy.deepcopy(net).half(), args.out,
-                         {"training": json.dumps(record), "architecture": json.dumps(net.options())})
+        save_weights(net, args.out, record, net.options())
     finish_distributed(world)
     return record
 

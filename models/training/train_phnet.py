@@ -22,24 +22,20 @@ configuration for one CPU thread; ``iharmony4`` and ``ffhqh`` are the official o
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
-from torch.utils.data.distributed import DistributedSampler
 
 from models.harmonizers.phnet.network import CONFIGS, PHNet
 from models.harmonizers.phnet.stage import harmonize_padded
-from models.ops.checkpoint import load_state_dict_file, load_strict, save_safetensors
+from models.ops.checkpoint import load_state_dict_file, load_strict
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
 from models.training.lion import Lion
 from models.training.loop import (Checkpoint, add_record_options, add_run_options, cosine_schedule,
-                                  finish_distributed, init_distributed, machine,
-                                  parse_run_args, train_or_record)
+                                  distributed_loader, finish_distributed, init_distributed, machine, optimiser_step,
+                                  parse_run_args, run_epochs, save_weights, train_or_record)
 from models.training.synthesis import synthesize
 
 #: The paper's weights of Eq. 15: (PSNR, FN-MSE, gradient).
@@ -152,9 +148,7 @@ def train(args: argparse.Namespace) -> dict:
     dataset = HarmonizationDataset(
         items, args.size, train=True, length=args.epoch_steps * args.batch_size * world, seed=args.seed,
         identity_fraction=args.identity_fraction, person_masks=None if args.no_person_masks else PersonMasker())
-    sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed) if world > 1 else None
-    loader = DataLoader(dataset, args.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=args.workers, drop_last=True)
+    sampler, loader = distributed_loader(dataset, args, world, rank)
 
     net = build_network(args).to(device).float()
     model = DistributedDataParallel(net) if world > 1 else net
@@ -163,13 +157,12 @@ def train(args: argparse.Namespace) -> dict:
     checkpoint = Checkpoint(args.checkpoint, model=net, optimizer=optimizer, schedule=schedule)
     if args.resume:
         checkpoint.resume(device)
-    step, history = checkpoint.step, checkpoint.history
 
     def record() -> dict:
         return {
             "variant": f"phnet-{net.config.name}", "config": {"enc_sizes": net.config.enc_sizes,
                                                              "grid_count": net.config.grid_count},
-            "parameters": sum(p.numel() for p in net.parameters()), "size": args.size, "steps": step,
+            "parameters": sum(p.numel() for p in net.parameters()), "size": args.size, "steps": checkpoint.step,
             "planned_steps": args.steps, "batch_size": args.batch_size, "processes": world, "lr": args.lr,
             "schedule": f"Lion (betas 0.9, 0.99; weight decay {args.weight_decay}), cosine decay to 0",
             "loss": "{} x PSNR loss (100/PSNR) + {} x FN-MSE + {} x gradient MSE, on the output composited "
@@ -178,46 +171,19 @@ def train(args: argparse.Namespace) -> dict:
             "data": args.data, "train_images": len(items), "train_groups": len({it.group for it in items}),
             "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
             "person_masks": dataset.people, "seconds": round(checkpoint.elapsed, 1),
-            "machine": machine(device), "history": history,
+            "machine": machine(device), "history": checkpoint.history,
         }
 
-    def save_weights() -> None:
-        # Written with every checkpoint, so a run stopped early still leaves its latest weights.
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        save_safetensors(copy.deepcopy(net).half(), args.out, {"training": json.dumps(record())})
+    def one_step(batch: dict[str, Tensor], done: int) -> dict[str, float]:
+        loss, figures = train_step(model, batch, device, args)
+        optimiser_step(loss, optimizer)
+        schedule.step()
+        return {**figures, "loss": float(loss.detach())}
 
-    from tqdm import tqdm
-
-    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
-    keys = ("loss", "psnr", "fnmse", "grad", "fmse", "input_fmse")
-    while step < args.steps:
-        epoch = step // args.epoch_steps
-        dataset.set_epoch(epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        net.train()
-        first, sums = step, dict.fromkeys(keys, 0.0)
-        for batch in loader:
-            loss, figures = train_step(model, batch, device, args)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-            figures["loss"] = float(loss.detach())
-            for k in keys:
-                sums[k] += figures[k]
-            bar.update()
-            bar.set_postfix(fmse=f"{figures['fmse']:.0f}", input_fmse=f"{figures['input_fmse']:.0f}")
-            if step >= args.steps or step % args.epoch_steps == 0:
-                break
-        n = max(step - first, 1)
-        history.append({"step": step, **{k: round(v / n, 5) for k, v in sums.items()}})
-        checkpoint.step = step
-        if rank == 0:
-            checkpoint.save()
-            save_weights()
-    bar.close()
+    # The weights are written with every checkpoint, so a run stopped early still leaves its latest ones.
+    run_epochs(args, checkpoint, loader, dataset, sampler, rank, one_step,
+               lambda f: {"fmse": f"{f['fmse']:.0f}", "input_fmse": f"{f['input_fmse']:.0f}"},
+               before_epoch=lambda done: net.train(), after_save=lambda: save_weights(net, args.out, record()))
     finish_distributed(world)
     return record()
 
