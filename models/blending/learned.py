@@ -29,7 +29,7 @@ from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import alpha_array, resize, rgb_to_gray
 from models.registry import register
 from models.stream import StreamState
-from models.weights import default_weights
+from models.weights import shipped_check, weights_path
 
 ARCHITECTURE = f"{BlendUNet.__module__}.{BlendUNet.__name__}"
 WORK_LONG_SIDE = 512
@@ -58,14 +58,9 @@ def _full_box(box: tuple[int, int, int, int], small: tuple[int, int], full: tupl
             min(full[1], math.ceil(y1 * sy)))
 
 
-def _check() -> str | None:
-    if default_weights(ARCHITECTURE) is None:
-        return "no shipped blending weights found in weights/; pass --blend-weights PATH"
-    return None
-
-
 @register("blend", "learned", "a shallow U-Net that blends the person over the complete background, "
-          "fixing halos and colour spill (Xing et al. 2022)", check=_check)
+          "fixing halos and colour spill (Xing et al. 2022)",
+          check=shipped_check(ARCHITECTURE, "no shipped blending weights found in weights/; pass --blend-weights PATH"))
 class LearnedBlend(Blend):
     """The network's correction of linear blending, on the outline, carried to full resolution."""
 
@@ -73,10 +68,8 @@ class LearnedBlend(Blend):
 
     def __init__(self, device: str = "cpu", weights: str | os.PathLike | None = None, runtime: str = "torch") -> None:
         super().__init__(device, weights, runtime)
-        path = weights or default_weights(ARCHITECTURE)
-        if path is None:
-            raise FileNotFoundError("the learned blend has no weights: pass --blend-weights PATH to a "
-                                    "blending .safetensors, or use --blend defringe")
+        path = weights_path(weights, ARCHITECTURE, "the learned blend has no weights: pass --blend-weights PATH "
+                            "to a blending .safetensors, or use --blend defringe")
         self.net = BlendUNet.from_checkpoint(path).float().to(device)
         self.onnx_networks = runtime_networks(self.onnx_specs(), runtime, device)
 

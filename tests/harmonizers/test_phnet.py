@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from models import registry
+from models import weights as weights_module
 from models.blending.base import Composite
 from models.frame import Frame
 from models.harmonizers.phnet import PHNet
-from models.harmonizers.phnet import stage as phnet_stage
 from models.harmonizers.phnet.blocks import (PatchColourTransfer, PatchFeatureExtractor, PatchNormalization,
                                              SqueezeExcitation, patch_sums)
 from models.harmonizers.phnet.network import FFHQH, IHARMONY4, PHNetConfig
@@ -326,7 +326,7 @@ def test_padding_keeps_the_picture_and_the_crop_puts_it_back():
 
 def test_registered_with_a_clear_reason_when_no_weights_are_shipped(monkeypatch):
     assert "phnet" in registry.names("harmonizer")
-    monkeypatch.setattr(phnet_stage, "default_weights", lambda architecture: None)
+    monkeypatch.setattr(weights_module, "default_weights", lambda architecture: None)
     reason = registry.entry("harmonizer", "phnet").check()
     assert reason == ("no PHNet weights shipped; pass --harmonizer-weights PATH to an official PHNet checkpoint "
                       "(iharmony512.pth, ffhqh512.pth)")

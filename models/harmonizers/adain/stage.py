@@ -22,20 +22,15 @@ from models.harmonizers.adain.network import AdainNet
 from models.harmonizers.realtime import ImageToImageHarmonizer, SmallInputs, network_input
 from models.ops.onnx_runtime import runtime_networks
 from models.registry import register
-from models.weights import default_weights
+from models.weights import shipped_check, weights_path
 
 ARCHITECTURE = f"{AdainNet.__module__}.{AdainNet.__name__}"
 #: Side of the copy the network sees: ≈10 ms a prediction on one CPU thread.
 INPUT_SIZE = 128
 
 
-def _check() -> str | None:
-    if default_weights(ARCHITECTURE) is None:
-        return "no shipped AdaIN weights found in weights/; pass --harmonizer-weights PATH"
-    return None
-
-
-@register("harmonizer", "adain", "U-Net with complete-background AdaIN (Xing et al. 2022)", check=_check)
+@register("harmonizer", "adain", "U-Net with complete-background AdaIN (Xing et al. 2022)",
+          check=shipped_check(ARCHITECTURE, "no shipped AdaIN weights found in weights/; pass --harmonizer-weights PATH"))
 class AdainHarmonizer(ImageToImageHarmonizer):
     """Foreground features re-normalised with the statistics of complete-background features."""
 
@@ -45,10 +40,8 @@ class AdainHarmonizer(ImageToImageHarmonizer):
     def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
                  rate_hz: float = 10.0, tau_s: float = 1.0, runtime: str = "torch") -> None:
         super().__init__(strength, device, rate_hz, tau_s, runtime)
-        path = weights or default_weights(ARCHITECTURE)
-        if path is None:
-            raise FileNotFoundError("the AdaIN harmonizer has no weights: pass --harmonizer-weights PATH to a "
-                                    ".safetensors file written by models.training.train_adain")
+        path = weights_path(weights, ARCHITECTURE, "the AdaIN harmonizer has no weights: pass --harmonizer-weights "
+                            "PATH to a .safetensors file written by models.training.train_adain")
         self.network = AdainNet.from_checkpoint(path).to(device)
         self.onnx_networks = runtime_networks(self.onnx_specs(), runtime, device)
 

@@ -27,7 +27,7 @@ from models.harmonizers.realtime import SmallInputs, TransformHarmonizer, networ
 from models.ops.checkpoint import load_state_dict_file
 from models.ops.onnx_runtime import runtime_networks
 from models.registry import register
-from models.weights import default_weights
+from models.weights import shipped_check, weights_path
 
 LITE = f"{HarmonizerLiteNet.__module__}.{HarmonizerLiteNet.__name__}"
 
@@ -40,13 +40,8 @@ def load_network(path: str | os.PathLike) -> HarmonizerNet | HarmonizerLiteNet:
     return HarmonizerLiteNet.from_checkpoint(path)
 
 
-def _check() -> str | None:
-    if default_weights(LITE) is None:
-        return "no shipped weights found in weights/; pass --harmonizer-weights PATH"
-    return None
-
-
-@register("harmonizer", "harmonizer", "white-box filter regression (Harmonizer, Ke et al. 2022)", check=_check)
+@register("harmonizer", "harmonizer", "white-box filter regression (Harmonizer, Ke et al. 2022)",
+          check=shipped_check(LITE, "no shipped weights found in weights/; pass --harmonizer-weights PATH"))
 class FilterHarmonizer(TransformHarmonizer):
     """Predicts the six filter arguments (the transform), smooths them, applies the filters every frame."""
 
@@ -55,10 +50,8 @@ class FilterHarmonizer(TransformHarmonizer):
     def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
                  rate_hz: float = 10.0, tau_s: float = 1.0, runtime: str = "torch") -> None:
         super().__init__(strength, device, rate_hz, tau_s, runtime)
-        path = weights or default_weights(LITE)
-        if path is None:
-            raise FileNotFoundError("the harmonizer has no weights: pass --harmonizer-weights PATH to our "
-                                    ".safetensors or an official harmonizer.pth")
+        path = weights_path(weights, LITE, "the harmonizer has no weights: pass --harmonizer-weights PATH to our "
+                            ".safetensors or an official harmonizer.pth")
         self.network = load_network(path).to(device)
         self.uses_background = getattr(self.network, "complete_background", False)
         self.onnx_networks = runtime_networks(self.onnx_specs(), runtime, device)

@@ -22,7 +22,7 @@ from models.harmonizers.hpbnet.network import HpbNet
 from models.harmonizers.realtime import ImageToImageHarmonizer, SmallInputs, network_input
 from models.ops.onnx_runtime import runtime_networks
 from models.registry import register
-from models.weights import default_weights
+from models.weights import shipped_check, weights_path
 
 ARCHITECTURE = f"{HpbNet.__module__}.{HpbNet.__name__}"
 #: Side of the copy the network sees (the training size): a few ms a prediction on one CPU thread.
@@ -31,14 +31,9 @@ NO_WEIGHTS = ("the HPBNet harmonizer has no weights: pass --harmonizer-weights P
               "written by models.training.train_hpbnet")
 
 
-def _check() -> str | None:
-    if default_weights(ARCHITECTURE) is None:
-        return "no shipped HPBNet weights found in weights/; pass --harmonizer-weights PATH"
-    return None
-
-
 @register("harmonizer", "hpbnet", "U-Net + StyleGAN2-style synthesis, colour-temperature correction "
-          "(HPBNet, Wang et al. 2023)", check=_check)
+          "(HPBNet, Wang et al. 2023)",
+          check=shipped_check(ARCHITECTURE, "no shipped HPBNet weights found in weights/; pass --harmonizer-weights PATH"))
 class HpbnetHarmonizer(ImageToImageHarmonizer):
     """A U-Net whose features drive a style-modulated generator; Eq. 3 keeps the background's colours."""
 
@@ -47,10 +42,7 @@ class HpbnetHarmonizer(ImageToImageHarmonizer):
     def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
                  rate_hz: float = 10.0, tau_s: float = 1.0, runtime: str = "torch") -> None:
         super().__init__(strength, device, rate_hz, tau_s, runtime)
-        path = weights or default_weights(ARCHITECTURE)
-        if path is None:
-            raise FileNotFoundError(NO_WEIGHTS)
-        self.network = HpbNet.from_checkpoint(path).to(device)
+        self.network = HpbNet.from_checkpoint(weights_path(weights, ARCHITECTURE, NO_WEIGHTS)).to(device)
         self.onnx_networks = runtime_networks(self.onnx_specs(), runtime, device)
 
     @torch.inference_mode()

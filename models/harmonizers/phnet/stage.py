@@ -29,7 +29,7 @@ from models.ops.onnx_runtime import runtime_networks
 from models.ops.sizes import fit_long_side
 from models.registry import register
 from models.stream import StreamState
-from models.weights import default_weights
+from models.weights import shipped_check, weights_path
 
 ARCHITECTURE = f"{PHNet.__module__}.{PHNet.__name__}"
 INPUT_SIZE = 256
@@ -65,11 +65,8 @@ def harmonize_padded(network: torch.nn.Module, composite: torch.Tensor, mask: to
     return torch.lerp(composite, out, mask)
 
 
-def _check() -> str | None:
-    return NO_WEIGHTS if default_weights(ARCHITECTURE) is None else None
-
-
-@register("harmonizer", "phnet", "patch-based normalization network (PHNet, Efremyan et al. 2024)", check=_check)
+@register("harmonizer", "phnet", "patch-based normalization network (PHNet, Efremyan et al. 2024)",
+          check=shipped_check(ARCHITECTURE, NO_WEIGHTS))
 class PHNetHarmonizer(ImageToImageHarmonizer):
     """Runs PHNet on an aspect-kept 256 px (small: 128 px) copy and carries its result as a fitted colour map."""
 
@@ -78,10 +75,7 @@ class PHNetHarmonizer(ImageToImageHarmonizer):
     def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
                  rate_hz: float = 10.0, tau_s: float = 1.0, runtime: str = "torch") -> None:
         super().__init__(strength, device, rate_hz, tau_s, runtime)
-        path = weights or default_weights(ARCHITECTURE)
-        if path is None:
-            raise FileNotFoundError(NO_WEIGHTS)
-        self.network = PHNet.from_checkpoint(path).to(device)
+        self.network = PHNet.from_checkpoint(weights_path(weights, ARCHITECTURE, NO_WEIGHTS)).to(device)
         self.input_size = INPUT_SIZES.get(self.network.config.name, INPUT_SIZE)
         # The patch grids bake the size into the graph: a frame shape other than the square gets its own
         # export on its first prediction (cached on disk, so once per shape and weights).
