@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from models.ops.temporal import TimeEMA
+from models.ops.threads import yield_to_the_frame_loop
 
 Predict = Callable[[Any], np.ndarray]
 
@@ -64,6 +65,7 @@ class ParameterTracker:
             self.predictions += 1
 
     def _work(self) -> None:
+        yield_to_the_frame_loop()  # predictions take the CPU time the frames leave
         while not self._stop.is_set():
             self._wake.wait()
             self._wake.clear()

@@ -16,6 +16,7 @@ more threads and the two halves then stop waiting for each other's workers
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -42,3 +43,20 @@ def apply_thread_budget(budget: ThreadBudget | None = None) -> ThreadBudget:
     torch.set_num_threads(budget.torch)
     cv2.setNumThreads(budget.opencv)
     return budget
+
+
+#: How much lower than the frame loop a background worker runs (Linux nice steps): at +5 the kernel gives
+#: it about a third of a contended core's share, so the harmonizer's predictions (one every 100 ms, ~9 ms
+#: each on ONNX Runtime) take the time the frame loop leaves rather than the frame loop's own (2-core EPYC,
+#: 1280×720, ``harmonicam bench``: 63 → 65 FPS idle; with one core busy the rate of 10 a second holds).
+BACKGROUND_NICE = 5
+
+
+def yield_to_the_frame_loop() -> None:
+    """Lower the calling thread's scheduling priority by ``BACKGROUND_NICE`` (Linux: threads have their own
+    nice value); elsewhere, or where it is not allowed, nothing changes."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE))
+    except (AttributeError, OSError):  # no per-thread priorities here (Windows, macOS) or not permitted
+        pass

@@ -1,6 +1,8 @@
 """Slow predictions, smoothed parameters: rate-limited, EMA'd, never blocking live streams."""
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -8,6 +10,7 @@ import numpy as np
 import pytest
 
 from models.harmonizers.parameter_tracker import ParameterTracker
+from models.ops.threads import BACKGROUND_NICE
 
 
 def run_file_stream(fps: float, seconds: float, tau: float = 1.0) -> np.ndarray:
@@ -67,3 +70,24 @@ def test_worker_errors_surface_on_the_pipeline_thread():
     with pytest.raises(RuntimeError, match="bad input"):
         tracker.current()
     tracker.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_live_predictions_run_below_the_frame_loop_s_priority():
+    seen = []
+
+    def predict(inputs):
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return np.zeros(6, np.float32)
+
+    tracker = ParameterTracker(predict, live=True)
+    try:
+        tracker.submit(None, 0.0)
+        for _ in range(200):
+            if seen:
+                break
+            time.sleep(0.01)
+    finally:
+        tracker.close()
+    loop = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen == [min(19, loop + BACKGROUND_NICE)]
