@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import importlib.util
 import logging
 import re
 import sys
@@ -53,11 +54,15 @@ class RuntimeUnavailable(ValueError):
 
 
 def _onnxruntime() -> Any:
+    """ONNX Runtime, once it is known that the graphs can be written too (torch's exporter needs ``onnx``)."""
     try:
         import onnxruntime
     except ImportError:
         raise RuntimeUnavailable("the onnxruntime package is not installed; pip install onnxruntime "
                                  "(onnxruntime-gpu for an NVIDIA GPU)") from None
+    if importlib.util.find_spec("onnx") is None:
+        raise RuntimeUnavailable("the onnx package, which writes the networks' graphs, is not installed; "
+                                 "pip install onnx")
     return onnxruntime
 
 

@@ -254,6 +254,9 @@ def test_missing_packages_and_providers_are_one_sentence_naming_what_to_install(
                         lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
     assert providers_for("cuda") == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     assert providers_for("cuda", tensorrt=False) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)  # torch's exporter cannot write the graphs
+    with pytest.raises(RuntimeUnavailable, match="pip install onnx$"):
+        providers_for("cpu")
     monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # as if it were not installed
     with pytest.raises(RuntimeUnavailable, match="pip install onnxruntime"):
         providers_for("cpu")

@@ -25,6 +25,18 @@ def test_auto_falls_back_to_torch_without_onnxruntime(monkeypatch):
         resolve_runtime("onnxruntime", "cpu")  # asked for by name, it is an error that says what to install
 
 
+def test_auto_falls_back_to_torch_without_the_onnx_exporter(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # installed without onnx: no graph can be written
+    assert default_runtime("cpu") == "torch"
+    harmonizer = make_harmonizer(StageChoice())
+    try:
+        assert harmonizer.onnx_networks == {}
+    finally:
+        harmonizer.close()
+
+
 def test_the_default_choice_runs_the_harmonizer_network_on_onnxruntime():
     harmonizer = make_harmonizer(StageChoice())
     try:
