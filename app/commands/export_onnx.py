@@ -16,7 +16,9 @@ def export_command(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; pass a folder for the .onnx files")
-    models = [make_harmonizer(StageChoice(harmonizer=name, device="cpu", harmonizer_weights=args.harmonizer_weights
+    # On torch: the modules are what gets exported (no stand-ins of their own are needed for that).
+    models = [make_harmonizer(StageChoice(harmonizer=name, device="cpu", runtime="torch",
+                                          harmonizer_weights=args.harmonizer_weights
                                           if name == "harmonizer" else None))
               for name in registry.usable("harmonizer")]
     models += [create("blend", name) for name in registry.usable("blend")]
