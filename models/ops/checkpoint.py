@@ -6,6 +6,7 @@ our own training (``.safetensors``). A ``.pth`` is only ever opened with
 """
 from __future__ import annotations
 
+import json
 import os
 import struct
 from collections.abc import Mapping
@@ -107,3 +108,23 @@ def save_safetensors(module: nn.Module, path: str | os.PathLike,
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=dict(metadata or {}))
+
+
+def stored_options(path: str | os.PathLike, types: Mapping[str, type], what: str, writer: str) -> dict:
+    """Constructor options from a safetensors file's ``architecture`` metadata: each name of ``types``
+    present there, cast to its type. A file without metadata (a ``.pth``) gives none, so the
+    constructor's defaults apply; unreadable metadata is a :class:`CheckpointError` saying that the
+    ``what`` at ``path`` should be a file written by ``writer``."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except Exception:  # a .pth file: it carries no metadata, the defaults apply
+        return {}
+    try:
+        options = json.loads(meta.get("architecture", "{}"))
+        return {k: cast(options[k]) for k, cast in types.items() if k in options}
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"The {what} {path} have unreadable architecture metadata; "
+                              f"choose a file written by {writer}.") from exc

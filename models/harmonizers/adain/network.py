@@ -29,14 +29,13 @@ CPU and predicts at 128² in a few milliseconds):
 """
 from __future__ import annotations
 
-import json
 import os
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.ops.checkpoint import CheckpointError, load_state_dict_file, load_strict
+from models.ops.checkpoint import load_state_dict_file, load_strict, stored_options
 from models.ops.feature_stats import adain, mean_std
 
 #: Background statistics of one modulated scale: (mean, std), each N×C×1×1.
@@ -144,23 +143,7 @@ class AdainNet(nn.Module):
     def from_checkpoint(cls, path: str | os.PathLike) -> AdainNet:
         """A network built from the options in ``path``'s metadata, with its weights loaded strictly."""
         state = load_state_dict_file(path, "AdaIN harmonizer weights")
-        net = cls(**_stored_options(path))
+        net = cls(**stored_options(path, {"width": int, "levels": int}, "AdaIN harmonizer weights",
+                                   "models.training.train_adain"))
         load_strict(net, {k: v.float() for k, v in state.items()}, "AdaIN harmonizer network", path)
         return net.eval()
-
-
-def _stored_options(path: str | os.PathLike) -> dict[str, int]:
-    """Constructor options from a safetensors file's ``architecture`` metadata (defaults otherwise)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-    except Exception:  # a .pth file: it carries no metadata, the defaults apply
-        return {}
-    try:
-        options = json.loads(meta.get("architecture", "{}"))
-        return {k: int(options[k]) for k in ("width", "levels") if k in options}
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"The AdaIN harmonizer weights {path} have unreadable architecture metadata; "
-                              "choose a file written by models.training.train_adain.") from exc

@@ -52,7 +52,6 @@ pretrained as an unconditional GAN, and :meth:`HpbNet.generator_parameters` list
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterator
@@ -62,7 +61,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.harmonizers.hpbnet.colour_temperature import colour_temperature_correction
-from models.ops.checkpoint import CheckpointError, load_state_dict_file, load_strict
+from models.ops.checkpoint import load_state_dict_file, load_strict, stored_options
 from models.ops.feature_stats import masked_mean_std
 
 WIDTH_STEPS = (1, 2, 4, 4, 4, 4, 4)
@@ -281,23 +280,7 @@ class HpbNet(nn.Module):
     def from_checkpoint(cls, path: str | os.PathLike) -> HpbNet:
         """A network built from the options in ``path``'s metadata, with its weights loaded strictly."""
         state = load_state_dict_file(path, "HPBNet weights")
-        net = cls(**stored_options(path))
+        types = {k: bool if k == "noise" else int for k in OPTIONS}
+        net = cls(**stored_options(path, types, "HPBNet weights", "models.training.train_hpbnet"))
         load_strict(net, {k: v.float() for k, v in state.items()}, "HPBNet harmonizer network", path)
         return net.eval()
-
-
-def stored_options(path: str | os.PathLike) -> dict[str, int | bool]:
-    """Constructor options from a safetensors file's ``architecture`` metadata (defaults otherwise)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-    except Exception:  # a .pth file: it carries no metadata, the defaults apply
-        return {}
-    try:
-        options = json.loads(meta.get("architecture", "{}"))
-        return {k: (bool if k == "noise" else int)(options[k]) for k in OPTIONS if k in options}
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"The HPBNet weights {path} have unreadable architecture metadata; "
-                              "choose a file written by models.training.train_hpbnet.") from exc
