@@ -6,7 +6,6 @@ Medians and 95th percentiles are reported because shared machines are noisy.
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -24,7 +23,7 @@ from app.sinks.base import NullSink
 from app.sources import open_source
 from app.timing import STAGES, stats
 from models import registry
-from models.ops.files import atomic_path
+from models.ops.files import write_json
 from models.ops.onnx_runtime import providers_of
 
 WARMUP_FRAMES = 15
@@ -174,8 +173,7 @@ def soak_command(args) -> int:
                   switch_every=90)
     print("\n".join(report.lines()))
     if args.json:
-        with atomic_path(Path(args.json)) as tmp:
-            tmp.write_text(json.dumps({"machine": machine(), "soak": vars(report)}, indent=2))
+        write_json(args.json, {"machine": machine(), "soak": vars(report)}, indent=2)
     return 0
 
 
@@ -223,8 +221,7 @@ def bench_command(args) -> int:
               f"reference (official-style) {row['reference_ms']:.0f} ms, {row['speedup']:.0f}x faster, "
               f"max difference {row['max_abs_diff']:.0f}/255")
     if args.json:
-        with atomic_path(Path(args.json)) as tmp:
-            tmp.write_text(json.dumps(report, indent=2))
+        write_json(args.json, report, indent=2)
     if args.plot:
         from app.commands.bench_plot import plot_results
         plot_results(results, Path(args.plot))

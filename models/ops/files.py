@@ -1,6 +1,7 @@
 """Atomic file writes: nothing half-written ever appears under the user's name."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from contextlib import contextmanager
@@ -37,3 +38,11 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         f.commit()
     finally:
         f.discard()
+
+
+def write_json(path: str | os.PathLike, data: object, indent: int = 1) -> None:
+    """``data`` as JSON at ``path`` (its folder made when missing), written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=indent))

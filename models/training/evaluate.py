@@ -21,7 +21,6 @@ transfer towards the visible background (``reinhard-lab``, the classic baseline)
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -36,7 +35,7 @@ from models.frame import Frame
 from models.harmonizers.base import Harmonizer
 from models.harmonizers.still import harmonize_still
 from models.ops.colour_transfer import reinhard_lab
-from models.ops.files import atomic_path
+from models.ops.files import write_json
 from models.stream import StreamState
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
 from models.training.synthesis import synthesize
@@ -181,9 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
               "test_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see data",
               "results": results}
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(report, indent=1))
+        write_json(args.json, report)
     return report
 
 

@@ -21,7 +21,6 @@ The table gives the means over samples.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import numpy as np
 from models import registry
 from models.frame import Frame
 from models.matting.base import Matte
-from models.ops.files import atomic_path
+from models.ops.files import write_json
 from models.stream import StreamState
 from models.training.blend_data import BlendTriplets, PipelineMatte, WORK_LONG_SIDE, people
 from models.training.boundary import boundary_band
@@ -148,9 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
               "people": dataset.people_count, "test_files": [source_name(it.real) for it in items],
               "results": results}
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(report, indent=1))
+        write_json(args.json, report)
     if args.record:
         if args.blend_weights is None or "learned" not in results:
             raise SystemExit("--record needs --blend-weights and the learned blend among --blends")

@@ -33,7 +33,7 @@ from models import registry
 from models.frame import Frame
 from models.matting.base import Matte
 from models.matting.postprocess import MatteOptions, MattePostprocess
-from models.ops.files import atomic_path
+from models.ops.files import write_json
 from models.paths import cache_dir
 
 REGIONS = Path(__file__).with_name("sample_matte_regions.json")
@@ -166,9 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = evaluate(images, frames[0][1] if frames else None)
     print(table(report))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(report, indent=1))
+        write_json(args.json, report)
     return report
 
 
