@@ -118,7 +118,7 @@ def record(weights: Path, report: dict, notes: str | None = None) -> None:
     """The manifest entry of blending weights: the shared entry with this network's architecture."""
     from models.blending.blend_net import BlendUNet
     from models.blending.learned import ARCHITECTURE, WORK_LONG_SIDE as STAGE_SIDE
-    from models.training.manifest import entry_for, update
+    from models.training.manifest import record_in_manifest
 
     widths = BlendUNet.from_checkpoint(weights).widths
     architecture = {
@@ -126,8 +126,7 @@ def record(weights: Path, report: dict, notes: str | None = None) -> None:
         "the box around the outline", "normalisation": "RGB and alpha in [0, 1], centred (x - 0.5)",
         "inputs": "source frame (old background), imperfect alpha, complete new background",
         "outputs": "corrections (Δα, ΔF) of linear blending; zero = linear blending"}
-    entry = entry_for(weights, report, True, notes=notes, architecture=architecture, model_row="learned")
-    update(weights.parent / "MANIFEST.json", entry)
+    record_in_manifest(weights, report, True, notes, architecture, model_row="learned")
 
 
 def main(argv: list[str] | None = None) -> dict:

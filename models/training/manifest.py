@@ -80,6 +80,14 @@ def update(manifest: Path, entry: dict) -> None:
         tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
+def record_in_manifest(weights: Path, evaluation: dict, default: bool, notes: str | None = None,
+                       architecture: dict | None = None, model_row: str | None = None) -> dict:
+    """The entry of ``weights`` (:func:`entry_for`), inserted into the ``MANIFEST.json`` beside them."""
+    entry = entry_for(weights, evaluation, default, notes=notes, architecture=architecture, model_row=model_row)
+    update(weights.parent / "MANIFEST.json", entry)
+    return entry
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m models.training.manifest", description=__doc__.split("\n\n")[0])
     p.add_argument("weights", type=Path)

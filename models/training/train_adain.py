@@ -156,19 +156,15 @@ def train(args: argparse.Namespace) -> dict:
 def record_weights(weights: Path, evaluation: dict, default: bool, notes: str | None = None) -> dict:
     """Insert ``weights`` into the manifest beside it: the shared entry, with this architecture."""
     from models.harmonizers.adain.stage import ARCHITECTURE, INPUT_SIZE
-    from models.training.manifest import entry_for, update
+    from models.training.manifest import record_in_manifest
 
-    entry = entry_for(weights, evaluation, default, notes=notes)
-    entry["architecture"] = {
+    return record_in_manifest(weights, evaluation, default, notes, architecture={
         "class": ARCHITECTURE,
         "options": AdainNet.from_checkpoint(weights).options(),
         "input_size": INPUT_SIZE,
         "normalisation": "composite and background RGB in [0, 1] (mapped to [-1, 1] inside); mask in [0, 1]",
-        "storage": entry["architecture"]["storage"],
         "outputs": "the harmonized composite, RGB in [0, 1] (composite + mask x predicted residual)",
-    }
-    update(weights.parent / "MANIFEST.json", entry)
-    return entry
+    })
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -290,7 +290,7 @@ def train(args: argparse.Namespace) -> dict:
 def record_weights(weights: Path, evaluation: dict, default: bool, notes: str | None = None) -> dict:
     """Insert ``weights`` into the manifest beside it, with the ``hpbnet`` evaluation row as the model's."""
     from models.harmonizers.hpbnet.stage import ARCHITECTURE, INPUT_SIZE
-    from models.training.manifest import entry_for, update
+    from models.training.manifest import record_in_manifest
 
     architecture = {
         "class": ARCHITECTURE,
@@ -300,9 +300,7 @@ def record_weights(weights: Path, evaluation: dict, default: bool, notes: str | 
         "outputs": "the harmonized composite, RGB in [0, 1] (composite + synthesised residual, "
                    "colour-temperature corrected against the visible background, Eq. 3)",
     }
-    entry = entry_for(weights, evaluation, default, notes=notes, architecture=architecture, model_row="hpbnet")
-    update(weights.parent / "MANIFEST.json", entry)
-    return entry
+    return record_in_manifest(weights, evaluation, default, notes, architecture, model_row="hpbnet")
 
 
 def main(argv: list[str] | None = None) -> None:

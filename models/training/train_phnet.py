@@ -191,11 +191,11 @@ def train(args: argparse.Namespace) -> dict:
 def record_weights(weights: Path, evaluation: dict, default: bool, notes: str | None = None) -> dict:
     """Insert ``weights`` into the manifest beside it: the shared entry, with PHNet's architecture."""
     from models.harmonizers.phnet.stage import ARCHITECTURE, INPUT_SIZE, INPUT_SIZES
-    from models.training.manifest import entry_for, update
+    from models.training.manifest import record_in_manifest
 
     config = PHNet.from_checkpoint(weights).config
     size = INPUT_SIZES.get(config.name, INPUT_SIZE)
-    entry = entry_for(weights, evaluation, default, notes=notes, model_row="phnet", architecture={
+    return record_in_manifest(weights, evaluation, default, notes, model_row="phnet", architecture={
         "class": ARCHITECTURE,
         "options": {"config": config.name, "enc_sizes": list(config.enc_sizes),
                     "grid_count": list(config.grid_count)},
@@ -204,8 +204,6 @@ def record_weights(weights: Path, evaluation: dict, default: bool, notes: str | 
                          "padded to multiples of 8",
         "outputs": "a full RGB image in [0, 1] (sigmoid), composited over the input with the soft mask",
     })
-    update(weights.parent / "MANIFEST.json", entry)
-    return entry
 
 
 def main(argv: list[str] | None = None) -> None:
