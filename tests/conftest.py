@@ -81,6 +81,18 @@ def write_image(path: Path, rgb: np.ndarray) -> Path:
     return path
 
 
+def photo_folder(root: Path, rgb: np.ndarray, split: str, count: int) -> Path:
+    """``count`` 96×96 crops of ``rgb`` (a photo of at least 512²) in ``root``, named so that the training
+    data's split puts them in ``split``: a tiny data set for the trainers."""
+    from models.training.data import split_of
+
+    root.mkdir(parents=True, exist_ok=True)
+    names = (f"photo{i}" for i in range(10_000) if split_of(f"photo{i}") == split)
+    for k, name in zip(range(count), names):
+        write_image(root / f"{name}.png", cv2.resize(rgb[k * 40:k * 40 + 300, k * 30:k * 30 + 300], (96, 96)))
+    return root
+
+
 @pytest.fixture
 def vcam_backends(monkeypatch):
     """Only "harmonicam-test" (in memory) and "harmonicam-nodriver" are registered, for this test."""

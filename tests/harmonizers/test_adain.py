@@ -215,14 +215,9 @@ def test_the_onnx_export_takes_composite_mask_and_background_and_agrees_with_tor
 
 def test_training_writes_weights_the_stage_loads_and_resumes(tmp_path, astronaut):
     from models.training import train_adain
-    from models.training.data import split_of
-    from tests.conftest import write_image
+    from tests.conftest import photo_folder
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    names = [f"photo{i}" for i in range(20) if split_of(f"photo{i}") == "train"][:3]
-    for name, photo in zip(names, (astronaut, astronaut[::-1], astronaut[:, ::-1])):
-        write_image(photos / f"{name}.png", np.ascontiguousarray(photo[::4, ::4]))
+    photos = photo_folder(tmp_path / "photos", astronaut, "train", 3)
     out = tmp_path / "adain.safetensors"
     common = ["--data", str(photos), "--out", str(out), "--size", "32", "--batch-size", "2", "--width", "4",
               "--epoch-steps", "1", "--no-person-masks", "--checkpoint", str(tmp_path / "state.ckpt")]

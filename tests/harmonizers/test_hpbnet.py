@@ -284,14 +284,9 @@ def test_directional_shading_ramps_across_the_portrait():
 @pytest.mark.slow
 def test_training_writes_weights_the_stage_loads_resumes_and_can_freeze_a_pretrained_generator(tmp_path, astronaut):
     from models.training import train_hpbnet
-    from models.training.data import split_of
-    from tests.conftest import write_image
+    from tests.conftest import photo_folder
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    names = [f"photo{i}" for i in range(20) if split_of(f"photo{i}") == "train"][:3]
-    for name, photo in zip(names, (astronaut, astronaut[::-1], astronaut[:, ::-1])):
-        write_image(photos / f"{name}.png", np.ascontiguousarray(photo[::4, ::4]))
+    photos = photo_folder(tmp_path / "photos", astronaut, "train", 3)
     small = ["--size", "32", "--batch-size", "2", "--width", "4", "--levels", "3", "--w-dim", "8",
              "--epoch-steps", "1", "--no-person-masks", "--portrait-fraction", "0.5"]
     out = tmp_path / "hpbnet.safetensors"

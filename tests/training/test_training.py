@@ -28,6 +28,7 @@ from models.training.data import (
 )
 from models.training.losses import dynamic_loss, masked_step_loss
 from models.training.synthesis import complete_background, synthesize
+from tests.conftest import photo_folder
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 
@@ -38,16 +39,6 @@ def _batch(n: int = 2, size: int = 32, seed: int = 0) -> tuple[torch.Tensor, tor
     mask = torch.zeros(n, 1, size, size)
     mask[..., size // 4:3 * size // 4, size // 4:3 * size // 4] = 1
     return real, mask
-
-
-def _photo_folder(root: Path, astronaut: np.ndarray, split: str, count: int) -> Path:
-    """``count`` 96×96 crops of the astronaut photo, named so that they fall in ``split``."""
-    root.mkdir(parents=True, exist_ok=True)
-    names = (f"photo{i}" for i in range(10_000) if split_of(f"photo{i}") == split)
-    for k, name in zip(range(count), names):
-        crop = cv2.resize(astronaut[k * 40:k * 40 + 300, k * 30:k * 30 + 300], (96, 96))
-        cv2.imwrite(str(root / f"{name}.png"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
-    return root
 
 
 def test_synthesis_is_identity_at_zero_args():
@@ -150,7 +141,7 @@ def test_scene_jitter_relights_foreground_and_background_alike():
 def test_every_filter_argument_learns_from_the_start(tmp_path, astronaut):
     """A fresh network must pass a gradient to each of the six heads (temperature uses |x|,
     whose gradient vanishes at exactly 0, so an all-zero head would never learn it)."""
-    items = collect([str(_photo_folder(tmp_path / "photos", astronaut, "train", 2))], "train")
+    items = collect([str(photo_folder(tmp_path / "photos", astronaut, "train", 2))], "train")
     data = HarmonizationDataset(items, 64, train=True, length=2)
     batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in data[0]}
     torch.manual_seed(0)
@@ -162,7 +153,7 @@ def test_every_filter_argument_learns_from_the_start(tmp_path, astronaut):
 
 
 def test_tiny_training_run_lowers_the_loss(tmp_path, astronaut):
-    items = collect([str(_photo_folder(tmp_path / "photos", astronaut, "train", 3))], "train")
+    items = collect([str(photo_folder(tmp_path / "photos", astronaut, "train", 3))], "train")
     data = HarmonizationDataset(items, 64, train=True, length=4, with_background=True)
     batch = {k: torch.stack([data[i][k] for i in range(4)]) for k in data[0]}
     torch.manual_seed(0)
@@ -186,7 +177,7 @@ def test_tiny_training_run_lowers_the_loss(tmp_path, astronaut):
 
 def test_train_command_writes_weights_and_resumes(tmp_path, astronaut):
     pytest.importorskip("tqdm")
-    photos = _photo_folder(tmp_path / "photos", astronaut, "train", 2)
+    photos = photo_folder(tmp_path / "photos", astronaut, "train", 2)
     out, ckpt = tmp_path / "w.safetensors", tmp_path / "w.ckpt"
     common = ["--data", str(photos), "--out", str(out), "--size", "64", "--batch-size", "2",
               "--epoch-steps", "1", "--checkpoint", str(ckpt), "--no-person-masks", "--no-pretrained"]
@@ -205,7 +196,7 @@ def test_train_command_writes_weights_and_resumes(tmp_path, astronaut):
 
 
 def test_evaluate_command_scores_model_composite_and_reinhard(tmp_path, astronaut):
-    photos = _photo_folder(tmp_path / "photos", astronaut, "test", 2)
+    photos = photo_folder(tmp_path / "photos", astronaut, "test", 2)
     weights = tmp_path / "identity.safetensors"
     identity = HarmonizerLiteNet()
     for head in identity.regressor.headers:  # zero argument heads: the identity harmonizer
@@ -270,7 +261,7 @@ def test_shipped_weights_match_the_manifest():
 
 
 def test_identity_samples_are_harmonious_and_their_arguments_are_pulled_to_zero(tmp_path, astronaut):
-    items = collect([str(_photo_folder(tmp_path / "p", astronaut, "train", 2))], "train")
+    items = collect([str(photo_folder(tmp_path / "p", astronaut, "train", 2))], "train")
     dataset = HarmonizationDataset(items, 64, train=True, length=40, identity_fraction=0.5)
     samples = [dataset[i] for i in range(40)]
     identity = [s for s in samples if s["identity"] == 1]
