@@ -467,3 +467,16 @@ class HarmonizationDataset(Dataset):
             # The composite's background is the real one; only the masked region is filled.
             sample["background"] = _chw(complete_background(shown, mask))
         return sample
+
+
+def training_set(args, world: int, **options) -> tuple[list[Item], HarmonizationDataset]:
+    """The training split of ``args.data`` and the harmonization samples one epoch draws from it: as
+    many as ``args.epoch_steps`` batches of every process take, with MediaPipe's person masks unless
+    ``args.no_person_masks``. ``options`` go to :class:`HarmonizationDataset` (``identity_fraction``
+    defaults to ``args.identity_fraction``)."""
+    items = collect(args.data, "train")
+    options.setdefault("identity_fraction", args.identity_fraction)
+    dataset = HarmonizationDataset(items, args.size, train=True, length=args.epoch_steps * args.batch_size * world,
+                                   seed=args.seed, person_masks=None if args.no_person_masks else PersonMasker(),
+                                   **options)
+    return items, dataset

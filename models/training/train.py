@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from models.harmonizers.harmonizer.filters import FILTER_ORDER, apply_filters
 from models.harmonizers.harmonizer.lite import HarmonizerLiteNet, build_lite, normalise_rgb
 from models.ops.checkpoint import load_state_dict_file, load_strict
-from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
+from models.training.data import source_name, training_set
 from models.training.loop import (Checkpoint, add_run_options, cosine_schedule, distributed_loader,
                                   finish_distributed, init_distributed, machine, optimiser_step, parse_run_args,
                                   print_record, run_epochs, save_weights)
@@ -142,11 +142,7 @@ def train(args: argparse.Namespace) -> dict:
     """Run training; returns the training record (also stored in the weights' metadata)."""
     rank, world, device = init_distributed()
     torch.manual_seed(args.seed)
-    items = collect(args.data, "train")
-    dataset = HarmonizationDataset(
-        items, args.size, train=True, length=args.epoch_steps * args.batch_size * world, seed=args.seed,
-        with_background=VARIANTS[args.variant], identity_fraction=args.identity_fraction,
-        person_masks=None if args.no_person_masks else PersonMasker())
+    items, dataset = training_set(args, world, with_background=VARIANTS[args.variant])
     sampler, loader = distributed_loader(dataset, args, world, rank)
 
     net = build_lite(VARIANTS[args.variant], pretrained=args.pretrained and not args.init)

@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from models.harmonizers.adain.network import AdainNet
 from models.ops.checkpoint import load_state_dict_file, load_strict
-from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
+from models.training.data import source_name, training_set
 from models.training.loop import (Checkpoint, add_record_options, add_run_options, adversarial_step, cosine_schedule,
                                   distributed_loader, finish_distributed, init_distributed, machine, parse_run_args,
                                   run_epochs, save_weights, train_or_record)
@@ -106,11 +106,7 @@ def train(args: argparse.Namespace) -> dict:
     """Run training; returns the training record (also stored in the weights' metadata)."""
     rank, world, device = init_distributed()
     torch.manual_seed(args.seed)
-    items = collect(args.data, "train")
-    dataset = HarmonizationDataset(
-        items, args.size, train=True, length=args.epoch_steps * args.batch_size * world, seed=args.seed,
-        with_background=True, identity_fraction=args.identity_fraction,
-        person_masks=None if args.no_person_masks else PersonMasker())
+    items, dataset = training_set(args, world, with_background=True)
     sampler, loader = distributed_loader(dataset, args, world, rank)
 
     net = AdainNet(args.width, args.levels)

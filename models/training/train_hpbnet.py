@@ -63,7 +63,7 @@ from models.harmonizers.hpbnet.colour_temperature import colour_temperature_corr
 from models.harmonizers.hpbnet.network import CONST_SIZE, HpbNet
 from models.ops.checkpoint import load_state_dict_file, load_strict
 from models.ops.feature_stats import masked_mean_std
-from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
+from models.training.data import source_name, training_set
 from models.training.loop import (Checkpoint, add_record_options, add_run_options, adversarial_step, cosine_schedule,
                                   distributed_loader, finish_distributed, init_distributed, machine, parse_run_args,
                                   run_epochs, save_weights, train_or_record)
@@ -226,11 +226,8 @@ def train(args: argparse.Namespace) -> dict:
     """Run training; returns the training record (also stored in the weights' metadata)."""
     rank, world, device = init_distributed()
     torch.manual_seed(args.seed)
-    items = collect(args.data, "train")
-    dataset = HarmonizationDataset(
-        items, args.size, train=True, length=args.epoch_steps * args.batch_size * world, seed=args.seed,
-        identity_fraction=0.0 if args.pretrain_generator else args.identity_fraction,
-        person_masks=None if args.no_person_masks else PersonMasker())
+    items, dataset = training_set(args, world, identity_fraction=0.0 if args.pretrain_generator
+                                  else args.identity_fraction)
     sampler, loader = distributed_loader(dataset, args, world, rank)
 
     net = HpbNet(args.width, args.levels, args.w_dim, args.mlp_layers, args.noise)

@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from models.harmonizers.phnet.network import CONFIGS, PHNet
 from models.harmonizers.phnet.stage import harmonize_padded
 from models.ops.checkpoint import load_state_dict_file, load_strict
-from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
+from models.training.data import source_name, training_set
 from models.training.lion import Lion
 from models.training.loop import (Checkpoint, add_record_options, add_run_options, cosine_schedule,
                                   distributed_loader, finish_distributed, init_distributed, machine, optimiser_step,
@@ -144,10 +144,7 @@ def train(args: argparse.Namespace) -> dict:
     """Run training; returns the training record (also stored in the weights' metadata)."""
     rank, world, device = init_distributed()
     torch.manual_seed(args.seed)
-    items = collect(args.data, "train")
-    dataset = HarmonizationDataset(
-        items, args.size, train=True, length=args.epoch_steps * args.batch_size * world, seed=args.seed,
-        identity_fraction=args.identity_fraction, person_masks=None if args.no_person_masks else PersonMasker())
+    items, dataset = training_set(args, world)
     sampler, loader = distributed_loader(dataset, args, world, rank)
 
     net = build_network(args).to(device).float()
