@@ -83,7 +83,7 @@ class LearnedBlend(Blend):
 
     def blend(self, frame: Frame, matte: Matte, background, state: StreamState) -> Composite:
         if on_device(matte.alpha):
-            return self._blend_tensor(frame, matte.alpha, background)
+            return self._blend_tensor(frame, matte.alpha, background, matte.excluded)
         rgb, alpha = frame.rgb, matte.alpha
         h, w = alpha.shape
         size = fit_long_side(w, h, WORK_LONG_SIDE)
@@ -107,11 +107,14 @@ class LearnedBlend(Blend):
         d_alpha = fast_guided_filter(gray, np.ascontiguousarray(up[..., 0]), GUIDE_RADIUS, GUIDE_EPS, clip=False)
         out_alpha = alpha.copy()
         out_alpha[Y0:Y1, X0:X1] = np.clip(alpha[Y0:Y1, X0:X1] + d_alpha, 0, 1)
+        if matte.excluded is not None:  # decided to be the background's: the net may not paint them back
+            np.copyto(out_alpha, alpha, where=matte.excluded)
         fg = rgb.copy()
         fg[Y0:Y1, X0:X1] = np.clip(region + up[..., 1:] * 255 + 0.5, 0, 255).astype(np.uint8)
         return Composite(blend_linear(fg, out_alpha, background), out_alpha, fg)
 
-    def _blend_tensor(self, frame: Frame, alpha: torch.Tensor, background: torch.Tensor) -> Composite:
+    def _blend_tensor(self, frame: Frame, alpha: torch.Tensor, background: torch.Tensor,
+                      excluded: torch.Tensor | None) -> Composite:
         image = frame.pixels
         h, w = alpha.shape[-2:]
         size = fit_long_side(w, h, WORK_LONG_SIDE)
@@ -130,6 +133,8 @@ class LearnedBlend(Blend):
         d_alpha = fast_guided_filter_tensor(rgb_to_gray(region), up[:, :1], GUIDE_RADIUS, GUIDE_EPS, clip=False)
         out_alpha = alpha.clone()
         out_alpha[..., Y0:Y1, X0:X1] = (alpha[..., Y0:Y1, X0:X1] + d_alpha).clamp(0, 1)
+        if excluded is not None:
+            out_alpha = torch.where(excluded, alpha, out_alpha)
         fg = image.clone()
         fg[..., Y0:Y1, X0:X1] = (region + up[:, 1:]).clamp(0, 1)
         return Composite(blend_linear_torch(fg, out_alpha, background), out_alpha, fg)

@@ -5,6 +5,7 @@ import abc
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from models.frame import Frame
 
@@ -18,6 +19,10 @@ class Matte:
     #: The person's regions were decided by :mod:`models.matting.solidify`: no stray islands are left
     #: for a blend to remove.
     decided: bool = False
+    #: Pixels decided to be the background's whatever their colour (bool H×W, or 1×1×H×W on the device;
+    #: None when there are none): straight background bars running into the person's edge
+    #: (:mod:`models.matting.background_bars`). A blend leaves their α as it is.
+    excluded: np.ndarray | torch.Tensor | None = None
 
 
 class Matting(abc.ABC):

@@ -15,12 +15,13 @@ import numpy as np
 import torch
 
 from models.frame import Frame, on_device
+from models.matting.background_bars import background_bars
 from models.matting.base import Matte
 from models.matting.solidify import WORK_LONG_SIDE, reach_of, reach_of_tensor, solidify, solidify_tensor
 from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,
                                fast_guided_filter_tensor)
 from models.ops.sizes import fit_long_side
-from models.ops.tensor_image import resize, rgb_to_gray
+from models.ops.tensor_image import alpha_array, alpha_tensor, resize, rgb_to_gray
 from models.ops.temporal import TimeEMA
 
 NEGLIGIBLE_ALPHA = 0.25 / 255
@@ -60,18 +61,21 @@ class MattePostprocess:
         if self.options.smoothing_s > 0:
             alpha = self._ema.update(alpha, frame.timestamp)
         if on_device(alpha):
-            return replace(matte, alpha=self._device_alpha(frame, alpha), decided=self.options.solidify)
+            alpha, excluded = self._device_alpha(frame, alpha)
+            return replace(matte, alpha=alpha, decided=self.options.solidify, excluded=excluded)
         o = self.options
         h, w = alpha.shape
-        solid = None
+        solid = bars = None
         if o.solidify:  # a new array: the EMA state is never written
-            alpha = solid = solidify(cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE),
-                                                interpolation=cv2.INTER_AREA), frame.scaled(WORK_LONG_SIDE))
+            small, rgb = cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE), interpolation=cv2.INTER_AREA), \
+                frame.scaled(WORK_LONG_SIDE)
+            bars = background_bars(small, rgb)
+            alpha = solid = solidify(small, rgb, bars)
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour(frame.rgb, alpha, o.colour_radius, o.colour_eps, WORK_LONG_SIDE,
                                               COLOUR_APPLY_LONG_SIDE, frame.scaled)
             if solid is not None:
-                alpha *= cv2.resize(reach_of(solid), (w, h), interpolation=cv2.INTER_LINEAR)
+                alpha *= cv2.resize(reach_of(solid, bars), (w, h), interpolation=cv2.INTER_LINEAR)
         elif o.refine:
             gray = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
             gray *= np.float32(1 / 255)
@@ -84,23 +88,28 @@ class MattePostprocess:
         # quarter of a grey level they cannot change a pixel, but they would make every later
         # stage treat the whole frame as foreground (harmonizers work in the box of alpha > 0).
         cv2.threshold(alpha, NEGLIGIBLE_ALPHA, 0, cv2.THRESH_TOZERO, dst=alpha)
-        return replace(matte, alpha=alpha, decided=o.solidify)
+        excluded = None if bars is None else cv2.resize(bars.view(np.uint8), (w, h),
+                                                         interpolation=cv2.INTER_NEAREST).view(bool)
+        return replace(matte, alpha=alpha, decided=o.solidify, excluded=excluded)
 
-    def _device_alpha(self, frame: Frame, alpha: torch.Tensor) -> torch.Tensor:
-        """The same steps on the device (1×1×H×W); never writes into the EMA state."""
+    def _device_alpha(self, frame: Frame, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The same steps on the device (1×1×H×W): (alpha, excluded); never writes into the EMA state."""
         o = self.options
         h, w = alpha.shape[-2:]
-        solid = None
+        solid = bars = None
         if o.solidify:
-            alpha = solid = solidify_tensor(resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE)),
-                                            frame.scaled(WORK_LONG_SIDE))
+            small, rgb = resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE)), frame.scaled(WORK_LONG_SIDE)
+            bars = background_bars(alpha_array(small), rgb)
+            alpha = solid = solidify_tensor(small, rgb, bars)
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour_tensor(frame.pixels, alpha, o.colour_radius, o.colour_eps,
                                                      WORK_LONG_SIDE, COLOUR_APPLY_LONG_SIDE)
             if solid is not None:
-                alpha = alpha * resize(reach_of_tensor(solid), (w, h))
+                alpha = alpha * resize(reach_of_tensor(solid, bars), (w, h))
         elif o.refine:
             alpha = fast_guided_filter_tensor(rgb_to_gray(frame.pixels), alpha, o.radius, o.eps, WORK_LONG_SIDE)
         elif o.solidify:
             alpha = resize(alpha, (w, h))
-        return torch.where(alpha > NEGLIGIBLE_ALPHA, alpha, 0.0)
+        excluded = None if bars is None else resize(alpha_tensor(bars.astype(np.float32), alpha.device),
+                                                    (w, h)) > 0.5
+        return torch.where(alpha > NEGLIGIBLE_ALPHA, alpha, 0.0), excluded

@@ -129,10 +129,12 @@ def unlike_the_person(alpha: np.ndarray, rgb: np.ndarray, weak: np.ndarray) -> n
     return unlike
 
 
-def solidify(alpha: np.ndarray, rgb: np.ndarray | None = None) -> np.ndarray:
+def solidify(alpha: np.ndarray, rgb: np.ndarray | None = None, bars: np.ndarray | None = None) -> np.ndarray:
     """The working copy ``alpha`` (float32 h×w in [0,1]) made to hold together: float32 h×w, ≈ 0 or 1
     except across the person's boundary. ``rgb``: the frame at the same size (uint8), for the colour
-    test of weak edge pixels (:func:`unlike_the_person`). Never writes into ``alpha``."""
+    test of weak edge pixels (:func:`unlike_the_person`); ``bars``: background bars that run into the
+    person (bool h×w, :func:`models.matting.background_bars.background_bars`), which are never the
+    person's however sure the model is. Never writes into ``alpha``."""
     body = alpha > BOUNDARY
     if not body.any():
         return np.zeros_like(alpha)
@@ -150,9 +152,9 @@ def solidify(alpha: np.ndarray, rgb: np.ndarray | None = None) -> np.ndarray:
     opening = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
     wide = cv2.morphologyEx(weak, cv2.MORPH_OPEN, opening)
     thin = weak & ~wide
-    kept = body
+    kept = body.copy() if bars is None else body & ~bars
     if thin.any():
-        kept = body & ~_touching_outside(thin, body)
+        kept &= ~_touching_outside(thin, body)
     # (a') Thin weak strips of a colour the person does not have beside them: the gold pole along the
     # black cap band and the ear, where the weak part is as wide as band and pole together and the
     # opening above keeps it. Only the thin part of what is unlike goes (a wide weak patch, such as
@@ -163,7 +165,8 @@ def solidify(alpha: np.ndarray, rgb: np.ndarray | None = None) -> np.ndarray:
         strips = unlike & ~cv2.morphologyEx(unlike, cv2.MORPH_OPEN, opening)
         if strips.any():
             kept &= ~_touching_outside(strips, kept)
-    # (d) Islands, including those the opening has just cut off (a pole's lower end).
+    # (d) Islands, including those the opening or a bar has just cut off (a pole's lower end, the
+    # flag's stripe beside it).
     islands = small_regions(kept, ISLAND_SHARE)
     if islands is not None:
         kept &= ~islands
@@ -180,24 +183,31 @@ def solidify(alpha: np.ndarray, rgb: np.ndarray | None = None) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def solidify_tensor(alpha: torch.Tensor, rgb: np.ndarray | None = None) -> torch.Tensor:
-    """:func:`solidify` of a 1×1×h×w working copy on the device (``rgb``: the frame's host copy at that
+def solidify_tensor(alpha: torch.Tensor, rgb: np.ndarray | None = None, bars: np.ndarray | None = None
+                    ) -> torch.Tensor:
+    """:func:`solidify` of a 1×1×h×w working copy on the device (``rgb``, ``bars``: host arrays at that
     size). Connected components have no device kernel: the thumbnail (a few hundred kilobytes at most)
     goes to the host and back."""
-    return alpha_tensor(solidify(alpha_array(alpha), rgb), alpha.device)
+    return alpha_tensor(solidify(alpha_array(alpha), rgb, bars), alpha.device)
 
 
-def reach_of(solid: np.ndarray) -> np.ndarray:
-    """1 within one working pixel of the solid matte, else 0 (float32, the working size).
+def reach_of(solid: np.ndarray, bars: np.ndarray | None = None) -> np.ndarray:
+    """1 within one working pixel of the solid matte and off the background ``bars``, else 0
+    (float32, the working size).
 
     The colour-guided feathering fits α as a linear function of colour per window, so in
     a window holding hair, a gold pole and blue sky it can give the pole back part of the
     α that :func:`solidify` took away. Its soft edge is allowed one working pixel (≈ 4 px
-    in 720p) beyond the decision and no further.
+    in 720p) beyond the decision and no further, and never onto a bar, whose colour may be
+    the person's own beside it.
     """
-    return cv2.dilate((solid > REACH_FLOOR).astype(np.float32), np.ones((3, 3), np.uint8))
+    reach = cv2.dilate((solid > REACH_FLOOR).astype(np.float32), np.ones((3, 3), np.uint8))
+    if bars is not None:
+        reach[bars] = 0
+    return reach
 
 
-def reach_of_tensor(solid: torch.Tensor) -> torch.Tensor:
-    """:func:`reach_of` of a 1×1×h×w tensor on its device."""
-    return torch.nn.functional.max_pool2d((solid > REACH_FLOOR).float(), 3, 1, 1)
+def reach_of_tensor(solid: torch.Tensor, bars: np.ndarray | None = None) -> torch.Tensor:
+    """:func:`reach_of` of a 1×1×h×w tensor on its device (``bars``: a host array at that size)."""
+    reach = torch.nn.functional.max_pool2d((solid > REACH_FLOOR).float(), 3, 1, 1)
+    return reach if bars is None else reach * alpha_tensor((~bars).astype(np.float32), solid.device)

@@ -227,8 +227,8 @@ class PipelineMatte:
     def raw(self, rgb: np.ndarray) -> np.ndarray:
         return self.model.matte(Frame(rgb, 0, 0.0)).alpha
 
-    def refine(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        return self.post(Frame(rgb, 0, 0.0), Matte(alpha)).alpha
+    def refine(self, rgb: np.ndarray, alpha: np.ndarray) -> Matte:
+        return self.post(Frame(rgb, 0, 0.0), Matte(alpha))
 
 
 # --- Triplets --------------------------------------------------------------------------------
@@ -255,13 +255,14 @@ class BlendTriplets(Dataset):
     """Triplets over real photos; ``train=True`` draws random crops around the outline, else whole frames.
 
     A sample is a dict of float tensors in [0,1]: ``source``, ``background``, ``target`` 3×H×W and
-    ``alpha`` (imperfect), ``true_alpha`` 1×H×W. Held-out samples are fixed by their index.
+    ``alpha`` (imperfect), ``true_alpha``, ``excluded`` (1 where the matte post-processing decided the
+    background's, :attr:`Matte.excluded`) 1×H×W. Held-out samples are fixed by their index.
     """
 
     def __init__(self, foregrounds: Sequence[Foreground], photos: Sequence[np.ndarray], *, train: bool,
                  length: int, seed: int = 0, crop: int = CROP, cutout_share: float = 0.6,
                  matting: Callable[[np.ndarray], np.ndarray] | None = None,
-                 refine: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
+                 refine: Callable[[np.ndarray, np.ndarray], Matte] | None = None) -> None:
         if not photos:
             raise ValueError("no background photos")
         self.people = [f for f in foregrounds if f.person]
@@ -318,14 +319,18 @@ class BlendTriplets(Dataset):
             imperfect = self.matting(source)
         else:
             imperfect = degrade(layer.alpha, rng)
+        excluded = np.zeros((h, w), np.float32)
         if self.refine is not None:
-            imperfect = self.refine(source, imperfect)
-        layers = [source, new, target, imperfect, layer.alpha]
+            matte = self.refine(source, imperfect)
+            imperfect = matte.alpha
+            if matte.excluded is not None:
+                excluded[matte.excluded] = 1
+        layers = [source, new, target, imperfect, layer.alpha, excluded]
         if self.train:
             y, x, side = self._window(layer.alpha, rng)
             flip = rng.random() < 0.5
             layers = [cv2.resize(im[y:y + side, x:x + side], (self.crop, self.crop), interpolation=cv2.INTER_AREA)
                       for im in layers]
             layers = [np.ascontiguousarray(im[:, ::-1]) if flip else im for im in layers]
-        names = ("source", "background", "target", "alpha", "true_alpha")
+        names = ("source", "background", "target", "alpha", "true_alpha", "excluded")
         return {name: _chw(im) for name, im in zip(names, layers)}

@@ -65,13 +65,15 @@ def evaluate(dataset: BlendTriplets, blends: dict[str, object]) -> dict[str, dic
         s = dataset[index]
         source, background, target = (_uint8(s[k]) for k in ("source", "background", "target"))
         alpha, true_alpha = s["alpha"][0].numpy(), s["true_alpha"][0].numpy()
+        excluded = s["excluded"][0].numpy() > 0.5
+        excluded = excluded if excluded.any() else None
         band = boundary_band(true_alpha)
         if not band.any():
             continue
         count += 1
         for name, blend in blends.items():
             state = StreamState(live=False)
-            out = blend.blend(Frame(source, 0, 0.0), Matte(alpha), background, state)
+            out = blend.blend(Frame(source, 0, 0.0), Matte(alpha, excluded=excluded), background, state)
             state.close()
             m = band_metrics(out.image, target, np.asarray(out.alpha), true_alpha, band)
             totals[name] += [m[k] for k in METRICS]

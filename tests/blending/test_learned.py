@@ -81,6 +81,23 @@ def test_host_and_device_paths_agree_for_a_real_correction(tmp_path):
     assert np.abs(host.astype(int) - run(registry.create("blend", "linear"), rgb, alpha, background)[0]).max() > 5
 
 
+@pytest.mark.parametrize("tensor", [False, True])
+def test_pixels_the_matte_excluded_keep_its_alpha(tmp_path, tensor):
+    rgb, alpha, background = scene()
+    learned = LearnedBlend(weights=weights_with(tmp_path, bias=(0.3, 0.0, 0.0, 0.0)))  # grows every α
+    excluded = np.zeros(alpha.shape, bool)
+    excluded[:, :200] = True  # the left half: decided to be the background's
+    matte = (Matte(alpha_tensor(alpha, "cpu"), excluded=torch.from_numpy(excluded)[None, None]) if tensor
+             else Matte(alpha, excluded=excluded))
+    state = StreamState(live=False)
+    frame = Frame(rgb, 0, 0.0, pixels=upload(rgb, "cpu")) if tensor else Frame(rgb, 0, 0.0)
+    out = learned.blend(frame, matte, upload(background, "cpu") if tensor else background, state)
+    used = out.alpha[0, 0].numpy() if tensor else out.alpha
+    assert np.array_equal(used[excluded], alpha[excluded])
+    outline = (alpha > 0.01) & (alpha < 0.99)
+    assert (used[outline & ~excluded] > alpha[outline & ~excluded]).all()  # elsewhere it still grew
+
+
 def test_with_no_outline_in_view_it_blends_linearly(tmp_path):
     rgb, _, background = scene()
     learned = LearnedBlend(weights=weights_with(tmp_path, bias=(0.5, 0.1, 0.1, 0.1)))

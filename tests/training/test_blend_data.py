@@ -78,7 +78,7 @@ def test_triplets_are_consistent_and_reproducible(photos):
     s = train[0]
     assert {k: tuple(v.shape) for k, v in s.items()} == {
         "source": (3, 64, 64), "background": (3, 64, 64), "target": (3, 64, 64),
-        "alpha": (1, 64, 64), "true_alpha": (1, 64, 64)}
+        "alpha": (1, 64, 64), "true_alpha": (1, 64, 64), "excluded": (1, 64, 64)}
     assert all(torch.equal(s[k], train[0][k]) for k in s)
     band = s["true_alpha"][0]
     assert ((band > 0.05) & (band < 0.95)).any()  # crops are taken around the outline
