@@ -24,18 +24,21 @@ from models.matting.solidify import UNLIKE
 #: Segments shorter than this share of the working long side are not looked at (16 px at 320: a
 #: bar's sides are long, and the detector takes 0.5 ms here instead of 1.4 ms at 5 px).
 SEGMENT_SHARE = 0.05
-#: A bar is at least this share of the working long side long (32 px at 320: the sample clip's pole
-#: is ~90 px, a person's ~straight edges of that length come alone, without an antiparallel partner).
-BAR_LENGTH_SHARE = 0.1
+#: A bar is at least this share of the working long side long (19 px at 320: the sample clip's pole
+#: is ~90 px beside the ear and ~24 px above the cap; a person's straight edges of that length come
+#: alone, without an antiparallel partner).
+BAR_LENGTH_SHARE = 0.06
 #: ... and at most this share wide (5 px at 320, ~20 px in 720p; the pole is ~3 px).
 BAR_WIDTH_SHARE = 0.016
 #: Two edges are a bar's sides when their directions are opposite within this angle.
 PARALLEL_DEGREES = 8.0
 #: How much of a bar must lie in the clear background, farther than CLEAR_GAP working pixels from the
-#: person's body (α > 0.5): this share of its length, and at least half the shortest bar's length
-#: (a wrinkle beside the jaw and the jaw's edge look like a bar, but leave the body for a few pixels
-#: at most where the matte is a little too tight; the pole runs ~60 px through the flag).
+#: person's body (α > 0.5): CLEAR_SHARE of its length, and at least CLEAR_LENGTH_SHARE of the working
+#: long side (13 px at 320). A wrinkle beside the jaw and the jaw's edge look like a bar, but leave
+#: the body for a few pixels at most where the matte is a little too tight; the pole beside the ear
+#: runs ~60 px through the flag, the one above the cap ~20 px.
 CLEAR_SHARE = 0.3
+CLEAR_LENGTH_SHARE = 0.04
 CLEAR_GAP = 3
 #: How deep into the person's body (α > 0.5) a bar is taken, as a share of the working long side
 #: (8 px at 320): the pole beside the ear lies 1–8 px inside the model's body; a background line
@@ -143,7 +146,7 @@ def background_bars(alpha: np.ndarray, rgb: np.ndarray) -> np.ndarray | None:
         points = np.round(axis[0] + steps * (axis[1] - axis[0])).astype(int)
         on_near = near[points[:, 1].clip(0, h - 1), points[:, 0].clip(0, w - 1)]
         clear = np.count_nonzero(~on_near)
-        if on_near.any() and clear >= max(CLEAR_SHARE * len(points), BAR_LENGTH_SHARE * max(h, w) / 2):
+        if on_near.any() and clear >= max(CLEAR_SHARE * len(points), CLEAR_LENGTH_SHARE * max(h, w)):
             cv2.fillConvexPoly(mask, np.round(extend_bar(corners, colours) * 16).astype(np.int32), 1,
                                cv2.LINE_8, shift=4)
     if not mask.any():
