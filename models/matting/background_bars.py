@@ -40,6 +40,9 @@ PARALLEL_DEGREES = 8.0
 CLEAR_SHARE = 0.3
 CLEAR_LENGTH_SHARE = 0.04
 CLEAR_GAP = 3
+AXIS_SAMPLES = 64
+#: Bars are searched on every EVERY-th frame of a stream (:class:`StreamBars`): 3 is 0.1 s at 30 FPS.
+EVERY = 3
 #: How deep into the person's body (α > 0.5) a bar is taken, as a share of the working long side
 #: (8 px at 320): the pole beside the ear lies 1–8 px inside the model's body; a background line
 #: that lines up with a stripe of the person's clothes is cut at the rim, not through the body.
@@ -56,33 +59,31 @@ def _segments(gray: np.ndarray) -> np.ndarray:
     return np.zeros((0, 4), np.float32) if found is None else found.reshape(-1, 4)
 
 
-def bar_polygons(segments: np.ndarray, long_side: int) -> list[np.ndarray]:
-    """4×2 corner arrays of the bars among ``segments``: each long segment swept across to the antiparallel
-    partner beside it (within the bar width) that runs along it the longest."""
-    if len(segments) < 2:
-        return []
+def bar_polygons(segments: np.ndarray, long_side: int) -> np.ndarray:
+    """K×4×2 corners of the bars among ``segments``: each long segment swept across to the antiparallel
+    partner beside it (within the bar width) that runs along it the longest. All pairs at once
+    (long segments × segments)."""
     start, end = segments[:, :2], segments[:, 2:]
     vector = end - start
     length = np.hypot(vector[:, 0], vector[:, 1])
     unit = vector / np.maximum(length, 1e-6)[:, None]
-    middle = (start + end) / 2
-    cos_limit = math.cos(math.radians(PARALLEL_DEGREES))
-    polygons = []
-    for i in np.flatnonzero(length >= BAR_LENGTH_SHARE * long_side):
-        u = unit[i]
-        normal = np.array([-u[1], u[0]])
-        offset = (middle - start[i]) @ normal  # signed distance of every segment's middle from line i
-        along = np.stack(((start - start[i]) @ u, (end - start[i]) @ u), 1)
-        overlap = np.minimum(along.max(1), length[i]) - np.maximum(along.min(1), 0)
-        partner = ((unit @ u <= -cos_limit) & (np.abs(offset) >= 0.5)
-                   & (np.abs(offset) <= BAR_WIDTH_SHARE * long_side) & (overlap >= 0.5 * length))
-        partner[i] = False
-        if not partner.any():
-            continue
-        j = np.flatnonzero(partner)[np.argmax(overlap[partner])]
-        shift = normal * offset[j]
-        polygons.append(np.array([start[i], end[i], end[i] + shift, start[i] + shift], np.float32))
-    return polygons
+    long = np.flatnonzero(length >= BAR_LENGTH_SHARE * long_side)
+    if len(segments) < 2 or long.size == 0:
+        return np.zeros((0, 4, 2), np.float32)
+    u = unit[long]                                         # L×2
+    normal = np.stack((-u[:, 1], u[:, 0]), 1)
+    origin = start[long][:, None]                          # L×1×2
+    offset = (((start + end) / 2 - origin) * normal[:, None]).sum(-1)  # L×S: partner middles from each line
+    a, b = ((start - origin) * u[:, None]).sum(-1), ((end - origin) * u[:, None]).sum(-1)
+    overlap = np.minimum(np.maximum(a, b), length[long][:, None]) - np.maximum(np.minimum(a, b), 0)
+    partner = ((u @ unit.T <= -math.cos(math.radians(PARALLEL_DEGREES))) & (np.abs(offset) >= 0.5)
+               & (np.abs(offset) <= BAR_WIDTH_SHARE * long_side) & (overlap >= 0.5 * length))
+    partner[np.arange(long.size), long] = False
+    found = partner.any(1)
+    best = np.argmax(np.where(partner, overlap, -np.inf), 1)
+    shift = normal * offset[np.arange(long.size), best][:, None]
+    corners = np.stack((start[long], end[long], end[long] + shift, start[long] + shift), 1)
+    return corners[found].astype(np.float32)
 
 
 def _colours_at(colours: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -134,23 +135,50 @@ def background_bars(alpha: np.ndarray, rgb: np.ndarray) -> np.ndarray | None:
     if not body.any():
         return None
     polygons = bar_polygons(_segments(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)), max(h, w))
-    if not polygons:
+    if len(polygons) == 0:
         return None
     gap = 2 * CLEAR_GAP + 1
     near = cv2.dilate(body, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap))).astype(bool)
+    # Each bar's centre line, sampled at AXIS_SAMPLES points: how much of it is clear of the body.
+    tail, tip = (polygons[:, 0] + polygons[:, 3]) / 2, (polygons[:, 1] + polygons[:, 2]) / 2
+    length = np.hypot(*(tip - tail).T)
+    points = tail[:, None] + np.linspace(0, 1, AXIS_SAMPLES)[:, None] * (tip - tail)[:, None]
+    on_near = near[np.clip((points[..., 1] + 0.5).astype(int), 0, h - 1),
+                   np.clip((points[..., 0] + 0.5).astype(int), 0, w - 1)]
+    clear = (~on_near).mean(1) * length
+    taken = on_near.any(1) & (clear >= np.maximum(CLEAR_SHARE * length, CLEAR_LENGTH_SHARE * max(h, w)))
+    if not taken.any():
+        return None
     mask = np.zeros((h, w), np.uint8)
     colours = rgb.astype(np.float32)
-    for corners in polygons:
-        axis = (corners[0] + corners[3]) / 2, (corners[1] + corners[2]) / 2  # the bar's centre line
-        steps = np.linspace(0, 1, max(2, round(np.hypot(*(axis[1] - axis[0])))))[:, None]  # ~1 px apart
-        points = np.round(axis[0] + steps * (axis[1] - axis[0])).astype(int)
-        on_near = near[points[:, 1].clip(0, h - 1), points[:, 0].clip(0, w - 1)]
-        clear = np.count_nonzero(~on_near)
-        if on_near.any() and clear >= max(CLEAR_SHARE * len(points), CLEAR_LENGTH_SHARE * max(h, w)):
-            cv2.fillConvexPoly(mask, np.round(extend_bar(corners, colours) * 16).astype(np.int32), 1,
-                               cv2.LINE_8, shift=4)
-    if not mask.any():
-        return None
+    for corners in polygons[taken]:
+        cv2.fillConvexPoly(mask, np.round(extend_bar(corners, colours) * 16).astype(np.int32), 1,
+                           cv2.LINE_8, shift=4)
     depth = cv2.distanceTransform(body, cv2.DIST_L2, 3)
     bars = mask.view(bool) & (depth <= INSIDE_SHARE * max(h, w))
     return bars if bars.any() else None
+
+
+class StreamBars:
+    """:func:`background_bars` of a stream's frames, found on every EVERY-th frame and reused for the
+    frames between. Bars belong to the background, which does not move in a tenth of a second, and
+    finding them is the larger part of their cost (~1.2 ms per frame on a 2-core CPU, mostly Python,
+    which contends with the blending thread). A frame that does not follow the last one found (a
+    still, a seek, a new size) is searched afresh."""
+
+    def __init__(self, every: int = EVERY) -> None:
+        self.every = every
+        self.reset()
+
+    def reset(self) -> None:
+        self._found: tuple[int, tuple[int, ...], np.ndarray | None] | None = None
+
+    def __call__(self, index: int, alpha: np.ndarray, rgb: np.ndarray) -> np.ndarray | None:
+        if self._found is not None:
+            found_at, shape, bars = self._found
+            if 0 < index - found_at < self.every and shape == alpha.shape:
+                return bars
+        bars = background_bars(alpha, rgb)
+        self._found = index, alpha.shape, bars
+        return bars
+

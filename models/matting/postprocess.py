@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from models.frame import Frame, on_device
-from models.matting.background_bars import background_bars
+from models.matting.background_bars import StreamBars
 from models.matting.base import Matte
 from models.matting.solidify import WORK_LONG_SIDE, reach_of, reach_of_tensor, solidify, solidify_tensor
 from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,
@@ -52,9 +52,11 @@ class MattePostprocess:
     def __init__(self, options: MatteOptions | None = None) -> None:
         self.options = options or MatteOptions()
         self._ema = TimeEMA(self.options.smoothing_s)
+        self._bars = StreamBars()
 
     def reset(self) -> None:
         self._ema.reset()
+        self._bars.reset()
 
     def __call__(self, frame: Frame, matte: Matte) -> Matte:
         alpha = matte.alpha
@@ -69,7 +71,7 @@ class MattePostprocess:
         if o.solidify:  # a new array: the EMA state is never written
             small, rgb = cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE), interpolation=cv2.INTER_AREA), \
                 frame.scaled(WORK_LONG_SIDE)
-            bars = background_bars(small, rgb)
+            bars = self._bars(frame.index, small, rgb)
             alpha = solid = solidify(small, rgb, bars)
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour(frame.rgb, alpha, o.colour_radius, o.colour_eps, WORK_LONG_SIDE,
@@ -99,7 +101,7 @@ class MattePostprocess:
         solid = bars = None
         if o.solidify:
             small, rgb = resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE)), frame.scaled(WORK_LONG_SIDE)
-            bars = background_bars(alpha_array(small), rgb)
+            bars = self._bars(frame.index, alpha_array(small), rgb)
             alpha = solid = solidify_tensor(small, rgb, bars)
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour_tensor(frame.pixels, alpha, o.colour_radius, o.colour_eps,

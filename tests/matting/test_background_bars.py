@@ -88,8 +88,27 @@ def test_bars_are_pairs_of_close_antiparallel_edges():
     corners = bar_polygons(np.array([down, up_beside], np.float32), 320)[0]
     assert np.allclose(corners[:, 0], [100, 100, 103, 103])
     down_beside = [103.0, 20.0, 103.0, 85.0]  # same polarity: a step, not a bar
-    assert bar_polygons(np.array([down, down_beside], np.float32), 320) == []
+    assert len(bar_polygons(np.array([down, down_beside], np.float32), 320)) == 0
     up_far = [112.0, 85.0, 112.0, 20.0]       # 12 px apart: wider than a bar
-    assert bar_polygons(np.array([down, up_far], np.float32), 320) == []
+    assert len(bar_polygons(np.array([down, up_far], np.float32), 320)) == 0
     up_elsewhere = [103.0, 160.0, 103.0, 120.0]  # beside the line but not along the segment
-    assert bar_polygons(np.array([down, up_elsewhere], np.float32), 320) == []
+    assert len(bar_polygons(np.array([down, up_elsewhere], np.float32), 320)) == 0
+
+
+def test_a_stream_searches_every_few_frames_and_a_still_every_time(monkeypatch):
+    import models.matting.background_bars as module
+
+    searched = []
+    monkeypatch.setattr(module, "background_bars", lambda alpha, rgb: searched.append(alpha.shape) or alpha > 2)
+    bars = module.StreamBars(every=3)
+    alpha, rgb, _ = head_scene()
+    for index in range(7):
+        bars(index, alpha, rgb)
+    assert len(searched) == 3                       # frames 0, 3 and 6
+    for _ in range(2):
+        bars(0, alpha, rgb)                         # stills all say frame 0: each is searched
+    bars(1, alpha[:90], rgb[:90])                   # the next frame, but another size
+    assert len(searched) == 6
+    bars.reset()
+    bars(2, alpha[:90], rgb[:90])
+    assert len(searched) == 7
