@@ -55,6 +55,8 @@ EXTEND_FROM = 8
 def _segments(gray: np.ndarray) -> np.ndarray:
     """N×4 float32 (x0, y0, x1, y1) straight edges of ``gray`` (uint8), oriented by their gradient."""
     length = max(2, round(SEGMENT_SHARE * max(gray.shape)))
+    if min(gray.shape) < 6:  # the detector fails an assertion on thinner images; no bar fits in them anyway
+        return np.zeros((0, 4), np.float32)
     found = cv2.ximgproc.createFastLineDetector(length_threshold=length).detect(gray)
     return np.zeros((0, 4), np.float32) if found is None else found.reshape(-1, 4)
 

@@ -112,3 +112,9 @@ def test_a_stream_searches_every_few_frames_and_a_still_every_time(monkeypatch):
     bars.reset()
     bars(2, alpha[:90], rgb[:90])
     assert len(searched) == 7
+
+
+def test_tiny_frames_have_no_bars():
+    for h, w in ((4, 4), (5, 320), (320, 5)):
+        alpha = np.ones((h, w), np.float32)
+        assert background_bars(alpha, np.zeros((h, w, 3), np.uint8)) is None
