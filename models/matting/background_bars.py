@@ -10,7 +10,8 @@ edges neither come in such pairs nor leave the body.
 Edges are found with the fast line detector of Lee et al. (2014, "Outdoor place recognition in
 urban environments using straight lines"; OpenCV's ``ximgproc.FastLineDetector``), which, like
 LSD, orients each segment by its gradient so that a bar's two sides point in opposite directions.
-All work is on the matting's small working copy (~0.5 ms at 320×180).
+All work is on the matting's small working copy: ~1.2 ms per search at 320×180 on a 2-core CPU,
+and a stream searches every third frame (:class:`StreamBars`).
 """
 from __future__ import annotations
 
@@ -40,9 +41,8 @@ PARALLEL_DEGREES = 8.0
 CLEAR_SHARE = 0.3
 CLEAR_LENGTH_SHARE = 0.04
 CLEAR_GAP = 3
+#: Points sampled along each bar's centre line for that test.
 AXIS_SAMPLES = 64
-#: Bars are searched on every EVERY-th frame of a stream (:class:`StreamBars`): 3 is 0.1 s at 30 FPS.
-EVERY = 3
 #: How deep into the person's body (α > 0.5) a bar is taken, as a share of the working long side
 #: (8 px at 320): the pole beside the ear lies 1–8 px inside the model's body; a background line
 #: that lines up with a stripe of the person's clothes is cut at the rim, not through the body.
@@ -50,13 +50,15 @@ INSIDE_SHARE = 0.025
 #: A bar is carried on past its found edges (:func:`extend_bar`) while its axis keeps the colour of
 #: its last EXTEND_FROM pixels; colours differ beyond UNLIKE levels (the colour test's threshold).
 EXTEND_FROM = 8
+#: Bars are searched on every EVERY-th frame of a stream (:class:`StreamBars`): 3 is 0.1 s at 30 FPS.
+EVERY = 3
 
 
 def _segments(gray: np.ndarray) -> np.ndarray:
     """N×4 float32 (x0, y0, x1, y1) straight edges of ``gray`` (uint8), oriented by their gradient."""
-    length = max(2, round(SEGMENT_SHARE * max(gray.shape)))
     if min(gray.shape) < 6:  # the detector fails an assertion on thinner images; no bar fits in them anyway
         return np.zeros((0, 4), np.float32)
+    length = max(2, round(SEGMENT_SHARE * max(gray.shape)))
     found = cv2.ximgproc.createFastLineDetector(length_threshold=length).detect(gray)
     return np.zeros((0, 4), np.float32) if found is None else found.reshape(-1, 4)
 
@@ -163,10 +165,10 @@ def background_bars(alpha: np.ndarray, rgb: np.ndarray) -> np.ndarray | None:
 
 class StreamBars:
     """:func:`background_bars` of a stream's frames, found on every EVERY-th frame and reused for the
-    frames between. Bars belong to the background, which does not move in a tenth of a second, and
-    finding them is the larger part of their cost (~1.2 ms per frame on a 2-core CPU, mostly Python,
-    which contends with the blending thread). A frame that does not follow the last one found (a
-    still, a seek, a new size) is searched afresh."""
+    frames between. Bars belong to the background, which does not move in a tenth of a second, and a
+    search costs ~1.2 ms of the matting thread, which shares two cores with blending and
+    harmonization. A frame that does not follow the last one searched (a still, a seek, a new
+    size) is searched afresh."""
 
     def __init__(self, every: int = EVERY) -> None:
         self.every = every

@@ -2,7 +2,8 @@
 
 Smoothing uses a time constant in seconds (so it does not change with the frame
 rate). The person's region is then decided on a small working copy
-(:mod:`models.matting.solidify`: no see-through interior, no background glued on)
+(:mod:`models.matting.solidify`: no see-through interior, no background glued on,
+no background bar running into the edge, :mod:`models.matting.background_bars`)
 and feathered by a fast guided filter guided by the colours of the same frame
 that is composited, which gives the soft edges back at full resolution.
 """
@@ -69,8 +70,8 @@ class MattePostprocess:
         h, w = alpha.shape
         solid = bars = None
         if o.solidify:  # a new array: the EMA state is never written
-            small, rgb = cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE), interpolation=cv2.INTER_AREA), \
-                frame.scaled(WORK_LONG_SIDE)
+            small = cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE), interpolation=cv2.INTER_AREA)
+            rgb = frame.scaled(WORK_LONG_SIDE)
             bars = self._bars(frame.index, small, rgb)
             alpha = solid = solidify(small, rgb, bars)
         if o.refine and o.colour_guide:

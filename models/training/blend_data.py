@@ -140,6 +140,8 @@ def hair_strands(alpha: np.ndarray, rng: np.random.Generator, count: int) -> np.
     if ys.size == 0:
         return alpha
     upper = ys < np.quantile(ys, 0.5)   # hair grows on the head, not under the arms
+    if not upper.any():                 # a flat outline (one row): all of it is the top
+        upper[:] = True
     ys, xs = ys[upper], xs[upper]
     centre = np.array([xs.mean(), ys.mean() + h])  # strands point away from a point below
     # Drawn at 4× and reduced once: strands thinner than a pixel become partial alpha, as real hair does.

@@ -65,6 +65,13 @@ def test_hair_grows_thin_partly_transparent_strands_outwards():
     assert np.median(ys) < 128  # on the upper outline
 
 
+def test_hair_grows_on_a_shape_whose_outline_is_one_row():
+    alpha = np.zeros((64, 64), np.float32)
+    alpha[40:] = 1  # a band across the bottom: its outline is row 39 alone, none of it above the median
+    haired = hair_strands(alpha, np.random.default_rng(0), 5)
+    assert (haired >= alpha).all() and (haired > alpha).any()
+
+
 def test_cutout_keeps_the_texture_and_softens_the_shape(photos):
     shape = np.zeros(photos[0].shape[:2], np.float32)
     shape[40:150, 60:200] = 1
