@@ -83,7 +83,7 @@ class LearnedBlend(Blend):
 
     def blend(self, frame: Frame, matte: Matte, background, state: StreamState) -> Composite:
         if on_device(matte.alpha):
-            return self._blend_tensor(frame, matte.alpha, background, matte.excluded)
+            return self._blend_tensor(frame, matte.alpha, background, matte.excluded_at(frame.size))
         rgb, alpha = frame.rgb, matte.alpha
         h, w = alpha.shape
         size = fit_long_side(w, h, WORK_LONG_SIDE)
@@ -107,8 +107,9 @@ class LearnedBlend(Blend):
         d_alpha = fast_guided_filter(gray, np.ascontiguousarray(up[..., 0]), GUIDE_RADIUS, GUIDE_EPS, clip=False)
         out_alpha = alpha.copy()
         out_alpha[Y0:Y1, X0:X1] = np.clip(alpha[Y0:Y1, X0:X1] + d_alpha, 0, 1)
-        if matte.excluded is not None:  # decided to be the background's: the net may not paint them back
-            np.copyto(out_alpha, alpha, where=matte.excluded)
+        excluded = matte.excluded_at((w, h))
+        if excluded is not None:  # decided to be the background's: the net may not paint them back
+            np.copyto(out_alpha, alpha, where=excluded)
         fg = rgb.copy()
         fg[Y0:Y1, X0:X1] = np.clip(region + up[..., 1:] * 255 + 0.5, 0, 255).astype(np.uint8)
         return Composite(blend_linear(fg, out_alpha, background), out_alpha, fg)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
@@ -19,10 +20,20 @@ class Matte:
     #: The person's regions were decided by :mod:`models.matting.solidify`: no stray islands are left
     #: for a blend to remove.
     decided: bool = False
-    #: Pixels decided to be the background's whatever their colour (bool H×W, or 1×1×H×W on the device;
-    #: None when there are none): straight background bars running into the person's edge
-    #: (:mod:`models.matting.background_bars`). A blend leaves their α as it is.
+    #: Pixels decided to be the background's whatever their colour (bool h×w at the matte decision's
+    #: working size, or 1×1×h×w on the device; None when there are none): straight background bars
+    #: running into the person's edge (:mod:`models.matting.background_bars`). A blend leaves their α
+    #: as it is; :meth:`excluded_at` gives them at the frame's size, for the blends that need them.
     excluded: np.ndarray | torch.Tensor | None = None
+
+    def excluded_at(self, size: tuple[int, int]) -> np.ndarray | torch.Tensor | None:
+        """:attr:`excluded` enlarged to ``size`` = (width, height) by nearest neighbour; None if none."""
+        e = self.excluded
+        if e is None or tuple(e.shape[-2:]) == (size[1], size[0]):
+            return e
+        if isinstance(e, torch.Tensor):
+            return torch.nn.functional.interpolate(e.float(), size=(size[1], size[0]), mode="nearest") > 0.5
+        return cv2.resize(e.view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
 
 
 class Matting(abc.ABC):

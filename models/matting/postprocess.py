@@ -91,9 +91,7 @@ class MattePostprocess:
         # quarter of a grey level they cannot change a pixel, but they would make every later
         # stage treat the whole frame as foreground (harmonizers work in the box of alpha > 0).
         cv2.threshold(alpha, NEGLIGIBLE_ALPHA, 0, cv2.THRESH_TOZERO, dst=alpha)
-        excluded = None if bars is None else cv2.resize(bars.view(np.uint8), (w, h),
-                                                         interpolation=cv2.INTER_NEAREST).view(bool)
-        return replace(matte, alpha=alpha, decided=o.solidify, excluded=excluded)
+        return replace(matte, alpha=alpha, decided=o.solidify, excluded=bars)
 
     def _device_alpha(self, frame: Frame, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The same steps on the device (1×1×H×W): (alpha, excluded); never writes into the EMA state."""
@@ -113,6 +111,5 @@ class MattePostprocess:
             alpha = fast_guided_filter_tensor(rgb_to_gray(frame.pixels), alpha, o.radius, o.eps, WORK_LONG_SIDE)
         elif o.solidify:
             alpha = resize(alpha, (w, h))
-        excluded = None if bars is None else resize(alpha_tensor(bars.astype(np.float32), alpha.device),
-                                                    (w, h)) > 0.5
+        excluded = None if bars is None else alpha_tensor(bars.astype(np.float32), alpha.device) > 0.5
         return torch.where(alpha > NEGLIGIBLE_ALPHA, alpha, 0.0), excluded

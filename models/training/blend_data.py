@@ -326,7 +326,7 @@ class BlendTriplets(Dataset):
             matte = self.refine(source, imperfect)
             imperfect = matte.alpha
             if matte.excluded is not None:
-                excluded[matte.excluded] = 1
+                excluded[matte.excluded_at((w, h))] = 1
         layers = [source, new, target, imperfect, layer.alpha, excluded]
         if self.train:
             y, x, side = self._window(layer.alpha, rng)

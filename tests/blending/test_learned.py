@@ -85,10 +85,12 @@ def test_host_and_device_paths_agree_for_a_real_correction(tmp_path):
 def test_pixels_the_matte_excluded_keep_its_alpha(tmp_path, tensor):
     rgb, alpha, background = scene()
     learned = LearnedBlend(weights=weights_with(tmp_path, bias=(0.3, 0.0, 0.0, 0.0)))  # grows every α
+    small = np.zeros((alpha.shape[0] // 2, alpha.shape[1] // 2), bool)  # at a working size, as the matte has it
+    small[:, :100] = True  # the left half: decided to be the background's
     excluded = np.zeros(alpha.shape, bool)
-    excluded[:, :200] = True  # the left half: decided to be the background's
-    matte = (Matte(alpha_tensor(alpha, "cpu"), excluded=torch.from_numpy(excluded)[None, None]) if tensor
-             else Matte(alpha, excluded=excluded))
+    excluded[:, :200] = True
+    matte = (Matte(alpha_tensor(alpha, "cpu"), excluded=torch.from_numpy(small)[None, None]) if tensor
+             else Matte(alpha, excluded=small))
     state = StreamState(live=False)
     frame = Frame(rgb, 0, 0.0, pixels=upload(rgb, "cpu")) if tensor else Frame(rgb, 0, 0.0)
     out = learned.blend(frame, matte, upload(background, "cpu") if tensor else background, state)
