@@ -18,7 +18,7 @@ import torch
 from models.frame import Frame, on_device
 from models.matting.background_bars import StreamBars
 from models.matting.base import Matte
-from models.matting.solidify import WORK_LONG_SIDE, reach_of, reach_of_tensor, solidify, solidify_tensor
+from models.matting.solidify import BOUNDARY, WORK_LONG_SIDE, reach_of, reach_of_tensor, solidify
 from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,
                                fast_guided_filter_tensor)
 from models.ops.sizes import fit_long_side
@@ -54,10 +54,20 @@ class MattePostprocess:
         self.options = options or MatteOptions()
         self._ema = TimeEMA(self.options.smoothing_s)
         self._bars = StreamBars()
+        self._decided: tuple[int, tuple[int, ...], np.ndarray] | None = None  # frame index, size, person
 
     def reset(self) -> None:
         self._ema.reset()
         self._bars.reset()
+        self._decided = None
+
+    def _held(self, index: int, small: np.ndarray) -> np.ndarray | None:
+        """The person decided on the previous frame when this one follows it (a dropped frame between
+        them is tolerated) at the same size; else None (a still, a seek, a new size)."""
+        if self._decided is None:
+            return None
+        at, shape, person = self._decided
+        return person if 0 < index - at <= 2 and shape == small.shape else None
 
     def __call__(self, frame: Frame, matte: Matte) -> Matte:
         alpha = matte.alpha
@@ -73,7 +83,8 @@ class MattePostprocess:
             small = cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE), interpolation=cv2.INTER_AREA)
             rgb = frame.scaled(WORK_LONG_SIDE)
             bars = self._bars(frame.index, small, rgb)
-            alpha = solid = solidify(small, rgb, bars)
+            alpha = solid = solidify(small, rgb, bars, self._held(frame.index, small))
+            self._decided = frame.index, small.shape, solid > BOUNDARY
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour(frame.rgb, alpha, o.colour_radius, o.colour_eps, WORK_LONG_SIDE,
                                               COLOUR_APPLY_LONG_SIDE, frame.scaled)
@@ -100,8 +111,11 @@ class MattePostprocess:
         solid = bars = None
         if o.solidify:
             small, rgb = resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE)), frame.scaled(WORK_LONG_SIDE)
-            bars = self._bars(frame.index, alpha_array(small), rgb)
-            alpha = solid = solidify_tensor(small, rgb, bars)
+            host = alpha_array(small)
+            bars = self._bars(frame.index, host, rgb)
+            solid_host = solidify(host, rgb, bars, self._held(frame.index, host))
+            self._decided = frame.index, host.shape, solid_host > BOUNDARY
+            alpha = solid = alpha_tensor(solid_host, small.device)
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour_tensor(frame.pixels, alpha, o.colour_radius, o.colour_eps,
                                                      WORK_LONG_SIDE, COLOUR_APPLY_LONG_SIDE)

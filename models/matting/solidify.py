@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from models.ops.sizes import fit_long_side
-from models.ops.tensor_image import alpha_array, alpha_tensor
+from models.ops.tensor_image import alpha_tensor
 
 WORK_LONG_SIDE = 320
 #: α of the person's boundary. The decision band around it is narrow enough to send the flag
@@ -54,6 +54,12 @@ SURE = 0.7
 UNLIKE = 48.0
 #: α of the solid matte below which a working pixel is not the person's (for :func:`reach_of`).
 REACH_FLOOR = 0.02
+#: Hysteresis in time: a pixel of the previous frame's decided person keeps at least HELD (just inside
+#: the decision band) while the model still gives it more than HOLD. MediaPipe's confidence for the
+#: sample clip's cap drops from > 0.5 to 0.2–0.5 for 0.7 s (frames 87–107) and half the cap would go;
+#: a person who moves away takes their α below HOLD at once and is let go.
+HOLD = 0.15
+HELD = 0.55
 
 
 def small_regions(mask: np.ndarray, share: float) -> np.ndarray | None:
@@ -129,12 +135,17 @@ def unlike_the_person(alpha: np.ndarray, rgb: np.ndarray, weak: np.ndarray) -> n
     return unlike
 
 
-def solidify(alpha: np.ndarray, rgb: np.ndarray | None = None, bars: np.ndarray | None = None) -> np.ndarray:
+def solidify(alpha: np.ndarray, rgb: np.ndarray | None = None, bars: np.ndarray | None = None,
+             held: np.ndarray | None = None) -> np.ndarray:
     """The working copy ``alpha`` (float32 h×w in [0,1]) made to hold together: float32 h×w, ≈ 0 or 1
     except across the person's boundary. ``rgb``: the frame at the same size (uint8), for the colour
     test of weak edge pixels (:func:`unlike_the_person`); ``bars``: background bars that run into the
     person (bool h×w, :func:`models.matting.background_bars.background_bars`), which are never the
-    person's however sure the model is. Never writes into ``alpha``."""
+    person's however sure the model is; ``held``: the previous frame's decided person (bool h×w,
+    ``solidify(...) > BOUNDARY``), held while the model still half believes it (HOLD, HELD). Never
+    writes into ``alpha``."""
+    if held is not None:  # a new array: the caller's alpha stays as it is
+        alpha = np.where(held & (alpha > HOLD), np.maximum(alpha, HELD), alpha)
     body = alpha > BOUNDARY
     if not body.any():
         return np.zeros_like(alpha)
@@ -181,14 +192,6 @@ def solidify(alpha: np.ndarray, rgb: np.ndarray | None = None, bars: np.ndarray 
     out[removed] = 0
     out[core] = 1
     return out.astype(np.float32)
-
-
-def solidify_tensor(alpha: torch.Tensor, rgb: np.ndarray | None = None, bars: np.ndarray | None = None
-                    ) -> torch.Tensor:
-    """:func:`solidify` of a 1×1×h×w working copy on the device (``rgb``, ``bars``: host arrays at that
-    size). Connected components have no device kernel: the thumbnail (a few hundred kilobytes at most)
-    goes to the host and back."""
-    return alpha_tensor(solidify(alpha_array(alpha), rgb, bars), alpha.device)
 
 
 def reach_of(solid: np.ndarray, bars: np.ndarray | None = None) -> np.ndarray:

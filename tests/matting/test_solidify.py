@@ -8,7 +8,7 @@ import torch
 from models.frame import Frame
 from models.matting.base import Matte
 from models.matting.postprocess import MatteOptions, MattePostprocess
-from models.matting.solidify import drop_islands, solidify, solidify_tensor
+from models.matting.solidify import drop_islands, solidify
 
 H, W = 180, 320
 
@@ -103,7 +103,6 @@ def test_the_tensor_path_agrees_with_the_host_path():
     alpha[120:126, 150:158] = 0.1
     rgb = rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8)
     big = cv2.resize(alpha, (1280, 720), interpolation=cv2.INTER_LINEAR)
-    assert np.array_equal(solidify_tensor(torch.from_numpy(alpha)[None, None])[0, 0].numpy(), solidify(alpha))
     host = MattePostprocess(MatteOptions(smoothing_s=0.1))
     device = MattePostprocess(MatteOptions(smoothing_s=0.1))
     for i in range(2):
@@ -124,3 +123,27 @@ def test_the_ema_state_is_untouched():
     out = post(Frame(rgb, 1, 0.0), Matte(alpha)).alpha
     assert np.array_equal(post._ema.value, state) and out is not post._ema.value
     assert out.max() == 1.0 and state.max() < 0.71  # solidified output, raw state
+
+
+def test_the_previous_decision_holds_what_the_model_still_half_believes():
+    alpha = person()
+    alpha[25:45, 140:180] = 0.3   # the top of the head, believed at 0.3 in this frame only
+    held = solidify(person()) > 0.5
+    assert solidify(alpha)[37:45, 152:168].max() < 0.5              # alone, it is not the person
+    assert solidify(alpha, held=held)[37:45, 152:168].min() > 0.99   # held from the frame before
+    alpha[25:45, 140:180] = 0.1   # below HOLD: the model has let go, and so does the decision
+    assert solidify(alpha, held=held)[37:45, 152:168].max() < 0.5
+
+
+def test_only_a_following_frame_is_held():
+    rgb = np.full((H, W, 3), 90, np.uint8)
+    weak = person()
+    weak[25:45, 140:180] = 0.3
+    post = MattePostprocess(MatteOptions(smoothing_s=0, refine=False))
+    post(Frame(rgb, 0, 0.0), Matte(person()))
+    assert post(Frame(rgb, 1, 1 / 30), Matte(weak)).alpha[35, 160] > 0.99   # the next frame: held
+    post(Frame(rgb, 0, 0.0), Matte(person()))
+    assert post(Frame(rgb, 0, 0.0), Matte(weak)).alpha[35, 160] < 0.5       # a still again: not held
+    post(Frame(rgb, 5, 5 / 30), Matte(person()))
+    post.reset()
+    assert post(Frame(rgb, 6, 6 / 30), Matte(weak)).alpha[35, 160] < 0.5    # after a reset: not held
