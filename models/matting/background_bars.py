@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from models.matting.solidify import UNLIKE
+from models.ops.temporal import follows
 
 #: Segments shorter than this share of the working long side are not looked at (16 px at 320: a
 #: bar's sides are long, and the detector takes 0.5 ms here instead of 1.4 ms at 5 px).
@@ -175,14 +176,12 @@ class StreamBars:
         self.reset()
 
     def reset(self) -> None:
-        self._found: tuple[int, tuple[int, ...], np.ndarray | None] | None = None
+        self._searched: tuple[int, tuple[int, ...]] | None = None  # frame index and size
+        self._bars: np.ndarray | None = None
 
     def __call__(self, index: int, alpha: np.ndarray, rgb: np.ndarray) -> np.ndarray | None:
-        if self._found is not None:
-            found_at, shape, bars = self._found
-            if 0 < index - found_at < self.every and shape == alpha.shape:
-                return bars
-        bars = background_bars(alpha, rgb)
-        self._found = index, alpha.shape, bars
-        return bars
+        if not follows(index, alpha.shape, self._searched, self.every - 1):
+            self._bars = background_bars(alpha, rgb)
+            self._searched = index, alpha.shape
+        return self._bars
 

@@ -18,12 +18,12 @@ import torch
 from models.frame import Frame, on_device
 from models.matting.background_bars import StreamBars
 from models.matting.base import Matte
-from models.matting.solidify import BOUNDARY, WORK_LONG_SIDE, reach_of, reach_of_tensor, solidify
+from models.matting.solidify import BOUNDARY, WORK_LONG_SIDE, reach_of, solidify
 from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,
                                fast_guided_filter_tensor)
 from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import alpha_array, alpha_tensor, resize, rgb_to_gray
-from models.ops.temporal import TimeEMA
+from models.ops.temporal import TimeEMA, follows
 
 NEGLIGIBLE_ALPHA = 0.25 / 255
 #: The colour-guided feathering is evaluated at most at this long side and enlarged: twice the
@@ -54,20 +54,23 @@ class MattePostprocess:
         self.options = options or MatteOptions()
         self._ema = TimeEMA(self.options.smoothing_s)
         self._bars = StreamBars()
-        self._decided: tuple[int, tuple[int, ...], np.ndarray] | None = None  # frame index, size, person
+        self._decided_at: tuple[int, tuple[int, ...]] | None = None  # frame index and size
+        self._person: np.ndarray | None = None  # the person decided there
 
     def reset(self) -> None:
         self._ema.reset()
         self._bars.reset()
-        self._decided = None
+        self._decided_at = self._person = None
 
-    def _held(self, index: int, small: np.ndarray) -> np.ndarray | None:
-        """The person decided on the previous frame when this one follows it (a dropped frame between
-        them is tolerated) at the same size; else None (a still, a seek, a new size)."""
-        if self._decided is None:
-            return None
-        at, shape, person = self._decided
-        return person if 0 < index - at <= 2 and shape == small.shape else None
+    def _decide(self, index: int, small: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(solid, bars) of the working copy ``small`` (host float32) of frame ``index``: the background
+        bars and :func:`solidify`, holding the person decided on the previous frame when this one
+        follows it (a dropped frame between them is tolerated)."""
+        bars = self._bars(index, small, rgb)
+        held = self._person if follows(index, small.shape, self._decided_at, 2) else None
+        solid = solidify(small, rgb, bars, held)
+        self._decided_at, self._person = (index, small.shape), solid > BOUNDARY
+        return solid, bars
 
     def __call__(self, frame: Frame, matte: Matte) -> Matte:
         alpha = matte.alpha
@@ -81,10 +84,8 @@ class MattePostprocess:
         solid = bars = None
         if o.solidify:  # a new array: the EMA state is never written
             small = cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE), interpolation=cv2.INTER_AREA)
-            rgb = frame.scaled(WORK_LONG_SIDE)
-            bars = self._bars(frame.index, small, rgb)
-            alpha = solid = solidify(small, rgb, bars, self._held(frame.index, small))
-            self._decided = frame.index, small.shape, solid > BOUNDARY
+            solid, bars = self._decide(frame.index, small, frame.scaled(WORK_LONG_SIDE))
+            alpha = solid
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour(frame.rgb, alpha, o.colour_radius, o.colour_eps, WORK_LONG_SIDE,
                                               COLOUR_APPLY_LONG_SIDE, frame.scaled)
@@ -110,17 +111,16 @@ class MattePostprocess:
         h, w = alpha.shape[-2:]
         solid = bars = None
         if o.solidify:
-            small, rgb = resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE)), frame.scaled(WORK_LONG_SIDE)
-            host = alpha_array(small)
-            bars = self._bars(frame.index, host, rgb)
-            solid_host = solidify(host, rgb, bars, self._held(frame.index, host))
-            self._decided = frame.index, host.shape, solid_host > BOUNDARY
-            alpha = solid = alpha_tensor(solid_host, small.device)
+            # The decision needs connected components, which have no device kernel: the working copy
+            # (a few hundred kilobytes at most) goes to the host and back.
+            small = resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE))
+            solid, bars = self._decide(frame.index, alpha_array(small), frame.scaled(WORK_LONG_SIDE))
+            alpha = alpha_tensor(solid, small.device)
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour_tensor(frame.pixels, alpha, o.colour_radius, o.colour_eps,
                                                      WORK_LONG_SIDE, COLOUR_APPLY_LONG_SIDE)
             if solid is not None:
-                alpha = alpha * resize(reach_of_tensor(solid, bars), (w, h))
+                alpha = alpha * resize(alpha_tensor(reach_of(solid, bars), alpha.device), (w, h))
         elif o.refine:
             alpha = fast_guided_filter_tensor(rgb_to_gray(frame.pixels), alpha, o.radius, o.eps, WORK_LONG_SIDE)
         elif o.solidify:

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
 
 from models.ops.sizes import fit_long_side
-from models.ops.tensor_image import alpha_tensor
 
 WORK_LONG_SIDE = 320
 #: α of the person's boundary. The decision band around it is narrow enough to send the flag
@@ -208,9 +206,3 @@ def reach_of(solid: np.ndarray, bars: np.ndarray | None = None) -> np.ndarray:
     if bars is not None:
         reach[bars] = 0
     return reach
-
-
-def reach_of_tensor(solid: torch.Tensor, bars: np.ndarray | None = None) -> torch.Tensor:
-    """:func:`reach_of` of a 1×1×h×w tensor on its device (``bars``: a host array at that size)."""
-    reach = torch.nn.functional.max_pool2d((solid > REACH_FLOOR).float(), 3, 1, 1)
-    return reach if bars is None else reach * alpha_tensor((~bars).astype(np.float32), solid.device)

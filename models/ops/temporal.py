@@ -20,6 +20,13 @@ def ema_weight(dt: float, tau: float) -> float:
     return 1.0 - math.exp(-dt / tau)
 
 
+def follows(index: int, shape: tuple[int, ...], last: tuple[int, tuple[int, ...]] | None, within: int) -> bool:
+    """Whether frame ``index`` of size ``shape`` continues the stream at most ``within`` frames after
+    ``last`` = (index, shape) of an earlier frame; a still (the same index again), a seek or a new size
+    does not."""
+    return last is not None and 0 < index - last[0] <= within and tuple(shape) == tuple(last[1])
+
+
 class TimeEMA:
     """EMA of an array, tensor (kept on its device) or scalar whose state starts at the first sample."""
 

@@ -8,7 +8,7 @@ from models.frame import Frame
 from models.matting.base import Matte
 from models.matting.postprocess import MatteOptions, MattePostprocess
 from models.ops.guided import fast_guided_filter
-from models.ops.temporal import TimeEMA, ema_weight
+from models.ops.temporal import TimeEMA, ema_weight, follows
 
 
 def step_response(fps: float, seconds: float, tau: float) -> float:
@@ -30,6 +30,16 @@ def test_ema_weight_limits():
     assert ema_weight(0.1, 0.0) == 1.0           # no smoothing
     assert ema_weight(0.0, 1.0) == 0.0           # same instant: nothing new
     assert 0 < ema_weight(1 / 30, 1.0) < 0.05
+
+
+def test_a_frame_follows_an_earlier_one_of_its_stream_within_a_few_frames_at_the_same_size():
+    last = (10, (180, 320))
+    assert follows(11, (180, 320), last, 2) and follows(12, (180, 320), last, 2)
+    assert not follows(13, (180, 320), last, 2)   # too far on: a seek, or frames lost
+    assert not follows(10, (180, 320), last, 2)   # the same index again: a still
+    assert not follows(9, (180, 320), last, 2)    # backwards
+    assert not follows(11, (90, 160), last, 2)    # another size
+    assert not follows(11, (180, 320), None, 2)   # nothing before it
 
 
 def test_ema_restarts_on_shape_change_and_reset():
