@@ -58,24 +58,34 @@ def _uint8(t) -> np.ndarray:
     return np.clip(t.numpy().transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
+def sample_scores(sample: dict, blends: dict[str, object]) -> dict[str, dict[str, float]] | None:
+    """Each blend's :func:`band_metrics` on one triplet, given the matte as the pipeline gives it (the
+    post-processing's exclusions included); None when the true matte has no boundary band."""
+    source, background, target = (_uint8(sample[k]) for k in ("source", "background", "target"))
+    alpha, true_alpha = sample["alpha"][0].numpy(), sample["true_alpha"][0].numpy()
+    band = boundary_band(true_alpha)
+    if not band.any():
+        return None
+    excluded = sample["excluded"][0].numpy() > 0.5
+    matte = Matte(alpha, excluded=excluded if excluded.any() else None)
+    scores = {}
+    for name, blend in blends.items():
+        state = StreamState(live=False)
+        out = blend.blend(Frame(source, 0, 0.0), matte, background, state)
+        state.close()
+        scores[name] = band_metrics(out.image, target, np.asarray(out.alpha), true_alpha, band)
+    return scores
+
+
 def evaluate(dataset: BlendTriplets, blends: dict[str, object]) -> dict[str, dict[str, float]]:
     totals = {name: np.zeros(len(METRICS)) for name in blends}
     count = 0
     for index in range(len(dataset)):  # training datasets draw forever; the held-out set has a length
-        s = dataset[index]
-        source, background, target = (_uint8(s[k]) for k in ("source", "background", "target"))
-        alpha, true_alpha = s["alpha"][0].numpy(), s["true_alpha"][0].numpy()
-        excluded = s["excluded"][0].numpy() > 0.5
-        excluded = excluded if excluded.any() else None
-        band = boundary_band(true_alpha)
-        if not band.any():
+        scores = sample_scores(dataset[index], blends)
+        if scores is None:
             continue
         count += 1
-        for name, blend in blends.items():
-            state = StreamState(live=False)
-            out = blend.blend(Frame(source, 0, 0.0), Matte(alpha, excluded=excluded), background, state)
-            state.close()
-            m = band_metrics(out.image, target, np.asarray(out.alpha), true_alpha, band)
+        for name, m in scores.items():
             totals[name] += [m[k] for k in METRICS]
     return {name: {**dict(zip(METRICS, (t / max(count, 1)).round(4).tolist())), "count": count}
             for name, t in totals.items()}
