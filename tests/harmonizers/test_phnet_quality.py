@@ -4,14 +4,13 @@ harmonious one (its speed is measured by ``harmonicam bench``, not asserted here
 These score the trained network itself, so they fail when a retraining makes it worse.
 """
 from __future__ import annotations
-from tests.harmonizers.quality import fmse, push_ratios, shipped_entry
-
 
 import numpy as np
 import pytest
 
 from models import registry
 from models.harmonizers.still import harmonize_still
+from tests.harmonizers.quality import fmse, push_ratios, shipped_entry
 
 
 @pytest.fixture(scope="module")
