@@ -213,6 +213,9 @@ def build_parser() -> Parser:
     run.add_argument("--output", action="append", metavar="vcam|PATH",
                      help="'vcam' for the virtual camera or an output file (.mp4, .avi, .png); repeatable "
                      "(default vcam)")
+    run.add_argument("--output-matte", metavar="PATH",
+                     help="also write the final alpha as 8-bit grey, one frame per output frame: a video (.mp4, "
+                     ".avi, .mkv) or a PNG sequence named with a frame number, e.g. matte_%%05d.png")
     run.add_argument("--vcam-backend", metavar="NAME", help="pyvirtualcam backend (v4l2loopback, obs, unitycapture)")
     run.add_argument("--vcam-device", metavar="DEV", help="virtual camera device, e.g. /dev/video10")
     run.add_argument("--frames", type=ranged(1, MAX_RUN_FRAMES, whole=True), metavar="N",

@@ -15,9 +15,13 @@ import pytest
 
 from app import cli
 from app.cli import build_parser, main
+from app.commands.run import open_run_source, stage_choice
 from app.errors import RuntimeFailure
 from app.imaging import read_rgb
-from tests.conftest import write_image
+from app.session import Session
+from app.sinks.base import NullSink
+from app.sinks.matte import grey
+from tests.conftest import write_image, write_video
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,6 +71,94 @@ def test_run_writes_a_still_image(tmp_path, astronaut):
     assert main(["run", "--source", str(src), "--background", "#ff00ff", "--output", str(out)]) == 0
     img = read_rgb(out)
     assert img.shape == astronaut.shape and tuple(img[5, -5]) == (255, 0, 255)
+
+
+def walking(astronaut: np.ndarray, n: int = 8) -> list[np.ndarray]:
+    """A person who moves 16 px to the right every frame, so each frame has its own alpha."""
+    small = cv2.resize(astronaut, (192, 192), interpolation=cv2.INTER_AREA)
+    return [np.roll(small, 16 * i, axis=1) for i in range(n)]
+
+
+def pipeline_mattes(argv: list[str]) -> list[np.ndarray]:
+    """The grey α the pipeline gives for ``harmonicam run argv``'s frames, computed here without any file sink."""
+    args = build_parser().parse_args(argv)
+    mattes: list[np.ndarray] = []
+    with Session(open_run_source(args, True), stage_choice(args, args.harmonizer), args.background,
+                 [NullSink()]) as session:
+        session.run(args.frames, on_result=lambda result: mattes.append(grey(result.alpha)))
+    return mattes
+
+
+def read_video(path: Path) -> tuple[list[np.ndarray], float]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while (frame := cap.read()[1]) is not None:
+        frames.append(frame)
+    return frames, cap.get(cv2.CAP_PROP_FPS)
+
+
+@pytest.fixture
+def walk_run(tmp_path, astronaut) -> list[str]:
+    src = write_video(tmp_path / "walk.avi", walking(astronaut), fps=25)
+    return ["run", "--source", str(src), "--background", "#00ff00", "--harmonizer", "none", "--blend", "linear",
+            "--frames", "6"]
+
+
+def test_run_writes_the_matte_video_frame_aligned_with_the_output(tmp_path, walk_run):
+    out, matte = tmp_path / "out.mp4", tmp_path / "matte.mp4"
+    assert main([*walk_run, "--output", str(out), "--output-matte", str(matte)]) == 0
+    (outputs, out_fps), (mattes, matte_fps) = read_video(out), read_video(matte)
+    assert len(mattes) == len(outputs) == 6 and matte_fps == out_fps == pytest.approx(25)
+    assert mattes[0].shape == outputs[0].shape == (192, 192, 3)
+    expected = pipeline_mattes(walk_run)
+    for i, (m, output) in enumerate(zip(mattes, outputs)):
+        m = m.astype(int)
+        assert np.abs(m - m[..., :1]).max() <= 8  # grey: its channels agree up to mp4v's chroma noise
+        errors = [np.abs(m[..., 1] - e).mean() for e in expected]
+        assert errors[i] < 4 and int(np.argmin(errors)) == i  # the α of this very frame, not a neighbour's
+        # where the matte says background, the output shows the chosen green
+        assert np.abs(output[m[..., 1] < 5][:, ::-1].astype(int) - (0, 255, 0)).mean() < 12
+
+
+def test_run_writes_the_matte_as_a_png_sequence(tmp_path, walk_run):
+    out = tmp_path / "out.mp4"
+    assert main([*walk_run, "--output", str(out), "--output-matte", str(tmp_path / "matte_%05d.png")]) == 0
+    pngs = sorted(tmp_path.glob("matte_*.png"))
+    assert [p.name for p in pngs] == [f"matte_{i:05d}.png" for i in range(6)] == \
+        [f"matte_{i:05d}.png" for i in range(len(read_video(out)[0]))]
+    for png, expected in zip(pngs, pipeline_mattes(walk_run)):
+        np.testing.assert_array_equal(cv2.imread(str(png), cv2.IMREAD_UNCHANGED), expected)  # lossless, 8-bit grey
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_a_matte_that_fails_mid_run_leaves_nothing_half_written(tmp_path, walk_run, monkeypatch, capsys):
+    written = []
+
+    def fails_at_the_third_frame(path, image):
+        written.append(path)
+        return len(written) < 3 and real_imwrite(path, image)
+
+    real_imwrite = cv2.imwrite
+    monkeypatch.setattr(cv2, "imwrite", fails_at_the_third_frame)
+    assert main([*walk_run, "--output", str(tmp_path / "out.mp4"),
+                 "--output-matte", str(tmp_path / "matte_%05d.png")]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {tmp_path / 'matte_00002.png'}; check the folder" in err and "Traceback" not in err
+    assert len(written) == 3 and [p.name for p in tmp_path.iterdir()] == ["walk.avi"]  # no output, no matte
+
+
+@pytest.mark.parametrize("name, text", [
+    ("matte.txt", "--output-matte {dir}/matte.txt: unsupported file type; use a video"),
+    ("matte.png", "a PNG sequence needs exactly one frame number in its file name, such as matte_%05d.png"),
+    ("mattes/", "--output-matte {dir}/mattes/ is a folder; give a video such as {dir}/mattes/matte.mp4"),
+    ("nodir/matte.mp4", "folder {dir}/nodir does not exist; create it first"),
+])
+def test_a_bad_matte_path_is_refused_up_front(tmp_path, capsys, name, text):
+    (tmp_path / "mattes").mkdir()
+    assert main(["run", "--source", "sample", "--output-matte", f"{tmp_path}/{name}"]) == 2
+    err = capsys.readouterr().err
+    assert text.format(dir=tmp_path) in err and "Traceback" not in err
+    assert [p.name for p in tmp_path.iterdir()] == ["mattes"]
 
 
 @pytest.mark.parametrize("args, code, text", [
@@ -359,7 +451,8 @@ def test_an_output_that_is_a_folder_is_refused_up_front(tmp_path, capsys, option
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere")
 @pytest.mark.parametrize("args", [["lut", "--background", "#000000", "--out", "{dir}/look.cube"],
-                                  ["run", "--source", "sample", "--output", "{dir}/clip.mp4"]])
+                                  ["run", "--source", "sample", "--output", "{dir}/clip.mp4"],
+                                  ["run", "--source", "sample", "--output-matte", "{dir}/matte_%05d.png"]])
 def test_an_output_folder_that_is_not_writable_is_refused_up_front(tmp_path, capsys, args):
     folder = tmp_path / "read-only"
     folder.mkdir()

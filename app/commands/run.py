@@ -7,7 +7,7 @@ import threading
 from app.assemble import StageChoice, resolve_device, resolve_runtime
 from app.errors import RuntimeFailure
 from app.session import Session
-from app.sinks import make_sink
+from app.sinks import make_matte_sink, make_sink
 from app.sources import open_source
 from models.matting.postprocess import MatteOptions
 
@@ -40,17 +40,26 @@ def run_command(args, explicit_source: bool) -> int:
     outputs = args.output or ["vcam"]
     choice = stage_choice(args, args.harmonizer)
     sinks = [make_sink(o, args.vcam_backend, args.vcam_device) for o in outputs]
+    matte = make_matte_sink(args.output_matte) if args.output_matte else None
+    if matte is not None:
+        sinks.append(matte)
+        outputs = [*outputs, f"matte {args.output_matte}"]
     if args.preview:
         from app.sinks.preview import PreviewSink
         sinks.append(PreviewSink())
+    # Called once for every result the outputs were sent, right after: the matte stays frame-aligned.
+    on_result = (lambda result: matte.send_alpha(result.alpha)) if matte is not None else None
     with Session(open_run_source(args, explicit_source), choice, args.background, sinks) as session:
         log.info("%s → %s at %dx%d", session.source.description, ", ".join(outputs), *session.source.size)
+
+        def run(stop: threading.Event) -> int:
+            return session.run(args.frames, args.fps, stop, on_result, always_on=args.always_on)
+
         if args.preview:
             from app.gui.preview_window import run_preview_window
-            count = run_preview_window(sinks[-1], lambda stop: session.run(args.frames, args.fps, stop,
-                                                                           always_on=args.always_on))
+            count = run_preview_window(sinks[-1], run)
         else:
-            count = session.run(args.frames, args.fps, threading.Event(), always_on=args.always_on)
+            count = run(threading.Event())
     times = session.pipeline.times
     stages = ", ".join(f"{k} {v['median']:.1f}" for k, v in times.summary().items())
     # A rate needs two frames; a single image reports its time instead of "0.0 FPS".

@@ -1,7 +1,10 @@
-"""Sinks: virtual camera, video files, memory; ``make_sink`` parses ``--output``."""
+"""Sinks: virtual camera, video files, PNG sequences, mattes, memory; ``make_sink`` parses ``--output``,
+``make_matte_sink`` ``--output-matte``."""
 from __future__ import annotations
 
 from app.sinks.base import NullSink, Sink
+from app.sinks.image_sequence import ImageSequenceSink
+from app.sinks.matte import MatteSink, make_matte_sink
 from app.sinks.video_file import VideoFileSink
 from app.sinks.virtual_camera import RECONNECT_S, VirtualCameraSink
 
@@ -13,4 +16,5 @@ def make_sink(spec: str, vcam_backend: str | None = None, vcam_device: str | Non
     return VideoFileSink(spec)
 
 
-__all__ = ["Sink", "NullSink", "VideoFileSink", "VirtualCameraSink", "make_sink"]
+__all__ = ["Sink", "NullSink", "ImageSequenceSink", "MatteSink", "VideoFileSink", "VirtualCameraSink", "make_sink",
+           "make_matte_sink"]

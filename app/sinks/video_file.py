@@ -6,7 +6,6 @@ interruption (Ctrl+C, SIGTERM, SIGHUP) at any point of opening or closing.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -15,6 +14,7 @@ import numpy as np
 from app.errors import RuntimeFailure, UsageError
 from app.imaging import IMAGE_EXTENSIONS
 from app.sinks.base import Sink
+from app.sinks.paths import check_folder, write_failure
 from models.ops.files import AtomicFile
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -23,18 +23,16 @@ FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv"
 class VideoFileSink(Sink):
     """Writes every frame at the source's frame rate; a still-image path keeps the last frame."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, option: str = "--output") -> None:
+        """``option``: the command-line option that named ``path``, for the error sentences."""
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in FOURCC and suffix not in IMAGE_EXTENSIONS:
-            raise UsageError(f"--output {path}: unsupported file type; use .mp4, .avi, .mkv, .mov or an image "
+            raise UsageError(f"{option} {path}: unsupported file type; use .mp4, .avi, .mkv, .mov or an image "
                              "extension such as .png")
         if self.path.is_dir():
-            raise UsageError(f"--output {path}: this is a folder; give a file name such as {self.path / 'out.mp4'}")
-        if not self.path.parent.is_dir():
-            raise UsageError(f"--output {path}: folder {self.path.parent} does not exist; create it first")
-        if not os.access(self.path.parent, os.W_OK | os.X_OK):
-            raise UsageError(f"--output {path}: folder {self.path.parent} is not writable; choose another folder")
+            raise UsageError(f"{option} {path}: this is a folder; give a file name such as {self.path / 'out.mp4'}")
+        check_folder(self.path, option)
         self.still = suffix in IMAGE_EXTENSIONS
         self.description = f"file {self.path.name}"
         self._file: AtomicFile | None = None
@@ -49,8 +47,7 @@ class VideoFileSink(Sink):
         try:
             self._file = AtomicFile(self.path)
         except OSError as exc:
-            raise RuntimeFailure(f"cannot write {self.path} ({exc.strerror}); check that the folder is "
-                                 "writable") from exc
+            raise write_failure(self.path, exc) from exc
         try:
             if not self.still:
                 fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
@@ -63,7 +60,8 @@ class VideoFileSink(Sink):
             raise
 
     def send(self, rgb):
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        """One RGB H×W×3 frame, or a grey H×W one (a matte)."""
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_GRAY2BGR if rgb.ndim == 2 else cv2.COLOR_RGB2BGR)
         if self.still:
             self._last = bgr
         else:
