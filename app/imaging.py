@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from app.errors import RuntimeFailure
 from models.io import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, VIDEO_EXTENSIONS, ImageFileError, read_image_rgb
+from models.ops.sizes import cover_fit
 
 __all__ = ["IMAGE_EXTENSIONS", "MAX_FRAME_SIZE", "MAX_IMAGE_PIXELS", "MIN_FRAME_SIDE", "VIDEO_EXTENSIONS",
            "check_frame_size", "cover_fit", "is_video_path", "read_rgb"]
@@ -15,24 +15,6 @@ __all__ = ["IMAGE_EXTENSIONS", "MAX_FRAME_SIZE", "MAX_IMAGE_PIXELS", "MIN_FRAME_
 #: The frame sizes the pipeline takes, as ``--resolution`` allows them: 16x16 up to 7680x4320.
 MIN_FRAME_SIDE = 16
 MAX_FRAME_SIZE = (7680, 4320)
-
-
-def cover_fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Scale ``image`` to cover ``size`` (width, height) and centre-crop the rest.
-
-    Keeps the aspect ratio (no stretching); returns ``image`` itself when it
-    already has that size.
-    """
-    w, h = size
-    ih, iw = image.shape[:2]
-    if (iw, ih) == (w, h):
-        return image
-    scale = max(w / iw, h / ih)
-    rw, rh = max(w, round(iw * scale)), max(h, round(ih * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (rw, rh), interpolation=interp)
-    x, y = (rw - w) // 2, (rh - h) // 2
-    return np.ascontiguousarray(resized[y:y + h, x:x + w])
 
 
 def read_rgb(path: str | Path) -> np.ndarray:

@@ -77,12 +77,13 @@ def trimap_from_mask(mask: np.ndarray, band: int) -> np.ndarray:
     return trimap
 
 
-def matte_person(rgb: np.ndarray, mask: np.ndarray) -> Foreground:
-    """Closed-form alpha on the band around MediaPipe's outline, then the person's own edge colour."""
+def matte_person(rgb: np.ndarray, mask: np.ndarray, band: int | None = None) -> Foreground:
+    """Closed-form alpha on the band around a mask's outline (``band`` px each side; default
+    :data:`TRIMAP_BAND` of the long side, for MediaPipe's outline), then the person's own edge colour."""
     import pymatting
 
     image = rgb.astype(np.float64) / 255
-    trimap = trimap_from_mask(mask, max(2, round(TRIMAP_BAND * max(rgb.shape[:2]))))
+    trimap = trimap_from_mask(mask, band or max(2, round(TRIMAP_BAND * max(rgb.shape[:2]))))
     alpha = np.clip(pymatting.estimate_alpha_cf(image, trimap), 0, 1)
     fg = pymatting.estimate_foreground_ml(image, alpha)
     return Foreground(np.clip(fg * 255 + 0.5, 0, 255).astype(np.uint8), alpha.astype(np.float32), True)

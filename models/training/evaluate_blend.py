@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -58,37 +59,47 @@ def _uint8(t) -> np.ndarray:
     return np.clip(t.numpy().transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-def sample_scores(sample: dict, blends: dict[str, object]) -> dict[str, dict[str, float]] | None:
-    """Each blend's :func:`band_metrics` on one triplet, given the matte as the pipeline gives it (the
-    post-processing's exclusions included); None when the true matte has no boundary band."""
-    source, background, target = (_uint8(sample[k]) for k in ("source", "background", "target"))
-    alpha, true_alpha = sample["alpha"][0].numpy(), sample["true_alpha"][0].numpy()
+def blend_scores(frame: Frame, background: np.ndarray, target: np.ndarray, matte: Matte, true_alpha: np.ndarray,
+                 blends: dict[str, object]) -> dict[str, dict[str, float]] | None:
+    """Each blend's :func:`band_metrics` for ``frame`` composited over ``background`` with ``matte`` (as the
+    pipeline hands it) against ``target``; None when ``true_alpha`` has no boundary band."""
     band = boundary_band(true_alpha)
     if not band.any():
         return None
-    excluded = sample["excluded"][0].numpy() > 0.5
-    matte = Matte(alpha, excluded=excluded if excluded.any() else None)
     scores = {}
     for name, blend in blends.items():
         state = StreamState(live=False)
-        out = blend.blend(Frame(source, 0, 0.0), matte, background, state)
+        out = blend.blend(frame, matte, background, state)
         state.close()
         scores[name] = band_metrics(out.image, target, np.asarray(out.alpha), true_alpha, band)
     return scores
 
 
-def evaluate(dataset: BlendTriplets, blends: dict[str, object]) -> dict[str, dict[str, float]]:
-    totals = {name: np.zeros(len(METRICS)) for name in blends}
+def sample_scores(sample: dict, blends: dict[str, object]) -> dict[str, dict[str, float]] | None:
+    """:func:`blend_scores` of one triplet, given the matte as the pipeline gives it (the post-processing's
+    exclusions included)."""
+    source, background, target = (_uint8(sample[k]) for k in ("source", "background", "target"))
+    excluded = sample["excluded"][0].numpy() > 0.5
+    matte = Matte(sample["alpha"][0].numpy(), excluded=excluded if excluded.any() else None)
+    return blend_scores(Frame(source, 0, 0.0), background, target, matte, sample["true_alpha"][0].numpy(), blends)
+
+
+def mean_scores(samples: Iterable[dict[str, dict[str, float]]], names: Iterable[str]) -> dict[str, dict[str, float]]:
+    """Per blend of ``names``: each metric's mean over ``samples`` (:func:`blend_scores` results), and their count."""
+    totals = {name: np.zeros(len(METRICS)) for name in names}
     count = 0
-    for index in range(len(dataset)):  # training datasets draw forever; the held-out set has a length
-        scores = sample_scores(dataset[index], blends)
-        if scores is None:
-            continue
+    for scores in samples:
         count += 1
         for name, m in scores.items():
             totals[name] += [m[k] for k in METRICS]
     return {name: {**dict(zip(METRICS, (t / max(count, 1)).round(4).tolist())), "count": count}
             for name, t in totals.items()}
+
+
+def evaluate(dataset: BlendTriplets, blends: dict[str, object]) -> dict[str, dict[str, float]]:
+    # Training datasets draw forever; the held-out set has a length.
+    scores = (sample_scores(dataset[index], blends) for index in range(len(dataset)))
+    return mean_scores((s for s in scores if s is not None), blends)
 
 
 def format_table(results: dict[str, dict[str, float]]) -> str:
@@ -110,16 +121,30 @@ def held_out(data: list[str], split: str, samples: int, seed: int) -> tuple[Blen
     return dataset, items
 
 
+def add_blend_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every blend evaluation has: which blends, the learned blend's weights, a JSON report."""
+    parser.add_argument("--blends", default="all",
+                        help="comma-separated registered blends, or 'all' (every usable one)")
+    parser.add_argument("--blend-weights", type=Path, help="weights for the learned blend")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+
+
+def make_blends(spec: str, weights: Path | None) -> dict[str, object]:
+    """The blends named by ``spec`` (comma-separated, or 'all': every usable registered one), the learned
+    one with ``weights`` when given."""
+    names = registry.usable("blend") if spec == "all" else [n for n in spec.split(",") if n]
+    return {name: registry.create("blend", name, **({"weights": weights} if weights and name == "learned" else {}))
+            for name in names}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m models.training.evaluate_blend",
                                 description="Score blends inside the boundary band on held-out triplets.")
     p.add_argument("--data", action="append", required=True, help="'corpus' or an image folder (repeatable)")
     p.add_argument("--split", default="test", choices=("test", "val"))
-    p.add_argument("--blends", default="all", help="comma-separated registered blends, or 'all' (every usable one)")
-    p.add_argument("--blend-weights", type=Path, help="weights for the learned blend")
+    add_blend_arguments(p)
     p.add_argument("--samples", type=int, default=60)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--record", action="store_true", help="enter --blend-weights in weights/MANIFEST.json as the "
                    "default learned blend, with these figures")
     p.add_argument("--notes", help="with --record: how the weights were made, what else was tried")
@@ -143,10 +168,7 @@ def record(weights: Path, report: dict, notes: str | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    names = registry.usable("blend") if args.blends == "all" else [n for n in args.blends.split(",") if n]
-    blends = {name: registry.create("blend", name, **({"weights": args.blend_weights}
-                                                        if args.blend_weights and name == "learned" else {}))
-              for name in names}
+    blends = make_blends(args.blends, args.blend_weights)
     dataset, items = held_out(args.data, args.split, args.samples, args.seed)
     results = evaluate(dataset, blends)
     for blend in blends.values():
