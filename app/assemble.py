@@ -19,7 +19,7 @@ AUTO = "auto"
 class StageChoice:
     matting: str = "mediapipe"
     matting_model: str | None = None
-    blend: str = "auto"  # AUTO: the best blend that keeps real time on ``device`` (default_blend)
+    blend: str = "auto"  # AUTO: the blend that wins on real footage and keeps real time on ``device``
     blend_weights: str | None = None
     harmonizer: str = "harmonizer"  # the default harmonizer (issue 3; DESIGN.md)
     harmonizer_weights: str | None = None
@@ -109,17 +109,35 @@ def make_harmonizer(choice: StageChoice):
 
 
 
-def default_blend(device: str) -> str:
-    """The learned blend where it keeps real time, else ``defringe``.
+#: What decides ``auto``: each blend's band and whole-frame PSNR (dB) on held-out real footage, the 7
+#: evaluation-only DAVIS 2016 person sequences (every 8th frame over the 4 shipped backgrounds; MediaPipe
+#: through the default matte post-processing of commit 1572292), from ``python -m
+#: models.training.evaluate_blend_footage --footage ../shared/eval/real-footage`` (README, "On real footage").
+REAL_FOOTAGE_PSNR: dict[str, tuple[float, float]] = {
+    "linear": (17.35, 27.47),
+    "defringe": (17.18, 27.28),
+    "learned": (18.02, 27.85),
+}
+#: A blend replaces linear blending only when it is at least this much better inside the band and no
+#: worse over the whole frame: the learned blend's +1.8 dB on synthetic triplets came to +0.7 dB here.
+REAL_FOOTAGE_WIN_DB = 1.5
+#: The blends that keep real time on each device. On a CPU the learned network is far from the 30 FPS at
+#: 1280×720 it would need with the default harmonizer (``harmonicam bench``: about 10 FPS on a 2-core CPU).
+REAL_TIME_BLENDS = {"cpu": ("linear", "defringe"), "cuda": ("linear", "defringe", "learned")}
 
-    On CUDA the learned blend costs a few milliseconds at 1080p; on a CPU it is far from
-    the 30 FPS at 1280×720 it would need with the default harmonizer (``harmonicam bench``:
-    about 10 FPS on a 2-core laptop-class CPU), so the CPU default is the fast non-learned
-    ``defringe``.
+
+def default_blend(device: str) -> str:
+    """The blend that wins on held-out real footage (:data:`REAL_FOOTAGE_PSNR`, :data:`REAL_FOOTAGE_WIN_DB`)
+    among those that keep real time on ``device`` and can run here; ``linear`` where none does.
+
+    With today's figures none wins, on any device: ``defringe`` is below linear blending and the
+    learned blend 0.7 dB above it in the band, short of the margin.
     """
-    if device == "cuda" and "learned" in registry.usable("blend"):
-        return "learned"
-    return "defringe"
+    linear_band, linear_frame = REAL_FOOTAGE_PSNR["linear"]
+    usable = set(registry.usable("blend")) & set(REAL_TIME_BLENDS.get(device, ()))
+    winners = {name: band for name, (band, frame) in REAL_FOOTAGE_PSNR.items()
+               if name in usable and band >= linear_band + REAL_FOOTAGE_WIN_DB and frame >= linear_frame}
+    return max(winners, key=winners.get, default="linear")
 
 
 def blend_name(choice: StageChoice) -> str:

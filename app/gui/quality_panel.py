@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from app.assemble import AUTO
+from app.assemble import AUTO, default_blend
 from app.gui.settings import DEVICES, Settings, device_problem
 from models import registry
 
@@ -55,10 +55,11 @@ class ModelCombo(QComboBox):
         super().__init__(parent)
         self.kind = kind
         self._needs_file: set[str] = set()
-        if kind == "blend":  # the device decides: learned where it keeps real time, defringe elsewhere
-            self.addItem("auto (learned on a GPU, defringe on a CPU)", AUTO)
-            self.setItemData(0, "the learned blend on CUDA; defringe on a CPU, where the network is too slow "
-                             "for camera rate", Qt.ItemDataRole.ToolTipRole)
+        if kind == "blend":  # the device decides: what wins on real footage and keeps real time there
+            gpu, cpu = default_blend("cuda"), default_blend("cpu")
+            self.addItem(f"auto ({cpu})" if gpu == cpu else f"auto ({gpu} on a GPU, {cpu} on a CPU)", AUTO)
+            self.setItemData(0, "the blend that wins on held-out real footage and keeps real time on the device; "
+                             "linear blending where none does", Qt.ItemDataRole.ToolTipRole)
         for name, usable, reason in registry.available(kind):
             fixable = not usable and takes_file(kind, name)
             label = name if usable else f"{name} ({'choose a file' if fixable else 'unavailable'})"
