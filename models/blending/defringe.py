@@ -12,7 +12,9 @@ Two non-learned steps before α·F + (1−α)·B:
    F̂ = blur(α·I)/blur(α) and B̂ = blur((1−α)·I)/blur(1−α),
    F = F̂ + α·(I − α·F̂ − (1−α)·B̂); run with a large then a small radius. Each pass
    runs on a working copy whose size follows its radius (``PASSES``), and the estimate
-   is used only where 0 < α < 1: inside the person the frame's own pixels are kept.
+   is used only in the mixed band (:mod:`models.blending.band`): where α is well below 1
+   near the outline. Elsewhere the frame's own pixels are kept exactly, so a face whose
+   matte is a little below 1 keeps its detail.
 
 The CPU fall-back and the baseline a learned blend must beat.
 """
@@ -24,6 +26,7 @@ import cv2
 import numpy as np
 import torch
 
+from models.blending.band import mixed_band, mixed_band_tensor
 from models.blending.base import Blend, Composite
 from models.blending.linear import blend_linear, blend_linear_torch
 from models.frame import Frame, on_device
@@ -42,9 +45,6 @@ from models.stream import StreamState
 PASSES = ((0.09, 160), (0.012, 320))
 WORK_LONG_SIDE = PASSES[-1][1]
 _EPS = 1e-4
-#: The largest float32 below 1: the edge is TINY ≤ α ≤ BELOW_ONE (one cv2.inRange pass).
-BELOW_ONE = float(np.nextafter(np.float32(1), np.float32(0)))
-TINY = float(np.finfo(np.float32).tiny)
 
 
 def _fuse(image, alpha, fg, bg, radius: int, blur):
@@ -84,10 +84,15 @@ def _passes(images: list, alphas: list, enlarge):
 
 def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray,
                         scaled: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
-    """The person's own colour (uint8 H×W×3): blur-fusion at the boundary, the frame elsewhere.
+    """The person's own colour (uint8 H×W×3): blur-fusion in the mixed band, the frame elsewhere.
     ``scaled(long_side)`` gives small copies of ``rgb`` (default: made here; the blend passes
     :meth:`Frame.scaled`, whose copies other stages share)."""
     h, w = alpha.shape
+    out = rgb.copy()
+    band = mixed_band(alpha).view(np.uint8)
+    box = box_of(band)
+    if box is None:  # no mixed pixels: nothing to estimate
+        return out
     scaled = scaled or Frame(rgb, 0, 0.0).scaled
 
     def shrink(x: np.ndarray, side: int) -> np.ndarray:
@@ -97,15 +102,10 @@ def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray,
     # α as three equal channels: NumPy's arithmetic with a broadcast H×W×1 operand runs at half the speed.
     alphas = [cv2.merge((x, x, x)) for x in _pyramid(alpha, shrink)]
     fg = _passes(images, alphas, lambda x, like: cv2.resize(x, like.shape[1::-1], interpolation=cv2.INTER_LINEAR))
-    out = rgb.copy()
-    edge = cv2.inRange(alpha, TINY, BELOW_ONE)
-    box = box_of(edge)
-    if box is None:
-        return out
     # uint8 from here on (convertScaleAbs rounds and saturates in one pass; F ≥ 0): the full-resolution
-    # work is the enlargement of the edge's box and one masked copy into it. cv2.copyTo with a
+    # work is the enlargement of the band's box and one masked copy into it. cv2.copyTo with a
     # one-channel mask: NumPy's copyto with a broadcast mask is ~20× slower here.
-    cv2.copyTo(enlarge_region(cv2.convertScaleAbs(fg, alpha=255), (w, h), box), edge[box], out[box])
+    cv2.copyTo(enlarge_region(cv2.convertScaleAbs(fg, alpha=255), (w, h), box), band[box], out[box])
     return out
 
 
@@ -142,5 +142,4 @@ def estimate_foreground_tensor(image: torch.Tensor, alpha: torch.Tensor) -> torc
         return resize(x, fit_long_side(w, h, side))
 
     fg = _passes(_pyramid(image, shrink), _pyramid(alpha, shrink), lambda x, like: resize(x, like.shape[:-3:-1]))
-    edge = ((alpha > 0) & (alpha < 1)).to(image.dtype)
-    return torch.lerp(image, resize(fg, (w, h)), edge)
+    return torch.where(mixed_band_tensor(alpha), resize(fg, (w, h)), image)

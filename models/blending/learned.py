@@ -5,9 +5,12 @@ The frame, its matte and the complete background are reduced to a working copy
 only on the box around the person's outline, where the matte is neither 0 nor 1,
 widened by its receptive field. Its correction (Δα, ΔF) is enlarged to full
 resolution — the α correction through a guided filter with the frame as the guide,
-so it follows the frame's own edges rather than the 512-pixel grid — and the
-composite is α·F + (1−α)·B at full resolution. With no outline in view, or zero
-corrections, it is exactly linear blending.
+so it follows the frame's own edges rather than the 512-pixel grid — and applied in
+the mixed band only (:mod:`models.blending.band`: α well below 1 near the outline;
+never on pixels the matte excluded): elsewhere α is the matte's and the foreground
+is the camera frame, so a face keeps its own pixels. The composite is α·F + (1−α)·B
+at full resolution. With no outline in view, or zero corrections, it is exactly
+linear blending.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 
+from models.blending.band import mixed_band, mixed_band_tensor
 from models.blending.base import Blend, Composite
 from models.blending.blend_net import BlendUNet, pad_to
 from models.blending.linear import blend_linear, blend_linear_torch
@@ -105,13 +109,17 @@ class LearnedBlend(Blend):
         region = rgb[Y0:Y1, X0:X1]
         gray = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1 / 255)
         d_alpha = fast_guided_filter(gray, np.ascontiguousarray(up[..., 0]), GUIDE_RADIUS, GUIDE_EPS, clip=False)
-        out_alpha = alpha.copy()
-        out_alpha[Y0:Y1, X0:X1] = np.clip(alpha[Y0:Y1, X0:X1] + d_alpha, 0, 1)
+        band = mixed_band(alpha)
         excluded = matte.excluded_at((w, h))
         if excluded is not None:  # decided to be the background's: the net may not paint them back
-            np.copyto(out_alpha, alpha, where=excluded)
+            band &= ~excluded
+        band = band[Y0:Y1, X0:X1].view(np.uint8)
+        # Both corrections are copied into the band of copies of the matte and the frame (cv2.copyTo: a
+        # one-channel mask serves the three-channel foreground).
+        out_alpha = alpha.copy()
+        cv2.copyTo(np.clip(alpha[Y0:Y1, X0:X1] + d_alpha, 0, 1), band, out_alpha[Y0:Y1, X0:X1])
         fg = rgb.copy()
-        fg[Y0:Y1, X0:X1] = np.clip(region + up[..., 1:] * 255 + 0.5, 0, 255).astype(np.uint8)
+        cv2.copyTo(np.clip(region + up[..., 1:] * 255 + 0.5, 0, 255).astype(np.uint8), band, fg[Y0:Y1, X0:X1])
         return Composite(blend_linear(fg, out_alpha, background), out_alpha, fg)
 
     def _blend_tensor(self, frame: Frame, alpha: torch.Tensor, background: torch.Tensor,
@@ -132,12 +140,15 @@ class LearnedBlend(Blend):
                                              align_corners=False)
         region = image[..., Y0:Y1, X0:X1]
         d_alpha = fast_guided_filter_tensor(rgb_to_gray(region), up[:, :1], GUIDE_RADIUS, GUIDE_EPS, clip=False)
-        out_alpha = alpha.clone()
-        out_alpha[..., Y0:Y1, X0:X1] = (alpha[..., Y0:Y1, X0:X1] + d_alpha).clamp(0, 1)
+        band = mixed_band_tensor(alpha)
         if excluded is not None:
-            out_alpha = torch.where(excluded, alpha, out_alpha)
+            band &= ~excluded
+        band = band[..., Y0:Y1, X0:X1]
+        out_alpha = alpha.clone()
+        matte = alpha[..., Y0:Y1, X0:X1]
+        out_alpha[..., Y0:Y1, X0:X1] = torch.where(band, (matte + d_alpha).clamp(0, 1), matte)
         fg = image.clone()
-        fg[..., Y0:Y1, X0:X1] = (region + up[:, 1:]).clamp(0, 1)
+        fg[..., Y0:Y1, X0:X1] = torch.where(band, (region + up[:, 1:]).clamp(0, 1), region)
         return Composite(blend_linear_torch(fg, out_alpha, background), out_alpha, fg)
 
     def onnx_specs(self) -> list:

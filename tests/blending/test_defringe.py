@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from models import registry
@@ -10,6 +11,7 @@ from models.matting.postprocess import MatteOptions, MattePostprocess
 from models.frame import Frame
 from models.matting.base import Matte
 from models.stream import StreamState
+from tests.blending.interior import linear_outside_the_band
 
 RED, GREEN, BLUE = (220, 40, 40), (30, 200, 60), (40, 60, 220)
 
@@ -34,6 +36,13 @@ def test_foreground_estimate_removes_the_old_background_from_the_rim():
     assert after < 0.3 * before, (before, after)
     inside = alpha == 1
     assert np.array_equal(estimated[inside], rgb[inside])  # the person's own pixels are kept
+
+
+@pytest.mark.parametrize("tensor", [False, True])
+def test_outside_the_mixed_band_the_camera_pixels_are_blended_linearly(tensor):
+    """A face whose matte is a little below 1 keeps its own pixels; the rim still loses the old room."""
+    image, linear, band = linear_outside_the_band(registry.create("blend", "defringe"), tensor)
+    assert (image[band] != linear[band]).any()
 
 
 def test_defringe_beats_linear_on_the_rim_over_a_new_background():

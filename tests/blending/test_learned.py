@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from models import registry
+from models.blending.band import mixed_band
 from models.blending.blend_net import BlendUNet, pad_to
 from models.blending.learned import LearnedBlend, outline_box
 from models.frame import Frame
@@ -13,6 +14,7 @@ from models.matting.base import Matte
 from models.ops.checkpoint import CheckpointError, save_safetensors
 from models.ops.tensor_image import alpha_tensor, download, upload
 from models.stream import StreamState
+from tests.blending.interior import linear_outside_the_band
 
 
 def scene(w=400, h=240, seed=0):
@@ -60,15 +62,24 @@ def test_an_untrained_network_is_exactly_linear_blending(tmp_path, tensor):
     assert np.abs(image.astype(int) - want.astype(int)).max() <= 1
 
 
-def test_the_correction_reaches_only_the_outline_box(tmp_path):
+def test_the_correction_reaches_only_the_mixed_band(tmp_path):
     rgb, alpha, background = scene()
     learned = LearnedBlend(weights=weights_with(tmp_path, bias=(-0.3, 0.0, 0.0, 0.0)))
     _, used = run(learned, rgb, alpha, background)
     changed = np.abs(used - alpha) > 1e-6
-    ys, xs = np.nonzero((alpha > 0.01) & (alpha < 0.99))
-    assert changed[ys, xs].all()  # the whole outline took the correction…
-    assert not changed[:, :100].any() and not changed[:, -100:].any()  # …and far outside nothing moved
+    band = mixed_band(alpha)
+    ys, xs = np.nonzero(band & (alpha > 0.01))
+    assert changed[ys, xs].all()  # the whole band took the correction…
+    assert not changed[~band].any()  # …and nothing else moved (the rim's almost opaque inner edge included)
     assert np.allclose(used[ys, xs], np.clip(alpha[ys, xs] - 0.3, 0, 1), atol=0.02)
+
+
+@pytest.mark.parametrize("tensor", [False, True])
+def test_outside_the_mixed_band_the_camera_pixels_are_blended_linearly(tmp_path, tensor):
+    """Neither correction reaches a face whose matte is a little below 1; the band still takes them."""
+    learned = LearnedBlend(weights=weights_with(tmp_path, bias=(-0.2, 0.1, 0.1, 0.1)))
+    image, linear, band = linear_outside_the_band(learned, tensor)
+    assert (image[band] != linear[band]).any()
 
 
 def test_host_and_device_paths_agree_for_a_real_correction(tmp_path):
@@ -96,8 +107,8 @@ def test_pixels_the_matte_excluded_keep_its_alpha(tmp_path, tensor):
     out = learned.blend(frame, matte, upload(background, "cpu") if tensor else background, state)
     used = out.alpha[0, 0].numpy() if tensor else out.alpha
     assert np.array_equal(used[excluded], alpha[excluded])
-    outline = (alpha > 0.01) & (alpha < 0.99)
-    assert (used[outline & ~excluded] > alpha[outline & ~excluded]).all()  # elsewhere it still grew
+    band = mixed_band(alpha) & ~excluded
+    assert (used[band] > alpha[band]).all()  # elsewhere in the mixed band it still grew
 
 
 def test_with_no_outline_in_view_it_blends_linearly(tmp_path):

@@ -37,6 +37,19 @@ def test_foreground_colour_replaces_the_frame():
     assert (composite.image == 200).all() and composite.foreground is fgr
 
 
+def test_where_alpha_is_one_the_camera_pixels_come_through_exactly():
+    rng = np.random.default_rng(4)
+    rgb, bg = rng.integers(0, 256, (2, 24, 40, 3), dtype=np.uint8)
+    alpha = rng.random((24, 40), dtype=np.float32)
+    alpha[4:20, 8:30] = 1
+    opaque = alpha == 1
+    assert np.array_equal(blend(rgb, alpha, bg).image[opaque], rgb[opaque])
+    pixels = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+    out = blend_linear_torch(pixels, torch.from_numpy(alpha)[None, None],
+                             torch.from_numpy(bg).permute(2, 0, 1)[None].float() / 255)
+    assert torch.equal(out[0][:, torch.from_numpy(opaque)], pixels[0][:, torch.from_numpy(opaque)])
+
+
 def test_torch_path_matches_numpy():
     rng = np.random.default_rng(2)
     fg, bg = rng.random((2, 1, 3, 8, 8), dtype=np.float32)
