@@ -17,8 +17,8 @@ class Matte:
 
     alpha: np.ndarray
     foreground: np.ndarray | None = None  # uint8 H×W×3, e.g. RVM's ``fgr``
-    #: The person's regions were decided by :mod:`models.matting.solidify`: no stray islands are left
-    #: for a blend to remove.
+    #: The matte post-processing has decided its islands (:mod:`models.matting.confidence`, or the
+    #: opt-in :mod:`models.matting.solidify`): none are left for a blend to remove.
     decided: bool = False
     #: Pixels decided to be the background's whatever their colour (bool h×w at the matte decision's
     #: working size, or 1×1×h×w on the device; None when there are none): straight background bars

@@ -1,11 +1,17 @@
-"""Matte post-processing: temporal smoothing, a matte that holds together, edge-aware refinement.
+"""Matte post-processing: temporal smoothing, decisions among unsure pixels, edge-aware refinement.
 
 Smoothing uses a time constant in seconds (so it does not change with the frame
-rate). The person's region is then decided on a small working copy
-(:mod:`models.matting.solidify`: no see-through interior, no background glued on,
-no background bar running into the edge, :mod:`models.matting.background_bars`)
-and feathered by a fast guided filter guided by the colours of the same frame
-that is composited, which gives the soft edges back at full resolution.
+rate). On a small working copy, unsure islands are dropped and unsure pockets
+inside the person closed (:mod:`models.matting.confidence`); a fast guided filter
+guided by the colours of the same frame that is composited then aligns the soft
+edge with the frame at full resolution, and the result is clamped back to the
+model's answer wherever the model is sure, beyond a thin rim around the outline.
+Post-processing does no harm: it was judged on real video
+(``python -m models.training.evaluate_footage``) against the raw model.
+
+The earlier region decision (:mod:`models.matting.solidify` with background bars and a
+hold in time) is kept as an option that is off by default: it overrode confident pixels
+and cut faces on real video.
 """
 from __future__ import annotations
 
@@ -18,12 +24,15 @@ import torch
 from models.frame import Frame, on_device
 from models.matting.background_bars import StreamBars
 from models.matting.base import Matte
+from models.matting.confidence import (close_unsure_holes, drop_unsure_islands, guard, guard_tensor, keep_sides,
+                                       keep_sides_tensor, sure_masks)
+from models.matting.landmarks import PartGuard
 from models.matting.solidify import BOUNDARY, WORK_LONG_SIDE, reach_of, solidify
 from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,
                                fast_guided_filter_tensor)
 from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import alpha_array, alpha_tensor, resize, rgb_to_gray
-from models.ops.temporal import TimeEMA, follows
+from models.ops.temporal import TimeEMA, follow_share, follows
 
 NEGLIGIBLE_ALPHA = 0.25 / 255
 #: The colour-guided feathering is evaluated at most at this long side and enlarged: twice the
@@ -35,16 +44,48 @@ COLOUR_APPLY_LONG_SIDE = 2 * WORK_LONG_SIDE
 @dataclass
 class MatteOptions:
     smoothing_s: float = 0.05  # time constant of the alpha EMA; 0 disables
-    solidify: bool = True      # decide the person's region on a working copy (models.matting.solidify)
+    #: Where the frame itself moves by (lo) to (hi) grey levels (on the working copy, 3×3-blurred), the
+    #: EMA follows the model progressively faster, and at once beyond (models.ops.temporal.follow_share):
+    #: it smooths the model's flicker where the picture is still and never lags behind motion.
+    #: None: a plain EMA.
+    motion: tuple[float, float] | None = (4.0, 16.0)
+    islands: bool = True       # drop small unsure islands (models.matting.confidence)
+    close_unsure: bool = True  # close small enclosed holes where the model is merely unsure
     refine: bool = True        # guided-filter refinement against the frame
     colour_guide: bool = True  # guide the refinement by the frame's colours rather than its grey level
+    guard: bool = True         # clamp back to the model where it is sure, beyond a thin rim
+    faces: bool = True         # faces (face-mesh landmarks) are always the person (models.matting.landmarks)
+    hands: bool = True         # likewise hands (hand landmarks)
+    #: The earlier region decision (models.matting.solidify: holes filled, background bars, a hold in
+    #: time). Off: on real video it overrode confident pixels and cut faces.
+    solidify: bool = False
     radius: int = 3            # grey guide; pixels of the working copy
     eps: float = 2e-3
     # Colour guide: three channels explain more of the matte per window, so a smaller window keeps the
-    # edge tight (a wider one lets the flag pole beside a head back in); ε of the order of the frame
-    # noise's variance per channel (~(8/255)²).
+    # edge tight; ε of the order of the frame noise's variance per channel (~(8/255)²).
     colour_radius: int = 2
     colour_eps: float = 1e-3
+
+    @property
+    def regions_decided(self) -> bool:
+        """Whether stray islands are decided here (``Matte.decided``), so that blends leave them alone."""
+        return self.solidify or self.islands
+
+    @property
+    def decides(self) -> bool:
+        """Whether any step works on the working copy of the matte."""
+        return self.solidify or self.islands or self.close_unsure or self.guard
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the post-processing decided on the working copy of a matte (all at the working size)."""
+
+    alpha: np.ndarray                 # the decided working copy
+    change: np.ndarray | None         # alpha minus the model's working copy; None when nothing changed or solidify
+    bars: np.ndarray | None           # solidify only: background bars (Matte.excluded)
+    reach: np.ndarray | None          # solidify only: where the feathering may reach (reach_of)
+    sure: tuple[np.ndarray, np.ndarray] | None  # guard: (sure person, sure background), sure_masks
 
 
 class MattePostprocess:
@@ -56,13 +97,50 @@ class MattePostprocess:
         self._bars = StreamBars()
         self._decided_at: tuple[int, tuple[int, ...]] | None = None  # frame index and size
         self._person: np.ndarray | None = None  # the person decided there
+        self._grey_at: tuple[int, tuple[int, ...]] | None = None  # frame index and size of _grey
+        self._grey: np.ndarray | None = None  # the previous frame's blurred grey working copy
+        o = self.options
+        self._parts = PartGuard(o.faces, o.hands) if o.faces or o.hands else None
+        self._parts_at: tuple[int, tuple[int, ...]] | None = None  # frame index and size last guarded
 
     def reset(self) -> None:
         self._ema.reset()
         self._bars.reset()
-        self._decided_at = self._person = None
+        self._decided_at = self._person = self._grey_at = self._grey = self._parts_at = None
+        if self._parts is not None:
+            self._parts.reset()
 
-    def _decide(self, index: int, small: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def close(self) -> None:
+        """Release the landmark models."""
+        if self._parts is not None:
+            self._parts.close()
+
+    def _guarded_parts(self, frame: Frame) -> np.ndarray | None:
+        """Where faces and hands are (float32 H×W), or None."""
+        if self._parts is None:
+            return None
+        at, self._parts_at = self._parts_at, (frame.index, frame.rgb.shape)
+        return self._parts(frame.rgb, follows(frame.index, frame.rgb.shape, at, 2))
+
+    def _follow(self, frame: Frame) -> np.ndarray | None:
+        """The share of the model's new answer to take at once (working size, float32), from how much
+        the frame moved since the previous one; None for a frame that does not follow one."""
+        lo, hi = self.options.motion
+        grey = cv2.blur(cv2.cvtColor(frame.scaled(WORK_LONG_SIDE), cv2.COLOR_RGB2GRAY), (3, 3)).astype(np.float32)
+        previous, self._grey = self._grey, grey
+        at, self._grey_at = self._grey_at, (frame.index, grey.shape)
+        if previous is None or not follows(frame.index, grey.shape, at, 2):
+            return None
+        return follow_share(cv2.absdiff(grey, previous), lo, hi)
+
+    def _smooth(self, frame: Frame, raw):
+        """The raw matte smoothed in time (the EMA's state: never written)."""
+        follow = self._follow(frame) if self.options.motion is not None else None
+        if follow is not None and on_device(raw):
+            follow = alpha_tensor(follow, raw.device)
+        return self._ema.update(raw, frame.timestamp, follow)
+
+    def _solidify(self, index: int, small: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(solid, bars) of the working copy ``small`` (host float32) of frame ``index``: the background
         bars and :func:`solidify`, holding the person decided on the previous frame when this one
         follows it (a dropped frame between them is tolerated)."""
@@ -72,58 +150,92 @@ class MattePostprocess:
         self._decided_at, self._person = (index, small.shape), solid > BOUNDARY
         return solid, bars
 
+    def _decide(self, frame: Frame, small: np.ndarray) -> Decision:
+        """The decisions on the working copy ``small`` of the (smoothed) model answer."""
+        o = self.options
+        if o.solidify:
+            solid, bars = self._solidify(frame.index, small, frame.scaled(WORK_LONG_SIDE))
+            return Decision(solid, None, bars, reach_of(solid, bars), None)
+        decided = small
+        if o.islands:
+            decided = drop_unsure_islands(decided)
+        if o.close_unsure:
+            decided = close_unsure_holes(decided)
+        return Decision(decided, None if decided is small else decided - small, None, None,
+                        sure_masks(small) if o.guard else None)
+
     def __call__(self, frame: Frame, matte: Matte) -> Matte:
         alpha = matte.alpha
         if self.options.smoothing_s > 0:
-            alpha = self._ema.update(alpha, frame.timestamp)
+            alpha = self._smooth(frame, alpha)
         if on_device(alpha):
-            alpha, excluded = self._device_alpha(frame, alpha)
-            return replace(matte, alpha=alpha, decided=self.options.solidify, excluded=excluded)
+            alpha, excluded = self._device_alpha(frame, alpha, matte.alpha)
+            return replace(matte, alpha=alpha, decided=self.options.regions_decided, excluded=excluded)
         o = self.options
         h, w = alpha.shape
-        solid = bars = None
-        if o.solidify:  # a new array: the EMA state is never written
-            small = cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE), interpolation=cv2.INTER_AREA)
-            solid, bars = self._decide(frame.index, small, frame.scaled(WORK_LONG_SIDE))
-            alpha = solid
+        model = alpha  # the model's answer (smoothed); never written
+        d = None
+        if o.decides:
+            d = self._decide(frame, cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE),
+                                               interpolation=cv2.INTER_AREA))
+            alpha = d.alpha
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour(frame.rgb, alpha, o.colour_radius, o.colour_eps, WORK_LONG_SIDE,
                                               COLOUR_APPLY_LONG_SIDE, frame.scaled)
-            if solid is not None:
-                alpha *= cv2.resize(reach_of(solid, bars), (w, h), interpolation=cv2.INTER_LINEAR)
+            if d is not None and d.reach is not None:
+                alpha *= cv2.resize(d.reach, (w, h), interpolation=cv2.INTER_LINEAR)
         elif o.refine:
             gray = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
             gray *= np.float32(1 / 255)
             alpha = fast_guided_filter(gray, alpha, o.radius, o.eps, WORK_LONG_SIDE)
-        elif o.solidify:
+        elif o.solidify:  # the decided matte itself
             alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+        elif d is not None and d.change is not None:  # only what the decisions changed, enlarged
+            alpha = cv2.add(model, cv2.resize(d.change, (w, h), interpolation=cv2.INTER_LINEAR))
+            np.clip(alpha, 0.0, 1.0, out=alpha)
         else:
-            alpha = np.array(alpha, dtype=np.float32)  # a copy: the EMA state must stay untouched
+            alpha = np.array(model, dtype=np.float32)  # a copy: the EMA state must stay untouched
+        if d is not None and d.sure is not None:
+            alpha = keep_sides(guard(alpha, model, d.sure), matte.alpha)
+        parts = self._guarded_parts(frame)
+        if parts is not None:
+            np.maximum(alpha, parts, out=alpha)
         # Models leave faint confidences (down to 1e-42) all over the background. Below a
         # quarter of a grey level they cannot change a pixel, but they would make every later
         # stage treat the whole frame as foreground (harmonizers work in the box of alpha > 0).
         cv2.threshold(alpha, NEGLIGIBLE_ALPHA, 0, cv2.THRESH_TOZERO, dst=alpha)
-        return replace(matte, alpha=alpha, decided=o.solidify, excluded=bars)
+        return replace(matte, alpha=alpha, decided=o.regions_decided, excluded=None if d is None else d.bars)
 
-    def _device_alpha(self, frame: Frame, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _device_alpha(self, frame: Frame, alpha: torch.Tensor,
+                      raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The same steps on the device (1×1×H×W): (alpha, excluded); never writes into the EMA state."""
         o = self.options
         h, w = alpha.shape[-2:]
-        solid = bars = None
-        if o.solidify:
-            # The decision needs connected components, which have no device kernel: the working copy
+        model = alpha
+        d = None
+        if o.decides:
+            # The decisions need connected components, which have no device kernel: the working copy
             # (a few hundred kilobytes at most) goes to the host and back.
             small = resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE))
-            solid, bars = self._decide(frame.index, alpha_array(small), frame.scaled(WORK_LONG_SIDE))
-            alpha = alpha_tensor(solid, small.device)
+            d = self._decide(frame, alpha_array(small))
+            alpha = alpha_tensor(d.alpha, small.device)
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour_tensor(frame.pixels, alpha, o.colour_radius, o.colour_eps,
                                                      WORK_LONG_SIDE, COLOUR_APPLY_LONG_SIDE)
-            if solid is not None:
-                alpha = alpha * resize(alpha_tensor(reach_of(solid, bars), alpha.device), (w, h))
+            if d is not None and d.reach is not None:
+                alpha = alpha * resize(alpha_tensor(d.reach, alpha.device), (w, h))
         elif o.refine:
             alpha = fast_guided_filter_tensor(rgb_to_gray(frame.pixels), alpha, o.radius, o.eps, WORK_LONG_SIDE)
         elif o.solidify:
             alpha = resize(alpha, (w, h))
-        excluded = None if bars is None else alpha_tensor(bars.astype(np.float32), alpha.device) > 0.5
+        elif d is not None and d.change is not None:
+            alpha = (model + resize(alpha_tensor(d.change, model.device), (w, h))).clamp(0, 1)
+        else:
+            alpha = model
+        if d is not None and d.sure is not None:
+            alpha = keep_sides_tensor(guard_tensor(alpha, model, d.sure), raw)
+        parts = self._guarded_parts(frame)
+        if parts is not None:
+            alpha = torch.maximum(alpha, alpha_tensor(parts, alpha.device))
+        excluded = None if d is None or d.bars is None else alpha_tensor(d.bars.astype(np.float32), alpha.device) > 0.5
         return torch.where(alpha > NEGLIGIBLE_ALPHA, alpha, 0.0), excluded

@@ -70,7 +70,7 @@ def test_small_islands_are_dropped_and_the_person_kept():
 
 
 def test_a_matte_the_post_processing_decided_is_taken_as_it_is():
-    """Its islands are gone already (models.matting.solidify): no second search on either path."""
+    """Its islands are gone already (models.matting.confidence): no second search on either path."""
     rgb, alpha, _ = scene()
     alpha[10:20, 260:270] = 0.9  # left there on purpose: a decided matte is trusted
     bg = np.full_like(rgb, 0)
@@ -83,7 +83,7 @@ def test_a_matte_the_post_processing_decided_is_taken_as_it_is():
     assert abs(float(device.alpha[0, 0, 15, 265]) - 0.9) < 1e-6
     post = MattePostprocess()
     assert post(Frame(rgb, 0, 0.0), Matte(alpha)).decided
-    assert not MattePostprocess(MatteOptions(solidify=False))(Frame(rgb, 0, 0.0), Matte(alpha)).decided
+    assert not MattePostprocess(MatteOptions(islands=False))(Frame(rgb, 0, 0.0), Matte(alpha)).decided
 
 
 def test_the_tensor_path_matches_the_host_path():

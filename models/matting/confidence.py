@@ -1,0 +1,149 @@
+"""Post-processing that does no harm: what the matting model is sure of stays as it is.
+
+A segmentation model's output mixes two kinds of pixel. Where it is *sure* (α ≥ ``SURE_PERSON``
+or α ≤ ``SURE_BACKGROUND``) it is right far more often than any rule applied after it; where it is
+*unsure* (in between) a rule can help. On real video every rule that overrode confident pixels
+(filling enclosed holes, cutting straight "bars", holding the previous frame's person) cut faces
+or pasted background onto people somewhere. So post-processing here
+
+* decides regions only among unsure pixels: small islands whose peak confidence stays below
+  ``SURE_PERSON`` go (:func:`drop_unsure_islands`), and small enclosed holes through which the
+  model never sees background are closed (:func:`close_unsure_holes`);
+* lets edge refinement move α freely only on a thin rim around the outline: beyond ``RIM``
+  working pixels of the model's unsure band, α is clamped back to the model's answer
+  (:func:`sure_masks`, :func:`guard`, :func:`guard_tensor`).
+
+All decisions are made on the small working copy of the matte (long side
+:data:`models.matting.solidify.WORK_LONG_SIDE`) and from the current frame only.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+SURE_PERSON = 0.9
+SURE_BACKGROUND = 0.1
+BOUNDARY = 0.5
+#: The nearest float32 values on either side of the boundary: a kept side is strictly that side.
+ABOVE_BOUNDARY = float(np.nextafter(np.float32(BOUNDARY), np.float32(1)))
+BELOW_BOUNDARY = float(np.nextafter(np.float32(BOUNDARY), np.float32(0)))
+#: Working pixels (≈ 4 px in 720p) beyond the model's unsure band that refinement may still change:
+#: MediaPipe's outline is a 256-pixel prediction enlarged, so its true edge can lie one working
+#: pixel inside its confident region.
+RIM = 1
+#: Regions of α > 0.5 smaller than this share of the largest are islands (a flag star, a lamp's glow);
+#: a second person or a hand on its own is far bigger.
+ISLAND_SHARE = 0.05
+#: Enclosed holes smaller than this share of the person are pockets of doubt (a mottled cap); the
+#: gap between an arm and the body is larger, and shows background anyway.
+HOLE_SHARE = 0.005
+
+
+def _components(mask: np.ndarray, connectivity: int) -> tuple[int, np.ndarray, np.ndarray]:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=connectivity)
+    return count, labels, stats
+
+
+def drop_unsure_islands(alpha: np.ndarray, share: float = ISLAND_SHARE) -> np.ndarray:
+    """``alpha`` (working copy, float32) without its unsure islands: 8-connected regions of α > 0.5
+    smaller than ``share`` of the largest whose peak α stays below ``SURE_PERSON``. A new array when
+    something goes, else ``alpha`` itself."""
+    count, labels, stats = _components(alpha > BOUNDARY, 8)
+    if count <= 2:
+        return alpha
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    small = np.flatnonzero(areas < share * areas.max()) + 1
+    if small.size == 0:
+        return alpha
+    peaks = np.zeros(count, np.float32)
+    np.maximum.at(peaks, labels.ravel(), alpha.ravel())
+    drop = small[peaks[small] < SURE_PERSON]
+    if drop.size == 0:
+        return alpha
+    # The island's faint rim goes with it (one working pixel), so no halo of it is left.
+    gone = cv2.dilate(np.isin(labels, drop).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return np.where(gone & (alpha < SURE_PERSON), 0.0, alpha).astype(np.float32)
+
+
+def close_unsure_holes(alpha: np.ndarray, share: float = HOLE_SHARE) -> np.ndarray:
+    """``alpha`` (working copy) with its small enclosed holes closed where the model is merely unsure:
+    4-connected regions of α ≤ 0.5 that touch neither the frame's border nor any pixel of
+    α ≤ ``SURE_BACKGROUND``, smaller than ``share`` of the person, are set to 1. A hole through which
+    the model sees background stays open. A new array when something closes, else ``alpha``."""
+    person = alpha > BOUNDARY
+    area = int(person.sum())
+    if area == 0:
+        return alpha
+    count, labels, stats = _components(~person, 4)
+    x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    rows, cols = alpha.shape
+    candidates = (x > 0) & (y > 0) & (x + w < cols) & (y + h < rows) & (stats[:, cv2.CC_STAT_AREA] < share * area)
+    candidates[0] = False  # label 0: the person's own pixels
+    if not candidates.any():
+        return alpha
+    floors = np.ones(count, np.float32)
+    np.minimum.at(floors, labels.ravel(), alpha.ravel())
+    close = np.flatnonzero(candidates & (floors > SURE_BACKGROUND))
+    if close.size == 0:
+        return alpha
+    return np.where(np.isin(labels, close), 1.0, alpha).astype(np.float32)
+
+
+def keep_sides(alpha: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """``alpha`` (float32 H×W, written in place and returned) never on the other side of 0.5 from a sure
+    ``raw`` answer of the model for this frame: above 0.5 where raw ≥ ``SURE_PERSON``, below where
+    raw ≤ ``SURE_BACKGROUND``, at full resolution.
+
+    Smoothing and refinement may soften a sure answer but never turn it over. This holds on thin
+    structures too (a finger, a held stick), which have no inside for :func:`guard`'s eroded masks."""
+    np.maximum(alpha, ABOVE_BOUNDARY, out=alpha, where=raw >= SURE_PERSON)
+    np.minimum(alpha, BELOW_BOUNDARY, out=alpha, where=raw <= SURE_BACKGROUND)
+    return alpha
+
+
+def keep_sides_tensor(alpha: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+    """:func:`keep_sides` on the device (a new tensor)."""
+    alpha = torch.where(raw >= SURE_PERSON, alpha.clamp(min=ABOVE_BOUNDARY), alpha)
+    return torch.where(raw <= SURE_BACKGROUND, alpha.clamp(max=BELOW_BOUNDARY), alpha)
+
+
+def sure_masks(model: np.ndarray, rim: int = RIM) -> tuple[np.ndarray, np.ndarray]:
+    """(sure person, sure background) of the model's working copy ``model``: bool masks of
+    α ≥ ``SURE_PERSON`` and α ≤ ``SURE_BACKGROUND``, each eroded by ``rim`` pixels so that the rim
+    along the outline stays free for edge refinement."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1))
+    person = cv2.erode((model >= SURE_PERSON).astype(np.uint8), k, borderValue=1)
+    background = cv2.erode((model <= SURE_BACKGROUND).astype(np.uint8), k, borderValue=1)
+    return person.astype(bool), background.astype(bool)
+
+
+def _enlarge(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if mask.shape == (size[1], size[0]):
+        return mask
+    return cv2.resize(mask.view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
+
+
+def guard(alpha: np.ndarray, model: np.ndarray, sure: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``alpha`` (float32 H×W, written in place and returned) clamped to the model's answer ``model``
+    (H×W) where it is sure: α ≥ model on the sure person, α ≤ model on the sure background
+    (``sure`` from :func:`sure_masks`, at any size; enlarged by nearest neighbour)."""
+    size = alpha.shape[1], alpha.shape[0]
+    person, background = (_enlarge(m, size) for m in sure)
+    np.maximum(alpha, model, out=alpha, where=person)
+    np.minimum(alpha, model, out=alpha, where=background)
+    return alpha
+
+
+def guard_tensor(alpha: torch.Tensor, model: torch.Tensor, sure: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:
+    """:func:`guard` on the device (1×1×H×W tensors; a new tensor): the small masks are uploaded."""
+    h, w = alpha.shape[-2:]
+
+    def enlarge(mask: np.ndarray) -> torch.Tensor:
+        small = torch.from_numpy(mask.astype(np.float32))[None, None].to(alpha.device, non_blocking=True)
+        return torch.nn.functional.interpolate(small, size=(h, w), mode="nearest") > 0.5
+
+    person, background = (enlarge(m) for m in sure)
+    alpha = torch.where(person, torch.maximum(alpha, model), alpha)
+    return torch.where(background, torch.minimum(alpha, model), alpha)

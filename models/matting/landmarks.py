@@ -1,0 +1,150 @@
+"""Where the faces and hands are: masks from MediaPipe's face-mesh and hand-landmark models.
+
+Viewers look at faces and hands first, so they are where a matte must never fail. Both models
+ship inside the mediapipe wheel (its legacy ``solutions``), so they run offline. In video mode
+each model detects once and then tracks its landmarks from frame to frame, which is what
+makes them cheap enough to run beside the matting (a tracked face ≈ 5 ms, hands ≈ 15 ms on a
+2-core CPU at 720p).
+
+* A **face** is the convex hull of the face-mesh oval (forehead to chin, cheek to cheek),
+  eroded by ``FACE_ERODE`` of its width so that the hull's straight chords across the curved
+  outline, and the landmarks' jitter, never reach the background.
+* A **hand** is its palm polygon (wrist and the four knuckles) plus each finger's bones drawn
+  ``FINGER_WIDTH`` of the palm's length thick: the convex hull of a spread hand would include
+  the background between the fingers.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from models.matting.mediapipe_selfie import quiet_native_logs
+
+#: Erosion of a face hull, as a share of the face's width.
+FACE_ERODE = 0.04
+#: Thickness of a finger's bones, as a share of the palm's length (wrist to middle knuckle): a
+#: finger is about a fifth of it wide; two thirds of that keeps the stroke inside the finger.
+FINGER_WIDTH = 0.13
+PALM = (0, 1, 5, 9, 13, 17)
+FINGERS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+MAX_PEOPLE = 4
+
+
+@functools.cache
+def face_oval() -> np.ndarray:
+    """Indices of the face mesh's oval landmarks."""
+    import mediapipe as mp
+
+    return np.unique(np.array(sorted(mp.solutions.face_mesh.FACEMESH_FACE_OVAL)).ravel())
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Bool H×W masks, one per face and one per hand found in a frame."""
+
+    faces: list[np.ndarray]
+    hands: list[np.ndarray]
+
+
+def _points(landmarks, size: tuple[int, int]) -> np.ndarray:
+    """Pixel coordinates (N×2 float32) of normalised landmarks in a frame of ``size`` = (w, h)."""
+    return np.array([(p.x * size[0], p.y * size[1]) for p in landmarks.landmark], np.float32)
+
+
+def face_mask(points: np.ndarray, size: tuple[int, int], erode: float = FACE_ERODE) -> np.ndarray:
+    """The face of face-mesh landmarks ``points`` (pixels) as a bool mask of ``size`` = (w, h): the
+    oval's convex hull, eroded by ``erode`` of the face's width."""
+    hull = cv2.convexHull(points[face_oval()])
+    mask = np.zeros((size[1], size[0]), np.uint8)
+    cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 1)
+    r = round(erode * float(np.ptp(hull[:, 0, 0])))
+    if r < 1:
+        return mask.astype(bool)
+    return cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))).astype(bool)
+
+
+def hand_mask(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The hand of 21 hand landmarks ``points`` (pixels) as a bool mask of ``size`` = (w, h)."""
+    mask = np.zeros((size[1], size[0]), np.uint8)
+    cv2.fillPoly(mask, [np.round(points[list(PALM)]).astype(np.int32)], 1)
+    thickness = max(1, round(FINGER_WIDTH * float(np.linalg.norm(points[9] - points[0]))))
+    for finger in FINGERS:
+        cv2.polylines(mask, [np.round(points[list(finger)]).astype(np.int32)], False, 1, thickness)
+    return mask.astype(bool)
+
+
+class PartFinder:
+    """Faces and hands of a video, frame by frame (``video=True``: tracked between frames) or of stills."""
+
+    def __init__(self, faces: bool = True, hands: bool = True, video: bool = True,
+                 face_erode: float = FACE_ERODE) -> None:
+        import mediapipe as mp
+
+        self.face_erode = face_erode
+        with quiet_native_logs():
+            self._faces = mp.solutions.face_mesh.FaceMesh(static_image_mode=not video,
+                                                          max_num_faces=MAX_PEOPLE) if faces else None
+            self._hands = mp.solutions.hands.Hands(static_image_mode=not video, max_num_hands=2 * MAX_PEOPLE,
+                                                   model_complexity=1) if hands else None
+        self._quiet = True  # the first inference logs its delegate set-up
+
+    def __call__(self, rgb: np.ndarray) -> Parts:
+        """The faces and hands in ``rgb`` (uint8 H×W×3), in stream order when tracking."""
+        size = (rgb.shape[1], rgb.shape[0])
+        with quiet_native_logs() if self._quiet else contextlib.nullcontext():
+            faces = (self._faces.process(rgb).multi_face_landmarks or []) if self._faces else []
+            hands = (self._hands.process(rgb).multi_hand_landmarks or []) if self._hands else []
+        self._quiet = False
+        return Parts([face_mask(_points(f, size), size, self.face_erode) for f in faces],
+                     [hand_mask(_points(h, size), size) for h in hands])
+
+    def close(self) -> None:
+        for model in (self._faces, self._hands):
+            if model is not None:
+                model.close()
+
+
+class PartGuard:
+    """Faces and hands stay the person: the matte is raised to 1 inside each face and hand found in
+    the frame — the face oval's whole hull (the oval's landmarks run along the face's outline), and a
+    hand's palm and finger bones (:func:`hand_mask`, inside the hand) — so nothing around them is
+    raised. Within a stream the landmark models track their parts from frame to frame; a frame that
+    does not follow the previous one (a still, a seek) is searched from scratch. They see the full
+    frame, as their landmarks come from their own crop around each part, which a reduced copy would
+    make coarser (a face's top moved by ~10 px in 720p). They are made at first use."""
+
+    def __init__(self, faces: bool = True, hands: bool = True) -> None:
+        self.faces, self.hands = faces, hands
+        self._finders: dict[bool, PartFinder] = {}  # by video mode
+
+    def __call__(self, rgb: np.ndarray, follows: bool = True) -> np.ndarray | None:
+        """float32 H×W mask of ``rgb`` (1 inside the parts), None when none is found. ``follows``: the
+        frame continues the stream of the previous call."""
+        if not follows:
+            self._drop(True)
+        finder = self._finders.get(follows)
+        if finder is None:
+            finder = self._finders[follows] = PartFinder(self.faces, self.hands, video=follows, face_erode=0.0)
+        parts = finder(rgb)
+        masks = parts.faces + parts.hands
+        if not masks:
+            return None
+        # A two-pixel ramp across the outline, so that the raised matte has no hard step.
+        return cv2.blur(np.logical_or.reduce(masks).astype(np.float32), (5, 5))
+
+    def _drop(self, video: bool) -> None:
+        finder = self._finders.pop(video, None)
+        if finder is not None:
+            finder.close()
+
+    def reset(self) -> None:
+        """Forget the tracked parts (a new source or scene)."""
+        self._drop(True)
+
+    def close(self) -> None:
+        self._drop(True)
+        self._drop(False)

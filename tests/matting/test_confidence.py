@@ -1,0 +1,94 @@
+"""Post-processing that does no harm: decisions among unsure pixels, and the guard of sure ones."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from models.frame import Frame
+from models.matting.base import Matte
+from models.matting.confidence import (close_unsure_holes, drop_unsure_islands, guard, guard_tensor, sure_masks)
+from models.matting.postprocess import MatteOptions, MattePostprocess
+
+
+def body(h: int = 180, w: int = 320) -> np.ndarray:
+    """A sure person: an ellipse at α 0.97 with a soft one-pixel edge."""
+    alpha = np.zeros((h, w), np.float32)
+    cv2.ellipse(alpha, (w // 2, h), (w // 5, h * 3 // 4), 0, 0, 360, 0.97, -1)
+    return cv2.GaussianBlur(alpha, (3, 3), 0)
+
+
+def test_an_unsure_island_goes_and_a_sure_one_stays():
+    alpha = body()
+    alpha[20:26, 20:26] = 0.7   # unsure blob far from the person
+    alpha[20:26, 280:286] = 0.95  # a sure one (a raised hand the model is certain of)
+    out = drop_unsure_islands(alpha)
+    assert out[20:26, 20:26].max() == 0
+    assert out[22, 282] == np.float32(0.95)
+    assert np.array_equal(out[100:], alpha[100:])
+
+
+def test_a_pocket_of_doubt_closes_and_a_hole_showing_background_stays_open():
+    alpha = body()
+    alpha[100:104, 150:154] = 0.3   # unsure pocket: the model never says background there
+    alpha[100:104, 170:174] = 0.3
+    alpha[101, 171] = 0.05          # background seen through
+    out = close_unsure_holes(alpha)
+    assert out[100:104, 150:154].min() == 1.0
+    assert out[100:104, 170:174].max() <= 0.3
+
+
+def test_nothing_to_decide_returns_the_same_array():
+    alpha = body()
+    assert drop_unsure_islands(alpha) is alpha
+    assert close_unsure_holes(alpha) is alpha
+
+
+def test_the_guard_restores_sure_pixels_beyond_the_rim_and_frees_the_rim():
+    model = body()
+    person, background = sure_masks(model)
+    assert person.sum() < (model >= 0.9).sum() and background.sum() < (model <= 0.1).sum()  # the rim is free
+    refined = np.full_like(model, 0.5)  # a refinement that went wrong everywhere
+    out = guard(refined.copy(), model, (person, background))
+    assert np.array_equal(out[person], model[person])
+    assert np.array_equal(out[background], model[background])
+    free = ~person & ~background
+    assert np.all(out[free] == 0.5)
+
+
+def test_the_tensor_guard_agrees_with_the_host_guard():
+    model = body()
+    refined = cv2.GaussianBlur(model, (9, 9), 0) * np.float32(0.9)
+    sure = sure_masks(cv2.resize(model, (160, 90), interpolation=cv2.INTER_AREA))
+    host = guard(refined.copy(), model, sure)
+    device = guard_tensor(torch.from_numpy(refined)[None, None], torch.from_numpy(model)[None, None], sure)
+    assert np.array_equal(device[0, 0].numpy(), host)
+
+
+def test_the_default_never_overturns_a_sure_model_beyond_the_rim(astronaut):
+    """Whatever the colour guide suggests, a sure person stays the person and a sure background stays
+    background, except on the thin rim along the outline."""
+    rgb = cv2.resize(astronaut, (320, 320))
+    model = np.zeros((320, 320), np.float32)
+    model[60:, 80:240] = 1.0          # a box that ignores the picture's edges entirely
+    person, background = sure_masks(model)  # the working copy is the frame itself at 320 px
+    # Without the face guard, which raises the astronaut's face above the box on purpose.
+    out = MattePostprocess(MatteOptions(smoothing_s=0, faces=False))(Frame(rgb, 0, 0.0), Matte(model)).alpha
+    assert out[person].min() == 1.0 and out[background].max() == 0.0
+    # Without the guard the colour-guided filter moves the box's edge into the picture's colours.
+    free = MattePostprocess(MatteOptions(smoothing_s=0, guard=False, faces=False))(Frame(rgb, 0, 0.0), Matte(model)).alpha
+    assert free[person].min() < 0.99 or free[background].max() > 0.01
+
+
+def test_a_face_stays_the_person_where_the_model_loses_it(astronaut):
+    """The face guard: the astronaut's face, which the model here drops entirely, is the person again;
+    the background around the face stays background."""
+    rgb = cv2.resize(astronaut, (320, 320))
+    model = np.zeros((320, 320), np.float32)
+    out = MattePostprocess(MatteOptions(smoothing_s=0))(Frame(rgb, 0, 0.0), Matte(model)).alpha
+    assert (out > 0.99).sum() > 0.02 * out.size          # a face's worth of pixels
+    ys, xs = np.nonzero(out > 0.5)
+    assert 100 < xs.mean() < 220 and ys.mean() < 160      # where the face is (upper middle)
+    assert out[:, :60].max() == 0 and out[250:].max() == 0  # nothing raised away from it
+    off = MattePostprocess(MatteOptions(smoothing_s=0, faces=False, hands=False))(Frame(rgb, 0, 0.0), Matte(model))
+    assert off.alpha.max() == 0

@@ -1,0 +1,112 @@
+"""The real-footage evaluation: its measures against independent formulas, and one run end to end on a
+small clip written here (tests never read the evaluation data)."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from models.training import evaluate_footage as ef
+
+
+def disc(h: int, w: int, centre: tuple[int, int], r: int) -> np.ndarray:
+    yy, xx = np.mgrid[:h, :w]
+    return (yy - centre[1]) ** 2 + (xx - centre[0]) ** 2 <= r * r
+
+
+def test_iou_counts_pixels():
+    a = np.zeros((10, 10), bool)
+    b = np.zeros((10, 10), bool)
+    a[:, :6] = True
+    b[:, 4:] = True
+    assert ef.iou(a, b) == pytest.approx(20 / 100)
+    assert ef.iou(a, a) == 1.0
+
+
+def test_boundary_f_is_one_for_the_same_outline_and_falls_with_a_shift():
+    truth = disc(200, 200, (100, 100), 50)
+    assert ef.boundary_f(truth, truth) == 1.0
+    near = disc(200, 200, (101, 100), 50)    # within the tolerance (0.8 % of 283 px ≈ 2.3 px)
+    far = disc(200, 200, (112, 100), 50)
+    assert ef.boundary_f(near, truth) > 0.95
+    assert ef.boundary_f(far, truth) < 0.6
+
+
+def test_interior_lost_and_background_kept():
+    truth = disc(200, 200, (100, 100), 60)
+    pred = truth.copy()
+    pred[90:110, 90:110] = False              # a hole in the middle of the person
+    pred[5:15, 5:15] = True                   # background kept far away
+    m = ef.margin_px(truth)
+    inside = cv2.erode(truth.astype(np.uint8), ef._disk(m)).astype(bool)
+    assert ef.interior_lost(pred, truth, m) == pytest.approx(400 / inside.sum())
+    outside = ~cv2.dilate(truth.astype(np.uint8), ef._disk(m)).astype(bool)
+    assert ef.background_kept(pred, truth, m) == pytest.approx(100 / outside.sum())
+
+
+def test_overrides_count_only_confident_pixels_turned_over():
+    raw = np.array([[0.95, 0.95, 0.05, 0.05, 0.5, 0.5]], np.float32)
+    out = np.array([[0.2, 0.95, 0.7, 0.05, 0.0, 1.0]], np.float32)
+    assert ef.overrides(raw, out) == pytest.approx(2 / 6)
+
+
+def test_face_detail_falls_with_blur_and_ignores_contrast():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    face = np.ones((64, 64), bool)
+    sharp = ef.face_detail(rgb, face)
+    assert ef.face_detail(cv2.GaussianBlur(rgb, (5, 5), 0), face) < 0.5 * sharp
+    flatter = (rgb.astype(np.float32) * 0.5 + 64).astype(np.uint8)
+    assert ef.face_detail(flatter, face) == pytest.approx(sharp, rel=0.05)
+
+
+def test_configurations_switch_each_step_off_once():
+    configs = ef.configurations()
+    default = configs["default"]
+    for step in ef.STEPS:
+        if getattr(default, step):
+            off = configs[f"default without {step.removesuffix('_s')}"]
+            assert not getattr(off, step)
+            assert {k for k in vars(default) if getattr(off, k) != getattr(default, k)} == {step}
+
+
+@pytest.mark.slow
+def test_a_clip_with_masks_runs_end_to_end(tmp_path, astronaut):
+    """A small clip of a real portrait (the astronaut, moving), with MediaPipe's own answer thresholded as
+    its masks: every configuration is measured and the raw model scores IoU ≈ 1 against itself."""
+    from models import registry
+    from models.frame import Frame
+
+    folder = tmp_path / "clips" / "astro"
+    (folder / "masks").mkdir(parents=True)
+    writer = cv2.VideoWriter(str(folder / "video.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (256, 256))
+    matting = registry.create("matting", "mediapipe")
+    try:
+        for i in range(6):
+            rgb = np.roll(cv2.resize(astronaut, (256, 256)), 2 * i, axis=1)
+            writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        writer.release()
+        capture = cv2.VideoCapture(str(folder / "video.mp4"))
+        for i in range(6):
+            ok, bgr = capture.read()
+            raw = matting.matte(Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), i, i / 10)).alpha
+            cv2.imwrite(str(folder / "masks" / f"{i:05d}.png"), ((raw > 0.5) * 255).astype(np.uint8))
+        capture.release()
+    finally:
+        matting.close()
+    out = tmp_path / "report"
+    report = ef.main(["--data", str(tmp_path / "clips"), "--out", str(out)])
+    rows = report["clips"]["astro"]["configs"]
+    assert set(rows) == set(ef.configurations())
+    assert rows["raw"]["iou"] > 0.999 and rows["raw"]["overrides"] == 0.0
+    assert 0.5 < rows["default"]["iou"] <= 1.0
+    assert json.loads((out / "report.json").read_text())["clips"]["astro"]["worst"]
+    assert cv2.imread(str(out / "worst-astro.png")) is not None
+    assert "| default |" in (out / "report.md").read_text()
+
+
+def test_a_folder_without_clips_says_what_to_do(tmp_path):
+    with pytest.raises(SystemExit, match="pass --data"):
+        ef.evaluate(tmp_path, None)
