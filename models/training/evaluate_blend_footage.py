@@ -38,18 +38,19 @@ from models.ops.files import write_json
 from models.ops.sizes import cover_fit
 from models.training.blend_data import compose
 from models.training.evaluate_blend import add_blend_arguments, blend_scores, format_table, make_blends, mean_scores
-from models.training.footage import EVALUATION_SEQUENCES, pipeline_mattes, read_mask, reference_layer, sequence_dirs
+from models.training.evaluate_footage import Clip
+from models.training.footage import EVALUATION_SEQUENCES, pipeline_mattes, reference_layer, sequence_clips
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SHIPPED_BACKGROUNDS = REPOSITORY / "assets" / "backgrounds"
 
 
-def sequence_scores(sequence: Path, blends: dict[str, object], photos: Sequence[np.ndarray], matting: Matting,
+def sequence_scores(clip: Clip, blends: dict[str, object], photos: Sequence[np.ndarray], matting: Matting,
                     every: int) -> list[dict[str, dict[str, float]]]:
-    """:func:`blend_scores` of every scored frame of ``sequence`` over each of ``photos``."""
+    """:func:`blend_scores` of every scored frame of ``clip`` over each of ``photos``."""
     scores = []
-    for frame, matte in pipeline_mattes(sequence, matting, every):
-        layer = reference_layer(frame.rgb, read_mask(sequence, frame.index))
+    for frame, matte, mask in pipeline_mattes(clip, matting, every):
+        layer = reference_layer(frame.rgb, mask)
         for background in (cover_fit(photo, frame.size) for photo in photos):
             target = compose(layer.rgb, layer.alpha, background)
             result = blend_scores(frame, background, target, matte, layer.alpha, blends)
@@ -58,10 +59,10 @@ def sequence_scores(sequence: Path, blends: dict[str, object], photos: Sequence[
     return scores
 
 
-def evaluate_footage(sequences: Sequence[Path], blends: dict[str, object], photos: Sequence[np.ndarray],
+def evaluate_footage(clips: Sequence[Clip], blends: dict[str, object], photos: Sequence[np.ndarray],
                      matting: Matting, every: int) -> dict[str, dict]:
     """``{"sequences": {name: means}, "overall": means}``, means as :func:`mean_scores` gives them."""
-    per_sequence = {seq.name: sequence_scores(seq, blends, photos, matting, every) for seq in sequences}
+    per_sequence = {clip.name: sequence_scores(clip, blends, photos, matting, every) for clip in clips}
     return {"sequences": {name: mean_scores(scores, blends) for name, scores in per_sequence.items()},
             "overall": mean_scores((s for scores in per_sequence.values() for s in scores), blends)}
 
@@ -108,24 +109,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    sequences = sequence_dirs(args.footage, [n for n in args.sequences.split(",") if n])
+    clips = sequence_clips(args.footage, [n for n in args.sequences.split(",") if n])
     paths = ([Path(p) for p in args.backgrounds.split(",") if p] if args.backgrounds
              else sorted(SHIPPED_BACKGROUNDS.glob("*.jpg")))
     photos = [read_image_rgb(path) for path in paths]
     blends = make_blends(args.blends, args.blend_weights)
     matting = registry.create("matting", args.matting)
     try:
-        results = evaluate_footage(sequences, blends, photos, matting, args.every)
+        results = evaluate_footage(clips, blends, photos, matting, args.every)
     finally:
         matting.close()
         for blend in blends.values():
             blend.close()
     revision = source_revision()
-    print(f"real footage: {len(sequences)} sequences, every {args.every}th frame over {len(photos)} backgrounds; "
+    print(f"real footage: {len(clips)} sequences, every {args.every}th frame over {len(photos)} backgrounds; "
           f"{args.matting} matting and the matte post-processing of {revision}")
     print(format_sequences(results))
     print(format_table(results["overall"]))
-    report = {"footage": str(args.footage), "sequences": [s.name for s in sequences], "every": args.every,
+    report = {"footage": str(args.footage), "sequences": [clip.name for clip in clips], "every": args.every,
               "backgrounds": [p.name for p in paths], "matting": args.matting, "matte_options": asdict(MatteOptions()),
               "revision": revision, "results": results["overall"], "per_sequence": results["sequences"]}
     if args.json:

@@ -1,8 +1,9 @@
-"""Real footage laid out like DAVIS 2016: frames in stream order, reference soft mattes, the pipeline's mattes.
+"""Real footage laid out like DAVIS 2016: reference soft mattes and the pipeline's mattes, in stream order.
 
 A sequence folder holds ``video.mp4`` and ``masks/NNNNN.png`` (``00000.png`` is frame 0; 255 = the
-person with what they hold or push). The team's copy and its split are described in
-``eval/real-footage/README.md`` of the shared folder; commands take the folder as an argument.
+person with what they hold or push), read by :func:`models.training.evaluate_footage.read_clip`. The team's
+copy and its split are described in ``eval/real-footage/README.md`` of the shared folder; commands take the
+folder as an argument.
 
 * **Reference layer** (:func:`reference_layer`): the binary annotation becomes a trimap by erosion and
   dilation (:data:`REFERENCE_BAND` of the long side each way, 3 px at 854×480), closed-form matting
@@ -12,62 +13,34 @@ person with what they hold or push). The team's copy and its split are described
   low-contrast parts the annotation has (at 6 px the light cap brim of ``hike`` against the pale scree).
 * **The pipeline's mattes** (:func:`pipeline_mattes`): every frame goes through the matting model and a
   fresh :class:`MattePostprocess` with its default options, in order and with the file's timestamps,
-  so temporal smoothing and the decision's hysteresis act as they do live; every n-th is handed out.
+  so temporal smoothing and whatever else carries over between frames act as they do live; every n-th is
+  handed out.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from models.frame import Frame
 from models.matting.base import Matte, Matting
 from models.matting.postprocess import MattePostprocess
 from models.training.blend_data import Foreground, matte_person
+from models.training.evaluate_footage import Clip, read_clip
 
-#: The DAVIS sequences kept for evaluation only, and those that may train or calibrate (the folder's split).
+#: The DAVIS sequences kept for evaluation only (the folder's split; the other six may train or calibrate).
 EVALUATION_SEQUENCES = ("breakdance", "dance-twirl", "hike", "lucia", "parkour", "swing", "tennis")
-TRAINING_SEQUENCES = ("breakdance-flare", "dance-jump", "hockey", "kite-walk", "rollerblade", "stroller")
 REFERENCE_BAND = 0.004  # half-width of the trimap's unknown band around the annotation (× long side)
 
 
-def sequence_dirs(root: Path, names: Sequence[str]) -> list[Path]:
-    """The folders of ``names`` under ``root`` (the real-footage folder holding ``davis/``, or ``davis/`` itself)."""
+def sequence_clips(root: Path, names: Sequence[str]) -> list[Clip]:
+    """The sequences ``names`` under ``root`` (the real-footage folder holding ``davis/``, or ``davis/`` itself)."""
     base = root / "davis" if (root / "davis").is_dir() else root
     missing = [name for name in names if not (base / name / "video.mp4").is_file()]
     if missing:
         raise FileNotFoundError(f"{base} has no sequence {', '.join(missing)} (a folder with video.mp4 and masks/)")
-    return [base / name for name in names]
-
-
-def read_frames(video: Path) -> Iterator[Frame]:
-    """Every frame of ``video`` in order, with its index and media timestamp in seconds."""
-    cap = cv2.VideoCapture(str(video))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    if not cap.isOpened() or fps <= 0:
-        cap.release()
-        raise OSError(f"{video} cannot be read as a video")
-    try:
-        index = 0
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                return
-            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), index, index / fps)
-            index += 1
-    finally:
-        cap.release()
-
-
-def read_mask(sequence: Path, index: int) -> np.ndarray:
-    """The annotation of frame ``index``: float32 H×W, 1 = the person."""
-    path = sequence / "masks" / f"{index:05d}.png"
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise FileNotFoundError(f"{path} is missing or not an image")
-    return (mask > 127).astype(np.float32)
+    return [Clip(name, base / name / "video.mp4", base / name / "masks") for name in names]
 
 
 def reference_layer(rgb: np.ndarray, mask: np.ndarray) -> Foreground:
@@ -85,12 +58,15 @@ def reference_layer(rgb: np.ndarray, mask: np.ndarray) -> Foreground:
     return Foreground(colour, alpha, True)
 
 
-def pipeline_mattes(sequence: Path, matting: Matting, every: int) -> Iterator[tuple[Frame, Matte]]:
-    """(frame, matte) of frames 0, ``every``, 2·``every``, …: the matte the pipeline would hand a blend,
-    every frame of the sequence having gone through ``matting`` and the default post-processing in order."""
+def pipeline_mattes(clip: Clip, matting: Matting, every: int) -> Iterator[tuple[Frame, Matte, np.ndarray]]:
+    """(frame, matte, annotation as float32 0/1) of frames 0, ``every``, 2·``every``, …: the matte the pipeline
+    would hand a blend, every frame of the clip having gone through ``matting`` and the default post-processing
+    in order."""
     matting.reset()
     post = MattePostprocess()
-    for frame in read_frames(sequence / "video.mp4"):
+    for frame, mask in read_clip(clip):
         matte = post(frame, matting.matte(frame))
         if frame.index % every == 0:
-            yield frame, matte
+            if mask is None:
+                raise FileNotFoundError(f"{clip.masks} has no annotation {frame.index:05d}.png")
+            yield frame, matte, mask.astype(np.float32)
