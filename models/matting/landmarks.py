@@ -31,7 +31,7 @@ FACE_ERODE = 0.04
 FINGER_WIDTH = 0.13
 PALM = (0, 1, 5, 9, 13, 17)
 FINGERS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
-MAX_PEOPLE = 4
+MAX_PEOPLE = 2
 
 
 @functools.cache

@@ -10,15 +10,17 @@ PNG per frame (``00000.png`` = frame 0, 255 = the person) is its ground truth.
 MediaPipe's selfie model (the default matting) runs once per frame; every post-processing
 *configuration* then gets the same raw answer in stream order, with the clip's timestamps, so
 temporal smoothing acts as it does live. Configurations (:func:`configurations`): the raw model,
-the raw model with a plain temporal EMA only, the previous release (the EMA and the grey guided
-filter), the region decision of the release before this one (``solidify``: hole filling, background
-bars, a hold in time, the colour guided filter), today's default, and today's default with each of its
-steps switched off in turn.
+the raw model with the previous releases' plain temporal EMA (0.05 s), the previous release (that EMA
+and the grey guided filter), the region decision of the release before this one (``solidify``: hole
+filling, background bars, a hold in time, the colour guided filter), today's default, and today's
+default with each of its steps switched off (or an optional one on) in turn.
 
 Measures (:func:`frame_measures`), per clip and overall:
 
 * with masks: IoU of α > 0.5 with the mask; boundary F-measure (DAVIS: boundary pixels matched
-  within 0.8 % of the image diagonal); the share of the person's interior (the mask eroded by
+  within 0.8 % of the image diagonal); the mean |α − mask| in the boundary band (1.2 % of the long
+  side around the mask's outline, :func:`models.training.boundary.boundary_band`), where the soft
+  edge a blend composites with is judged; the share of the person's interior (the mask eroded by
   ``MARGIN`` of its size) with α < 0.5, and the share of the background beyond the mask (dilated
   likewise) with α ≥ 0.5;
 * on any clip: the share of each face (MediaPipe face mesh) and of each hand (hand landmarks) with
@@ -54,6 +56,7 @@ from models.matting.postprocess import MatteOptions, MattePostprocess
 from models.ops.files import atomic_path, write_json
 from models.ops.sizes import cover_fit
 from models.stream import StreamState
+from models.training.boundary import boundary_band
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 #: Erosion/dilation of a mask for the interior and beyond-the-person shares, as a share of the
@@ -65,7 +68,9 @@ BOUNDARY_TOLERANCE = 0.008
 STILL_LEVELS = 2.0
 SURE_PERSON, SURE_BACKGROUND = 0.9, 0.1
 WORST = 6
-#: Post-processing steps that can be switched off one at a time (MatteOptions fields).
+#: The time constant of the previous releases' plain EMA: the "raw model with smoothing" reference.
+PREVIOUS_SMOOTHING_S = 0.05
+#: Post-processing steps switched off (or, when off by default, on) one at a time (MatteOptions fields).
 STEPS = ("smoothing_s", "motion", "islands", "close_unsure", "refine", "guard", "faces", "hands")
 
 
@@ -116,18 +121,19 @@ def configurations() -> dict[str, MatteOptions]:
     default = MatteOptions()
     nothing = dict(smoothing_s=0, motion=None, islands=False, close_unsure=False, refine=False, guard=False,
                    faces=False, hands=False)
+    previous = {**nothing, "smoothing_s": PREVIOUS_SMOOTHING_S}
     configs = {
         "raw": MatteOptions(**nothing),
-        "raw+smoothing": MatteOptions(**{**nothing, "smoothing_s": default.smoothing_s}),
-        "previous release": MatteOptions(**{**nothing, "smoothing_s": default.smoothing_s, "refine": True,
-                                            "colour_guide": False}),
-        "solidify": MatteOptions(**{**nothing, "smoothing_s": default.smoothing_s, "refine": True,
-                                    "solidify": True}),
+        "raw+smoothing": MatteOptions(**previous),
+        "previous release": MatteOptions(**{**previous, "refine": True, "colour_guide": False}),
+        "solidify": MatteOptions(**{**previous, "refine": True, "solidify": True}),
         "default": default,
     }
     for step in STEPS:
         if getattr(default, step):
             configs[f"default without {step.removesuffix('_s')}"] = replace(default, **{step: nothing[step]})
+        else:
+            configs[f"default with {step}"] = replace(default, **{step: True})
     return configs
 
 
@@ -225,6 +231,9 @@ def frame_measures(alpha: np.ndarray, raw: np.ndarray, truth: np.ndarray | None,
     if truth is not None:
         out["iou"] = iou(person, truth)
         out["boundary_f"] = boundary_f(person, truth)
+        band = boundary_band(truth.astype(np.float32))
+        if band.any():
+            out["band_alpha_error"] = float(np.abs(alpha[band] - truth[band]).mean())
         if truth.any():
             m = margin_px(truth)
             lost = interior_lost(person, truth, m)
@@ -310,6 +319,8 @@ def evaluate_clip(clip: Clip, matting, configs: dict[str, MatteOptions], limit: 
                     looks.add(frame, Matte(alpha), parts.faces)
             previous[name] = alpha
         prev_rgb = frame.rgb
+    for post in posts.values():
+        post.close()
     result = {"configs": {name: t.summary() for name, t in tallies.items()},
               "worst": sorted(tallies["default"].worst if "default" in tallies else [], reverse=True)}
     if looks is not None:
@@ -353,7 +364,7 @@ class FaceLooks:
 
 # ------------------------------------------------------------------------------------------- report
 
-COLUMNS = (("iou", "IoU", ".3f"), ("boundary_f", "boundary F", ".3f"), ("interior_lost", "interior lost", ".2%"),
+COLUMNS = (("iou", "IoU", ".3f"), ("boundary_f", "boundary F", ".3f"), ("band_alpha_error", "band α error", ".3f"), ("interior_lost", "interior lost", ".2%"),
            ("background_kept", "bg kept", ".2%"), ("face_lost", "face lost", ".2%"),
            ("face_lost_p95", "face lost p95", ".2%"), ("hand_lost", "hand lost", ".2%"),
            ("overrides", "overrides", ".3%"), ("flicker", "flicker", ".4f"))

@@ -45,7 +45,7 @@ def test_a_pole_glued_to_the_head_is_a_bar_and_the_head_is_not():
 def test_solidify_and_the_feathering_take_the_whole_bar_away():
     alpha, rgb, body = head_scene()
     assert solidify(alpha, rgb)[45:75, 126].min() > 0.9  # neither the opening nor the colour test removes it
-    out = MattePostprocess(MatteOptions(smoothing_s=0, solidify=True))(Frame(rgb, 0, 0.0), Matte(alpha))
+    out = MattePostprocess(MatteOptions(smoothing_s=0, solidify=True, refine=True))(Frame(rgb, 0, 0.0), Matte(alpha))
     assert out.alpha[45:75, 125:128].max() < 0.05
     assert out.alpha[50:70, 140:175].min() > 0.99          # the head stays whole
     assert out.excluded is not None and out.excluded[45:75, 125:128].all() and not out.excluded[body].any()
@@ -53,7 +53,7 @@ def test_solidify_and_the_feathering_take_the_whole_bar_away():
 
 def test_the_device_path_excludes_the_same_pixels():
     alpha, rgb, _ = head_scene()
-    post = MattePostprocess(MatteOptions(smoothing_s=0, solidify=True))
+    post = MattePostprocess(MatteOptions(smoothing_s=0, solidify=True, refine=True))
     host = post(Frame(rgb, 0, 0.0), Matte(alpha))
     device = post(Frame(rgb, 0, 0.0, pixels=upload(rgb, "cpu")), Matte(alpha_tensor(alpha, "cpu")))
     assert np.array_equal(device.excluded[0, 0].numpy(), host.excluded)
@@ -63,7 +63,7 @@ def test_the_device_path_excludes_the_same_pixels():
 def test_without_a_bar_the_matte_carries_no_exclusion():
     alpha, rgb, _ = head_scene(bar_rows=(0, 0), glued_rows=(0, 0))
     assert background_bars(alpha, rgb) is None
-    assert MattePostprocess(MatteOptions(smoothing_s=0, solidify=True))(Frame(rgb, 0, 0.0), Matte(alpha)).excluded is None
+    assert MattePostprocess(MatteOptions(smoothing_s=0, solidify=True, refine=True))(Frame(rgb, 0, 0.0), Matte(alpha)).excluded is None
 
 
 def test_a_bar_that_hardly_leaves_the_person_is_not_taken():

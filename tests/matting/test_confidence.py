@@ -73,10 +73,10 @@ def test_the_default_never_overturns_a_sure_model_beyond_the_rim(astronaut):
     model[60:, 80:240] = 1.0          # a box that ignores the picture's edges entirely
     person, background = sure_masks(model)  # the working copy is the frame itself at 320 px
     # Without the face guard, which raises the astronaut's face above the box on purpose.
-    out = MattePostprocess(MatteOptions(smoothing_s=0, faces=False))(Frame(rgb, 0, 0.0), Matte(model)).alpha
+    out = MattePostprocess(MatteOptions(smoothing_s=0, refine=True, faces=False))(Frame(rgb, 0, 0.0), Matte(model)).alpha
     assert out[person].min() == 1.0 and out[background].max() == 0.0
     # Without the guard the colour-guided filter moves the box's edge into the picture's colours.
-    free = MattePostprocess(MatteOptions(smoothing_s=0, guard=False, faces=False))(Frame(rgb, 0, 0.0), Matte(model)).alpha
+    free = MattePostprocess(MatteOptions(smoothing_s=0, refine=True, guard=False, faces=False))(Frame(rgb, 0, 0.0), Matte(model)).alpha
     assert free[person].min() < 0.99 or free[background].max() > 0.01
 
 

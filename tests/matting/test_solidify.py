@@ -90,7 +90,7 @@ def test_edges_stay_soft_after_colour_feathering(astronaut):
     alpha = np.zeros((640, 640), np.float32)
     cv2.ellipse(alpha, (250, 330), (190, 330), 0, 0, 360, 1.0, -1)
     alpha = cv2.GaussianBlur(alpha, (0, 0), 4)
-    out = MattePostprocess(MatteOptions(smoothing_s=0, solidify=True))(Frame(rgb, 0, 0.0), Matte(alpha)).alpha
+    out = MattePostprocess(MatteOptions(smoothing_s=0, solidify=True, refine=True))(Frame(rgb, 0, 0.0), Matte(alpha)).alpha
     edge = cv2.morphologyEx((alpha > 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((9, 9), np.uint8)) > 0
     soft = (out[edge] > 0.05) & (out[edge] < 0.95)
     assert soft.mean() > 0.3, soft.mean()
@@ -103,8 +103,8 @@ def test_the_tensor_path_agrees_with_the_host_path():
     alpha[120:126, 150:158] = 0.1
     rgb = rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8)
     big = cv2.resize(alpha, (1280, 720), interpolation=cv2.INTER_LINEAR)
-    host = MattePostprocess(MatteOptions(smoothing_s=0.1, solidify=True))
-    device = MattePostprocess(MatteOptions(smoothing_s=0.1, solidify=True))
+    host = MattePostprocess(MatteOptions(smoothing_s=0.1, solidify=True, refine=True))
+    device = MattePostprocess(MatteOptions(smoothing_s=0.1, solidify=True, refine=True))
     for i in range(2):
         frame = Frame(rgb, i, i / 30)
         a = host(frame, Matte(big)).alpha
@@ -116,7 +116,7 @@ def test_the_tensor_path_agrees_with_the_host_path():
 def test_the_ema_state_is_untouched():
     alpha = cv2.resize(person(0.7), (640, 360), interpolation=cv2.INTER_LINEAR)
     rgb = np.full((360, 640, 3), 128, np.uint8)
-    post = MattePostprocess(MatteOptions(smoothing_s=0.5, solidify=True))
+    post = MattePostprocess(MatteOptions(smoothing_s=0.5, solidify=True, refine=True))
     post(Frame(rgb, 0, 0.0), Matte(alpha))
     state = post._ema.value.copy()
     post._ema._t = 0.0  # the same instant again: the state must come back as it was

@@ -66,10 +66,10 @@ def test_configurations_switch_each_step_off_once():
     configs = ef.configurations()
     default = configs["default"]
     for step in ef.STEPS:
-        if getattr(default, step):
-            off = configs[f"default without {step.removesuffix('_s')}"]
-            assert not getattr(off, step)
-            assert {k for k in vars(default) if getattr(off, k) != getattr(default, k)} == {step}
+        name = f"default without {step.removesuffix('_s')}" if getattr(default, step) else f"default with {step}"
+        other = configs[name]
+        assert bool(getattr(other, step)) != bool(getattr(default, step))
+        assert {k for k in vars(default) if getattr(other, k) != getattr(default, k)} == {step}
 
 
 @pytest.mark.slow
