@@ -24,6 +24,7 @@ class StageChoice:
     harmonizer: str = "harmonizer"  # the default harmonizer (issue 3; DESIGN.md)
     harmonizer_weights: str | None = None
     strength: float = 1.0
+    keep_bright: bool = True  # the person darkened or flattened only as far as the background justifies
     device: str = "cpu"
     matte: MatteOptions = field(default_factory=MatteOptions)
     runtime: str = "auto"  # what runs the learned networks of the blend and the harmonizer (resolve_runtime)
@@ -105,7 +106,9 @@ def make_harmonizer(choice: StageChoice):
     options = {"strength": choice.strength, "device": choice.device, "runtime": _runtime(choice)}
     if choice.harmonizer_weights:
         options["weights"] = choice.harmonizer_weights
-    return create("harmonizer", choice.harmonizer, **options)
+    harmonizer = create("harmonizer", choice.harmonizer, **options)
+    harmonizer.keep_bright = choice.keep_bright
+    return harmonizer
 
 
 

@@ -153,6 +153,13 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+def add_keep_bright(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--keep-bright", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep the person bright: harmonization darkens them only part of the way to a darker "
+                   "background, never by more than a quarter, and keeps 90 %% of their contrast (default on; "
+                   "--no-keep-bright lets the harmonizer go as far as it likes)")
+
+
 def add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--matting", default="mediapipe", metavar="NAME",
                    help="matting backend: " + ", ".join(registry.names("matting")) + " (default mediapipe)")
@@ -166,6 +173,7 @@ def add_stage_options(p: argparse.ArgumentParser) -> None:
                    help="checkpoint for the harmonizer (ours .safetensors or an official .pth)")
     p.add_argument("--strength", type=ranged(*STRENGTH_RANGE), default=1.0, metavar="0..1",
                    help="harmonization strength from 0 (off) to 1 (default 1)")
+    add_keep_bright(p)
     p.add_argument("--smoothing", type=ranged(*SMOOTHING_RANGE), default=0.05, metavar="SECONDS",
                    help="time constant of the alpha smoothing, 0 to 2 seconds; 0 turns it off (default 0.05)")
     p.add_argument("--no-refine", action="store_true", help="skip the edge-aware matte refinement")
@@ -285,6 +293,7 @@ def build_parser() -> Parser:
                            help="where to write the result (a folder for folder inputs: one PNG per composite)")
     harmonize.add_argument("--strength", type=ranged(*STRENGTH_RANGE), default=1.0, metavar="0..1",
                            help="harmonization strength from 0 (off) to 1 (default 1)")
+    add_keep_bright(harmonize)
     harmonize.add_argument("--device", default="auto", choices=DEVICES,
                            help="where the network runs: auto, cpu or cuda (default auto)")
     harmonize.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES), help=RUNTIME_HELP)

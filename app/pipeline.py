@@ -175,6 +175,11 @@ class Pipeline:
         """Harmonization strength 0…1; the shared machinery applies it from the next frame."""
         self.harmonizer.strength = strength
 
+    def set_keep_bright(self, keep_bright: bool) -> None:
+        """Whether the person may be darkened or flattened only as far as the background justifies; the shared
+        machinery measures it from the next prediction and eases to it."""
+        self.harmonizer.keep_bright = keep_bright
+
     def set_mirror_output(self, mirror: bool) -> None:
         self.mirror_output = mirror
 

@@ -107,7 +107,8 @@ def harmonize_command(args) -> int:
     jobs = plan(Path(args.composite), Path(args.mask), args.background and Path(args.background), Path(args.out))
     device = resolve_device(args.device)
     choice = StageChoice(harmonizer=args.harmonizer, harmonizer_weights=args.harmonizer_weights,
-                         strength=args.strength, device=device, runtime=resolve_runtime(args.runtime, device))
+                         strength=args.strength, keep_bright=args.keep_bright, device=device,
+                         runtime=resolve_runtime(args.runtime, device))
     harmonizer = make_harmonizer(choice)
     if len(jobs) > 1:
         jobs[0].out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from app.commands.run import stage_choice
@@ -33,18 +34,19 @@ def lut_command(args) -> int:
         raise UsageError(f"--out {out}: this is a folder; give a file name such as {out / 'look.cube'}")
     if not os.access(out.parent, os.W_OK | os.X_OK):
         raise UsageError(f"--out {out}: folder {out.parent} is not writable; choose another folder")
-    choice = stage_choice(args, "harmonizer")
+    choice = replace(stage_choice(args, "harmonizer"), keep_bright=args.keep_bright)
     last = {}
     source = open_source(args.source, args.resolution, loop=False, image_frames=args.frames)
     with Session(source, choice, args.background, [NullSink()]) as session:
         count = session.run(args.frames, on_result=lambda r: last.update(result=r), live=False)
         pipeline = session.pipeline
         arguments = pipeline.harmonizer.current_transform(pipeline.harmonizer_state)
+        lift = pipeline.harmonizer.current_lift(pipeline.harmonizer_state)
     if not count or arguments is None:
         raise RuntimeFailure(f"{source.description} gave no frame to harmonize; pick another --source")
     composite = last["result"].composite.image
     composite = download(composite) if on_device(composite) else composite
-    export_cube(arguments, out, composite, size=args.size, strength=choice.strength)
-    log.info("wrote %s (%d³) from %d frames; arguments %s", out, args.size, count,
-             " ".join(f"{v:+.3f}" for v in arguments))
+    export_cube(arguments, out, composite, size=args.size, strength=choice.strength, lift=lift)
+    log.info("wrote %s (%d³) from %d frames; arguments %s, lift ×%.3f %+.3f", out, args.size, count,
+             " ".join(f"{v:+.3f}" for v in arguments), *lift)
     return 0

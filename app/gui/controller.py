@@ -349,13 +349,14 @@ class Controller(QObject):
     def set_harmonizer(self, name: str, weights: str | None) -> None:
         def job() -> Callable[[], None]:
             choice = StageChoice(harmonizer=name, harmonizer_weights=weights, strength=self.settings.strength,
-                                 device=self.device)
+                                 keep_bright=self.settings.keep_bright, device=self.device)
             self._pipeline().set_harmonizer(make_harmonizer(choice))
             self._choice = replace(self._choice, harmonizer=name, harmonizer_weights=weights)
 
             def done() -> None:
                 self.settings.harmonizer, self.settings.harmonizer_weights = name, weights
                 self.pipeline.set_strength(self.settings.strength)  # moved while it loaded
+                self.pipeline.set_keep_bright(self.settings.keep_bright)
 
             return done
 
@@ -380,7 +381,7 @@ class Controller(QObject):
             if worker is None or args is None:
                 raise RuntimeFailure("the video is still starting; change the device in a moment")
             # Instant settings as they are now; done() applies any that moved during the build.
-            choice = replace(self._choice, device=device, strength=s.strength,
+            choice = replace(self._choice, device=device, strength=s.strength, keep_bright=s.keep_bright,
                              matte=replace(self._choice.matte, smoothing_s=s.smoothing_s, refine=s.refine))
             pipeline = build_pipeline(choice, self._background_spec, [], frame_locked=not worker.source.live)
             pipeline.set_mirror_output(s.mirror_output)
@@ -400,6 +401,7 @@ class Controller(QObject):
             def done() -> None:
                 s.device = name
                 self.set_strength(s.strength)
+                self.set_keep_bright(s.keep_bright)
                 self.set_mirror_output(s.mirror_output)
                 if (s.smoothing_s, s.refine) != (choice.matte.smoothing_s, choice.matte.refine):
                     self.set_matte_options(s.smoothing_s, s.refine)
@@ -432,6 +434,11 @@ class Controller(QObject):
         self.settings.strength = strength
         if self.pipeline is not None:
             self.pipeline.set_strength(strength)
+
+    def set_keep_bright(self, keep_bright: bool) -> None:
+        self.settings.keep_bright = keep_bright
+        if self.pipeline is not None:
+            self.pipeline.set_keep_bright(keep_bright)
 
     def set_matte_options(self, smoothing_s: float, refine: bool) -> None:
         self.settings.smoothing_s, self.settings.refine = smoothing_s, refine

@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
         for signal, slot in ((self.source_panel.mirror_output_changed, c.set_mirror_output),
                              (self.vcam_panel.always_on_changed, c.set_vcam_always_on),
                              (self.quality_panel.strength_changed, c.set_strength),
+                             (self.quality_panel.keep_bright_changed, c.set_keep_bright),
                              (self.quality_panel.matte_changed, c.set_matte_options)):
             signal.connect(slot)
             signal.connect(self.schedule_save)

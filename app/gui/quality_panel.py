@@ -1,5 +1,6 @@
 """Quality controls: the device the pipeline runs on, matting backend and model file, blending,
-harmonizer and its weights, harmonization strength, temporal smoothing and edge refinement.
+harmonizer and its weights, harmonization strength and "keep my face bright", temporal smoothing and
+edge refinement.
 
 Every list comes from the model registry. An entry that is not usable is shown
 disabled with the reason, unless a file the user picks can make it usable
@@ -99,6 +100,7 @@ class QualityPanel(QWidget):
     #: (kind, name, file or None) for "matting" or "harmonizer"; (kind, name, None) for "blend".
     stage_requested = pyqtSignal(str, str, object)
     strength_changed = pyqtSignal(float)
+    keep_bright_changed = pyqtSignal(bool)
     #: (smoothing seconds, refine)
     matte_changed = pyqtSignal(float, bool)
     #: A DEVICES entry other than the one that runs.
@@ -120,6 +122,10 @@ class QualityPanel(QWidget):
         self.strength.setRange(0, 100)
         self.strength.valueChanged.connect(self._on_strength)
         self.strength_label = QLabel()
+        self.keep_bright = QCheckBox("Keep my face bright")
+        self.keep_bright.setToolTip("Harmonization darkens you only part of the way to a darker background and keeps "
+                                    "most of your contrast")
+        self.keep_bright.toggled.connect(self.keep_bright_changed)
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, round(SMOOTHING_MAX_S * 100))
         self.smoothing.setToolTip("How long the matte takes to follow motion: more is steadier, less is snappier")
@@ -139,6 +145,7 @@ class QualityPanel(QWidget):
         form.addRow("Harmonizer", self.combos["harmonizer"])
         form.addRow("Weights", self._file_row("harmonizer", "Choose harmonizer weights"))
         form.addRow("Strength", self._slider_row(self.strength, self.strength_label))
+        form.addRow("", self.keep_bright)
         form.addRow("Smoothing", self._slider_row(self.smoothing, self.smoothing_label))
         form.addRow("", self.refine)
         layout = QVBoxLayout(self)
@@ -184,12 +191,13 @@ class QualityPanel(QWidget):
             choose, clear = self.file_buttons[kind]
             choose.setEnabled(takes_file(kind, name))
             clear.setEnabled(bool(path) and not self.combos[kind].needs_file(name))
-        for widget in (self.strength, self.smoothing, self.refine):
+        for widget in (self.strength, self.keep_bright, self.smoothing, self.refine):
             widget.blockSignals(True)
         self.strength.setValue(round(s.strength * 100))
+        self.keep_bright.setChecked(s.keep_bright)
         self.smoothing.setValue(round(s.smoothing_s * 100))
         self.refine.setChecked(s.refine)
-        for widget in (self.strength, self.smoothing, self.refine):
+        for widget in (self.strength, self.keep_bright, self.smoothing, self.refine):
             widget.blockSignals(False)
         self._show_values()
 

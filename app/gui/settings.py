@@ -52,6 +52,7 @@ class Settings:
     harmonizer: str = _STAGES.harmonizer
     harmonizer_weights: str | None = None
     strength: float = _STAGES.strength
+    keep_bright: bool = _STAGES.keep_bright
     smoothing_s: float = _MATTE.smoothing_s
     refine: bool = _MATTE.refine
     device: str = "auto"  # one of DEVICES
@@ -67,7 +68,7 @@ class Settings:
     def stage_choice(self, device: str) -> StageChoice:
         return StageChoice(matting=self.matting, matting_model=self.matting_model, blend=self.blend,
                            harmonizer=self.harmonizer, harmonizer_weights=self.harmonizer_weights,
-                           strength=self.strength, device=device,
+                           strength=self.strength, keep_bright=self.keep_bright, device=device,
                            matte=MatteOptions(smoothing_s=self.smoothing_s, refine=self.refine))
 
 

@@ -23,6 +23,9 @@ class Harmonizer(abc.ABC):
         self.device = device
         #: What runs the learned networks, "torch" or "onnxruntime" (methods without one ignore it).
         self.runtime = runtime
+        #: Whether the person may be darkened or flattened only as far as the background justifies
+        #: (:mod:`models.harmonizers.keep_bright`; applied by the shared machinery, changeable at any time).
+        self.keep_bright = True
 
     @property
     def strength(self) -> float:

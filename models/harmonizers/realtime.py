@@ -12,8 +12,15 @@ vector — filter arguments, a fitted colour map, background statistics — that
 time constant in seconds. Applying the smoothed transform to the current frame
 means a person who moves between predictions is never pasted with a stale image.
 
-``strength`` is applied here, once, for every method: the transform is moved
-from ``identity`` towards the prediction by ``strength``.
+``keep_bright`` is applied here for every method: each prediction is measured on
+the small copy it was made from, and where it would darken or flatten the person
+more than the background justifies a lift is appended to the transform
+(:mod:`models.harmonizers.keep_bright`); it is smoothed with the transform and
+applied after it.
+
+``strength`` is applied here, once, for every method: the transform and its lift
+are moved from their identity towards the prediction by ``strength``
+(:func:`toward`).
 """
 from __future__ import annotations
 
@@ -30,8 +37,9 @@ import torch.nn.functional as F
 from models.blending.base import Composite
 from models.frame import Frame, Image, on_device
 from models.harmonizers.base import Harmonizer
+from models.harmonizers.keep_bright import NO_LIFT, changes_pixels, lift_affine, lift_for, luma_stats, mean_luma
 from models.harmonizers.parameter_tracker import ParameterTracker
-from models.ops.colour_transform import apply_colour_affine, fit_colour_affine, identity_affine
+from models.ops.colour_transform import apply_colour_affine, compose_affine, fit_colour_affine, identity_affine
 from models.stream import StreamState
 
 
@@ -48,6 +56,16 @@ class SmallInputs:
     composite: Image
     mask: Image
     background: Image | None
+
+
+#: One prediction request: the small inputs, the small complete background when the lift is measured
+#: (keep-bright on; else None), and the CUDA event after which the small copies exist (None off CUDA).
+Job = tuple[SmallInputs, Image | None, Any]
+
+
+def toward(identity: np.ndarray, value: np.ndarray, strength: float) -> np.ndarray:
+    """``identity + strength·(value − identity)``: a transform at ``strength`` (0 = identity, 1 = ``value``)."""
+    return identity + np.float32(strength) * (value - identity)
 
 
 def shrink(image: Image, size: int) -> Image:
@@ -99,51 +117,74 @@ class TransformHarmonizer(Harmonizer):
         """``composite.image`` with ``transform`` applied inside ``composite.alpha``; ``stream`` is a dict
         for per-stream scratch (lookup tables, buffers) that lives as long as the stream."""
 
+    def apply_lifted(self, composite: Composite, transform: np.ndarray, lift: np.ndarray,
+                     stream: dict[str, Any]) -> Image:
+        """``apply``, then the keep-bright ``lift`` as a colour map inside α, only where it changes pixels
+        (at a soft edge the lift is weighted by α twice: ``apply`` blended by it already)."""
+        image = self.apply(composite, transform, stream)
+        if not changes_pixels(lift):
+            return image
+        return apply_colour_affine(image, composite.alpha, lift_affine(lift))
+
     # --- the machinery ----------------------------------------------------------------------------
     def _tracker(self, state: StreamState) -> ParameterTracker:
         tracker = state.data.get("tracker")
         if tracker is None:
-            def predict(job: tuple[SmallInputs, Any]) -> np.ndarray:
-                inputs, ready = job
+            def predict(job: Job) -> np.ndarray:
+                inputs, background, ready = job
                 side = self._cuda_stream
                 with contextlib.nullcontext() if side is None else torch.cuda.stream(side):
                     if side is not None:
                         side.wait_event(ready)  # the small copies were made on the frame loop's stream
-                    return self.predict(inputs, state.data.setdefault("cache", {}))
+                    transform = self.predict(inputs, state.data.setdefault("cache", {}))
+                    lift = NO_LIFT if background is None else self._lift(
+                        inputs, background, transform, state.data.setdefault("measure", {}))
+                    return np.concatenate([transform, lift])
 
             tracker = ParameterTracker(predict, self.rate_hz, self.tau_s, live=state.live)
             state.data["tracker"] = tracker
             state.closers.append(tracker.close)
         return tracker
 
+    def _lift(self, inputs: SmallInputs, background: Image, transform: np.ndarray,
+              scratch: dict[str, Any]) -> np.ndarray:
+        """The keep-bright lift of ``transform``: its effect on the person's luma measured by applying it to the
+        small copy (``scratch``: the predictor's own apply scratch), against the background's mean luma."""
+        after = self.apply(Composite(inputs.composite, inputs.mask, inputs.composite), transform, scratch)
+        return lift_for(luma_stats(inputs.composite, inputs.mask), luma_stats(after, inputs.mask),
+                        mean_luma(background))
+
+    def _small_background(self, background: Image, state: StreamState) -> Image:
+        """The square small copy of the complete background, kept in the stream while it is the same object."""
+        held = state.data.get("background")
+        # Image and colour backgrounds hand over the same object while unchanged: shrink once.
+        if held is None or held[0] is not background:
+            held = (background, shrink(background, self.input_size))
+            state.data["background"] = held
+        return held[1]
+
     def _small_inputs(self, composite: Composite, background: Image, state: StreamState) -> SmallInputs:
-        bg_small = None
-        if self.uses_background:
-            held = state.data.get("background")
-            # Image and colour backgrounds hand over the same object while unchanged: shrink once.
-            if held is None or held[0] is not background:
-                held = (background, shrink(background, self.input_size))
-                state.data["background"] = held
-            bg_small = held[1]
         return SmallInputs(shrink(composite.image, self.input_size), shrink(composite.alpha, self.input_size),
-                           bg_small)
+                           self._small_background(background, state) if self.uses_background else None)
 
     def harmonize(self, composite: Composite, background: Image, frame: Frame, state: StreamState) -> Image:
         if self.strength == 0:
             return composite.image
         tracker = self._tracker(state)
         if tracker.due(frame.timestamp):
+            inputs = self._small_inputs(composite, background, state)
+            bg_small = self._small_background(background, state) if self.keep_bright else None
             ready = None
-            if self._cuda_stream is not None:
+            if self._cuda_stream is not None:  # recorded after the small copies, which the predictor waits for
                 ready = torch.cuda.Event()
                 ready.record()
-            tracker.submit((self._small_inputs(composite, background, state), ready), frame.timestamp)
-        transform = tracker.current()
-        if transform is None:
+            tracker.submit((inputs, bg_small, ready), frame.timestamp)
+        current = tracker.current()
+        if current is None:
             return composite.image
-        identity = self.identity
-        transform = identity + np.float32(self.strength) * (transform - identity)
-        return self.apply(composite, transform, state.data.setdefault("apply", {}))
+        current = toward(np.concatenate([self.identity, NO_LIFT]), current, self.strength)
+        return self.apply_lifted(composite, current[:-len(NO_LIFT)], current[-len(NO_LIFT):],
+                                 state.data.setdefault("apply", {}))
 
     def ready(self, state: StreamState) -> bool:
         tracker = state.data.get("tracker")
@@ -155,6 +196,16 @@ class TransformHarmonizer(Harmonizer):
 
     def current_transform(self, state: StreamState) -> np.ndarray | None:
         """The smoothed transform of a stream (before ``strength``), or None before the first prediction."""
+        current = self._current(state)
+        return None if current is None else current[:-len(NO_LIFT)]
+
+    def current_lift(self, state: StreamState) -> np.ndarray | None:
+        """The smoothed keep-bright lift (c, d) of a stream (before ``strength``), or None before the first
+        prediction."""
+        current = self._current(state)
+        return None if current is None else current[-len(NO_LIFT):]
+
+    def _current(self, state: StreamState) -> np.ndarray | None:
         tracker = state.data.get("tracker")
         return None if tracker is None else tracker.current()
 
@@ -181,3 +232,8 @@ class ImageToImageHarmonizer(TransformHarmonizer):
 
     def apply(self, composite: Composite, transform: np.ndarray, stream: dict[str, Any]) -> Image:
         return apply_colour_affine(composite.image, composite.alpha, transform)
+
+    def apply_lifted(self, composite: Composite, transform: np.ndarray, lift: np.ndarray,
+                     stream: dict[str, Any]) -> Image:
+        """The lift composed into the colour map (:func:`~models.ops.colour_transform.compose_affine`): one pass."""
+        return self.apply(composite, compose_affine(lift_affine(lift), transform), stream)

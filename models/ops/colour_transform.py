@@ -22,12 +22,27 @@ def identity_affine() -> np.ndarray:
     return np.eye(3, 4, dtype=np.float32).reshape(12)
 
 
-def _rows(image: Image) -> torch.Tensor:
+def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The map ``outer ∘ inner`` (``inner`` first) as one ``[A | b]``: A = A_o·A_i, b = A_o·b_i + b_o.
+
+    Equal to applying the two maps one after the other wherever ``inner`` stays inside [0,1].
+    """
+    o, i = np.asarray(outer, np.float64).reshape(3, 4), np.asarray(inner, np.float64).reshape(3, 4)
+    return np.hstack([o[:, :3] @ i[:, :3], o[:, :3] @ i[:, 3:] + o[:, 3:]]).reshape(12).astype(np.float32)
+
+
+def pixel_rows(image: Image) -> torch.Tensor:
     """N×3 float64 pixels in [0,1] from uint8 H×W×3, float H×W×3 or a 1×3×H×W tensor."""
     if on_device(image):
         return image[0].reshape(3, -1).T.double()
     t = torch.from_numpy(np.ascontiguousarray(image)).reshape(-1, 3).double()
     return t / 255 if image.dtype == np.uint8 else t
+
+
+def pixel_weights(mask: Image) -> torch.Tensor:
+    """N float64 weights from a soft mask (float H×W or a 1×1×H×W tensor), in the order of :func:`pixel_rows`."""
+    w = mask.reshape(-1) if on_device(mask) else torch.from_numpy(np.ascontiguousarray(mask)).reshape(-1)
+    return w.double()
 
 
 def fit_colour_affine(source: Image, target: Image, mask: Image, ridge: float = RIDGE) -> np.ndarray:
@@ -36,9 +51,8 @@ def fit_colour_affine(source: Image, target: Image, mask: Image, ridge: float = 
     ``source`` and ``target`` are the same picture before and after harmonization, ``mask``
     the soft foreground that weights each pixel; solved in closed form (4×4 normal equations).
     """
-    x, y = _rows(source), _rows(target)
-    w = (mask.reshape(-1) if on_device(mask) else torch.from_numpy(np.ascontiguousarray(mask)).reshape(-1))
-    w = w.double().to(x.device)
+    x, y = pixel_rows(source), pixel_rows(target)
+    w = pixel_weights(mask).to(x.device)
     total = w.sum()
     x1 = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)           # N×4
     prior = torch.eye(4, 3, dtype=torch.float64, device=x.device)   # X·prior = x

@@ -129,10 +129,13 @@ def format_table(results: Mapping[str, Mapping[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def harmonizer_rows(names: list[str], weights: list[Path]) -> dict[str, Harmonizer]:
-    """The registered harmonizers by name, plus one ``harmonizer`` per weights file (named by its stem)."""
+def harmonizer_rows(names: list[str], weights: list[Path], keep_bright: bool = True) -> dict[str, Harmonizer]:
+    """The registered harmonizers by name, plus one ``harmonizer`` per weights file (named by its stem), each with
+    ``keep_bright`` set (:mod:`models.harmonizers.keep_bright`)."""
     rows = {name: registry.create("harmonizer", name) for name in names}
     rows.update({w.stem: registry.create("harmonizer", "harmonizer", weights=w) for w in weights})
+    for harmonizer in rows.values():
+        harmonizer.keep_bright = keep_bright
     return rows
 
 
@@ -156,6 +159,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="synthetic samples per held-out photo (iHarmony4 composites are used as they are)")
     p.add_argument("--seed", type=int, default=1, help="seed of the held-out synthesis")
     p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
+    p.add_argument("--keep-bright", action=argparse.BooleanOptionalAction, default=True,
+                   help="score the harmonizers with the keep-bright limit on (default) or off")
     p.add_argument("--json", type=Path, help="also write the results here")
     return p.parse_args(argv)
 
@@ -164,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     names = (registry.usable("harmonizer") if args.harmonizers == "all"
              else [n for n in args.harmonizers.split(",") if n])
-    rows = harmonizer_rows(names, args.weights)
+    rows = harmonizer_rows(names, args.weights, args.keep_bright)
     items = collect(args.data, args.split)
     dataset = HarmonizationDataset(items, METRIC_SIZE, train=False, variants=args.variants, seed=args.seed,
                                    with_background=True,
@@ -174,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
         h.close()
     print(f"held-out ({args.split}): {len(items)} images, {len(dataset)} samples at {METRIC_SIZE}x{METRIC_SIZE}")
     print(format_table(results))
-    report = {"data": args.data, "split": args.split, "held_out_images": len(items),
+    report = {"data": args.data, "split": args.split, "keep_bright": args.keep_bright, "held_out_images": len(items),
               "held_out_samples": len(dataset), "variants_per_image": args.variants, "seed": args.seed,
               "size": METRIC_SIZE, "test_groups": sorted({it.group for it in items}),
               "test_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see data",

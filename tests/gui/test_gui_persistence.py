@@ -30,6 +30,7 @@ def test_settings_survive_a_restart(open_window, qtbot, settings_file, tmp_path,
     window.toggle_view(SPLIT)
     window.toggle_overlay()
     window.quality_panel.strength.setValue(35)
+    window.quality_panel.keep_bright.setChecked(False)
     window.source_panel.mirror_output.setChecked(True)
     combo = window.vcam_panel.backend_combo
     combo.setCurrentIndex(combo.findData("harmonicam-test"))
@@ -48,6 +49,7 @@ def test_settings_survive_a_restart(open_window, qtbot, settings_file, tmp_path,
     assert window.preview.overlay.isVisible()
     assert window.quality_panel.strength.value() == 35
     assert window.controller.pipeline.harmonizer.strength == pytest.approx(0.35)
+    assert not window.quality_panel.keep_bright.isChecked() and not window.controller.pipeline.harmonizer.keep_bright
     assert window.controller.pipeline.mirror_output
     assert window.vcam_panel.backend_combo.currentData() == "harmonicam-test"
     assert window.vcam_panel.device_edit.text() == "/dev/video42"

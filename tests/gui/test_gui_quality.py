@@ -106,6 +106,9 @@ def test_sliders_reach_the_pipeline(open_window, qtbot):
     panel.strength.setValue(40)
     assert pipeline.harmonizer.strength == pytest.approx(0.4)
     assert panel.strength_label.text() == "40 %"
+    assert panel.keep_bright.isChecked() and pipeline.harmonizer.keep_bright  # on by default
+    panel.keep_bright.setChecked(False)
+    assert not pipeline.harmonizer.keep_bright and not window.settings.keep_bright
     panel.smoothing.setValue(20)
     qtbot.waitUntil(lambda: pipeline.postprocess.options.smoothing_s == pytest.approx(0.2))
     panel.refine.setChecked(False)

@@ -78,6 +78,7 @@ def person(size=(320, 180), shift=0):
 
 def test_image_to_image_output_becomes_a_map_applied_to_the_current_frame():
     h = KnownMapNetwork(device="cpu")
+    h.keep_bright = False  # the map alone (its lift: test_keep_bright)
     state = StreamState(live=False)
     rgb, alpha = person()
     h.harmonize(Composite(rgb, alpha, rgb), rgb, Frame(rgb, 0, 0.0), state)
@@ -132,6 +133,7 @@ def test_background_statistics_are_computed_once_per_background(monkeypatch):
 @pytest.mark.parametrize("strength", [0.0, 0.5])
 def test_strength_moves_the_map_from_the_identity(strength):
     h = KnownMapNetwork(device="cpu", strength=strength)
+    h.keep_bright = False  # the map alone (the lift at a strength: test_keep_bright)
     rgb, alpha = person()
     out = h.harmonize(Composite(rgb, alpha, rgb), rgb, Frame(rgb, 0, 0.0), StreamState(live=False))
     if strength == 0:
