@@ -150,7 +150,8 @@ class Pipeline:
 
     def set_matte_options(self, options: MatteOptions) -> None:
         with self._matting_lock:
-            self.postprocess = MattePostprocess(options)
+            old, self.postprocess = self.postprocess, MattePostprocess(options)
+        self._retire(old.close)
 
     def set_sinks(self, sinks: list[Sink]) -> None:
         with self._lock:
@@ -353,7 +354,8 @@ class Pipeline:
             if self._fade is not None:
                 closers += self._fade.closers
                 self._fade = None
-            closers += [self.harmonizer.close, self.blend.close, self.matting.close, self.background.close]
+            closers += [self.harmonizer.close, self.blend.close, self.matting.close, self.postprocess.close,
+                        self.background.close]
         self._closer.shutdown(wait=True)
         close_all(closers, "the pipeline")
 

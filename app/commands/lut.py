@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from app.commands.run import stage_choice
@@ -34,7 +33,7 @@ def lut_command(args) -> int:
         raise UsageError(f"--out {out}: this is a folder; give a file name such as {out / 'look.cube'}")
     if not os.access(out.parent, os.W_OK | os.X_OK):
         raise UsageError(f"--out {out}: folder {out.parent} is not writable; choose another folder")
-    choice = replace(stage_choice(args, "harmonizer"), keep_bright=args.keep_bright)
+    choice = stage_choice(args, "harmonizer")
     last = {}
     source = open_source(args.source, args.resolution, loop=False, image_frames=args.frames)
     with Session(source, choice, args.background, [NullSink()]) as session:

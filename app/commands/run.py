@@ -19,8 +19,8 @@ def stage_choice(args, harmonizer: str) -> StageChoice:
     return StageChoice(matting=args.matting, matting_model=args.matting_model, blend=args.blend,
                        blend_weights=args.blend_weights, harmonizer=harmonizer,
                        harmonizer_weights=getattr(args, "harmonizer_weights", None),
-                       strength=args.strength, device=device,
-                       matte=MatteOptions(smoothing_s=args.smoothing, refine=not args.no_refine),
+                       strength=args.strength, keep_bright=args.keep_bright, device=device,
+                       matte=MatteOptions(smoothing_s=args.smoothing, refine=args.refine),
                        runtime=resolve_runtime(args.runtime, device))
 
 

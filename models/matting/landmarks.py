@@ -108,33 +108,117 @@ class PartFinder:
                 model.close()
 
 
+#: Seconds between two runs of the landmark models within a stream. Both models take about 25 ms per
+#: 720p frame on a 2-core CPU, more than the rest of the matting; in between, each part is tracked.
+LANDMARK_INTERVAL_S = 0.15
+#: Long side of the grey copy a part is tracked on, and how far it is searched around its last place,
+#: as a share of its box's size (a face crossing the frame in a second moves ~10 % of its width a frame).
+TRACK_LONG_SIDE = 320
+SEARCH_SHARE = 0.3
+#: A part whose best match is weaker than this (normalised correlation) is lost until the next run.
+TRACK_MIN_SCORE = 0.5
+
+
+@dataclass
+class Tracked:
+    """A face or hand found by the landmark models and followed since: its mask (bool, full size,
+    cropped to ``box``), where it is now (``box`` = x, y, w, h at full size), its grey template at the
+    tracking size from the frame where it was found, and where that template now sits (``at``)."""
+
+    mask: np.ndarray
+    box: tuple[int, int, int, int]
+    template: np.ndarray
+    at: tuple[int, int]
+
+
+def track_grey(rgb_small: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb_small, cv2.COLOR_RGB2GRAY)
+
+
+def start_tracking(mask: np.ndarray, grey: np.ndarray) -> Tracked | None:
+    """A part's :class:`Tracked` from its full-size ``mask`` and the frame's small ``grey`` copy;
+    None for a part too small to track on that copy."""
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+    scale = grey.shape[1] / mask.shape[1]
+    sx, sy, sw, sh = (round(v * scale) for v in (x, y, w, h))
+    if sw < 6 or sh < 6:
+        return None
+    return Tracked(mask[y:y + h, x:x + w].copy(), (x, y, w, h), grey[sy:sy + sh, sx:sx + sw].copy(), (sx, sy))
+
+
+def follow_part(part: Tracked, grey: np.ndarray, full_width: int) -> Tracked | None:
+    """``part`` moved to where its template matches best in ``grey`` near its last place (normalised
+    cross-correlation); None when it is lost."""
+    th, tw = part.template.shape
+    pad = max(4, round(SEARCH_SHARE * max(tw, th)))
+    x0, y0 = max(0, part.at[0] - pad), max(0, part.at[1] - pad)
+    x1, y1 = min(grey.shape[1], part.at[0] + tw + pad), min(grey.shape[0], part.at[1] + th + pad)
+    if x1 - x0 < tw or y1 - y0 < th:
+        return None
+    scores = cv2.matchTemplate(grey[y0:y1, x0:x1], part.template, cv2.TM_CCOEFF_NORMED)
+    _, best, _, (mx, my) = cv2.minMaxLoc(scores)
+    if best < TRACK_MIN_SCORE:
+        return None
+    at = (x0 + mx, y0 + my)
+    scale = full_width / grey.shape[1]
+    x, y, w, h = part.box
+    moved = (x + round((at[0] - part.at[0]) * scale), y + round((at[1] - part.at[1]) * scale), w, h)
+    return Tracked(part.mask, moved, part.template, at)
+
+
+def paint(parts: list[Tracked], size: tuple[int, int]) -> np.ndarray:
+    """The parts' masks pasted at their boxes into a float32 image of ``size`` = (w, h), with a
+    two-pixel ramp across their outlines so that the raised matte has no hard step."""
+    out = np.zeros((size[1], size[0]), np.float32)
+    for part in parts:
+        x, y, w, h = part.box
+        cx0, cy0 = max(0, -x), max(0, -y)
+        cx1, cy1 = min(w, size[0] - x), min(h, size[1] - y)
+        if cx1 > cx0 and cy1 > cy0:
+            region = out[y + cy0:y + cy1, x + cx0:x + cx1]
+            np.maximum(region, part.mask[cy0:cy1, cx0:cx1], out=region)
+    return cv2.blur(out, (5, 5))
+
+
 class PartGuard:
     """Faces and hands stay the person: the matte is raised to 1 inside each face and hand found in
     the frame — the face oval's whole hull (the oval's landmarks run along the face's outline), and a
     hand's palm and finger bones (:func:`hand_mask`, inside the hand) — so nothing around them is
-    raised. Within a stream the landmark models track their parts from frame to frame; a frame that
-    does not follow the previous one (a still, a seek) is searched from scratch. They see the full
-    frame, as their landmarks come from their own crop around each part, which a reduced copy would
-    make coarser (a face's top moved by ~10 px in 720p). They are made at first use."""
+    raised.
 
-    def __init__(self, faces: bool = True, hands: bool = True) -> None:
-        self.faces, self.hands = faces, hands
+    The landmark models see the full frame (their landmarks come from their own crop around each
+    part, which a reduced copy would make coarser: a face's top moved by ~10 px in 720p). Within a
+    stream they run every ``interval_s`` seconds of media time, and each part is tracked in between
+    by template matching on a small grey copy; a frame that does not follow the previous one (a
+    still, a seek) is searched from scratch. The models are made at first use."""
+
+    def __init__(self, faces: bool = True, hands: bool = True, interval_s: float = LANDMARK_INTERVAL_S) -> None:
+        self.faces, self.hands, self.interval_s = faces, hands, interval_s
         self._finders: dict[bool, PartFinder] = {}  # by video mode
+        self._parts: list[Tracked] = []
+        self._found_at: float | None = None  # timestamp of the last run of the models
 
-    def __call__(self, rgb: np.ndarray, follows: bool = True) -> np.ndarray | None:
-        """float32 H×W mask of ``rgb`` (1 inside the parts), None when none is found. ``follows``: the
-        frame continues the stream of the previous call."""
-        if not follows:
-            self._drop(True)
-        finder = self._finders.get(follows)
-        if finder is None:
-            finder = self._finders[follows] = PartFinder(self.faces, self.hands, video=follows, face_erode=0.0)
-        parts = finder(rgb)
-        masks = parts.faces + parts.hands
-        if not masks:
-            return None
-        # A two-pixel ramp across the outline, so that the raised matte has no hard step.
-        return cv2.blur(np.logical_or.reduce(masks).astype(np.float32), (5, 5))
+    def __call__(self, rgb: np.ndarray, small: np.ndarray, timestamp: float,
+                 follows: bool = True) -> np.ndarray | None:
+        """float32 H×W mask of ``rgb`` (1 inside the parts), None when there are none. ``small``: a
+        reduced copy of ``rgb`` (long side :data:`TRACK_LONG_SIDE`); ``follows``: the frame continues
+        the stream of the previous call."""
+        size = (rgb.shape[1], rgb.shape[0])
+        grey = track_grey(small)
+        due = (not follows or self._found_at is None or timestamp < self._found_at
+               or timestamp - self._found_at >= self.interval_s)
+        if due:
+            if not follows:
+                self._drop(True)
+            finder = self._finders.get(follows)
+            if finder is None:
+                finder = self._finders[follows] = PartFinder(self.faces, self.hands, video=follows, face_erode=0.0)
+            found = finder(rgb)
+            self._parts = [t for m in found.faces + found.hands if (t := start_tracking(m, grey)) is not None]
+            self._found_at = timestamp
+        else:
+            self._parts = [t for p in self._parts if (t := follow_part(p, grey, size[0])) is not None]
+        return paint(self._parts, size) if self._parts else None
 
     def _drop(self, video: bool) -> None:
         finder = self._finders.pop(video, None)
@@ -144,7 +228,8 @@ class PartGuard:
     def reset(self) -> None:
         """Forget the tracked parts (a new source or scene)."""
         self._drop(True)
+        self._parts, self._found_at = [], None
 
     def close(self) -> None:
-        self._drop(True)
+        self.reset()
         self._drop(False)

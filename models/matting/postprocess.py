@@ -26,7 +26,7 @@ from models.matting.background_bars import StreamBars
 from models.matting.base import Matte
 from models.matting.confidence import (close_unsure_holes, drop_unsure_islands, guard, guard_tensor, keep_sides,
                                        keep_sides_tensor, sure_masks)
-from models.matting.landmarks import PartGuard
+from models.matting.landmarks import TRACK_LONG_SIDE, PartGuard
 from models.matting.solidify import BOUNDARY, WORK_LONG_SIDE, reach_of, solidify
 from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,
                                fast_guided_filter_tensor)
@@ -122,7 +122,8 @@ class MattePostprocess:
         if self._parts is None:
             return None
         at, self._parts_at = self._parts_at, (frame.index, frame.rgb.shape)
-        return self._parts(frame.rgb, follows(frame.index, frame.rgb.shape, at, 2))
+        return self._parts(frame.rgb, frame.scaled(TRACK_LONG_SIDE), frame.timestamp,
+                           follows(frame.index, frame.rgb.shape, at, 2))
 
     def _follow(self, frame: Frame) -> np.ndarray | None:
         """The share of the model's new answer to take at once (working size, float32), from how much

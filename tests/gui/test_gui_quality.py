@@ -111,9 +111,10 @@ def test_sliders_reach_the_pipeline(open_window, qtbot):
     assert not pipeline.harmonizer.keep_bright and not window.settings.keep_bright
     panel.smoothing.setValue(20)
     qtbot.waitUntil(lambda: pipeline.postprocess.options.smoothing_s == pytest.approx(0.2))
-    panel.refine.setChecked(False)
-    qtbot.waitUntil(lambda: not pipeline.postprocess.options.refine)
-    assert window.settings.smoothing_s == pytest.approx(0.2) and not window.settings.refine
+    assert not panel.refine.isChecked()  # off by default (chosen on real footage)
+    panel.refine.setChecked(True)
+    qtbot.waitUntil(lambda: pipeline.postprocess.options.refine)
+    assert window.settings.smoothing_s == pytest.approx(0.2) and window.settings.refine
 
 
 def test_a_harmonizer_failing_while_running_is_reported_and_the_video_goes_on(open_window, qtbot):

@@ -1,0 +1,50 @@
+"""Faces and hands: their masks, and a part followed between two runs of the landmark models."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from models.matting.landmarks import follow_part, hand_mask, paint, start_tracking
+
+
+def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (h, w), dtype=np.uint8)
+
+
+def test_a_tracked_part_moves_with_the_picture():
+    """A textured patch moved by (12, 6) pixels at full size (3, 1.5 on the quarter-size copy): its
+    mask follows it by the copy's nearest step, and painting it puts 1 inside and 0 far away."""
+    full = (320, 240)
+    mask = np.zeros((240, 320), bool)
+    mask[80:140, 100:160] = True
+    grey0 = textured(60, 80)
+    part = start_tracking(mask, grey0)
+    assert part is not None and part.box == (100, 80, 60, 60)
+    grey1 = np.roll(grey0, (2, 3), axis=(0, 1))   # the picture moved by 3 px right and 2 px down
+    moved = follow_part(part, grey1, full[0])
+    assert moved is not None and moved.box == (112, 88, 60, 60)
+    painted = paint([moved], full)
+    assert painted[90:146, 114:170].min() == 1.0 and painted[:80].max() == 0.0 and painted[:, :100].max() == 0.0
+
+
+def test_a_part_that_no_longer_matches_is_lost():
+    mask = np.zeros((240, 320), bool)
+    mask[80:140, 100:160] = True
+    part = start_tracking(mask, textured(60, 80))
+    assert follow_part(part, textured(60, 80, seed=1), 320) is None
+
+
+def test_a_hand_mask_keeps_to_the_fingers():
+    """Palm filled, fingers as thin strokes: the gap between two spread fingers is not the hand."""
+    points = np.zeros((21, 2), np.float32)
+    points[0] = (100, 200)
+    for finger, x in zip(range(5), (40, 70, 100, 130, 160)):
+        base = 1 + 4 * finger
+        for k in range(4):
+            points[base + k] = (100 + (x - 100) * (k + 1) / 4 * 1.5, 150 - 25 * k)
+    mask = hand_mask(points, (256, 256))
+    assert mask[165:175, 97:104].all()                   # inside the palm
+    hull = np.zeros((256, 256), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(points).astype(np.int32), 1)
+    assert mask.sum() < 0.5 * hull.sum()                 # well under the landmarks' convex hull
+    assert not mask[80, 115]                             # between the middle and ring finger tips
