@@ -352,7 +352,8 @@ class FaceLooks:
                                      grey=face_grey(out, face) / max(grey, 1e-9))
 
     def summary(self) -> dict[str, dict[str, float]]:
-        return {f"{b} + {h}": self.tally[(b, h)].summary() for b, h in self.pairs}
+        """Per pair, the means over faces × frames; empty when no face was seen."""
+        return {f"{b} + {h}": row for b, h in self.pairs if (row := self.tally[(b, h)].summary())}
 
     def close(self) -> None:
         for model in [*self.blends.values(), *self.harmonizers.values()]:
@@ -469,10 +470,11 @@ def main(argv: list[str] | None = None) -> dict:
     cv2.setNumThreads(1)  # deterministic and comparable to one pipeline thread
     report = evaluate(args.data, args.out, args.clips.split(",") if args.clips else None, args.frames, pairs,
                       background)
+    if args.out is not None:
+        write_json(args.out / "report.json", report)
     text = table(report)
     print(text)
     if args.out is not None:
-        write_json(args.out / "report.json", report)
         with atomic_path(args.out / "report.md") as tmp:
             tmp.write_text(text)
     return report

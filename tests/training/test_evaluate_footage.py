@@ -97,7 +97,9 @@ def test_a_clip_with_masks_runs_end_to_end(tmp_path, astronaut):
     finally:
         matting.close()
     out = tmp_path / "report"
-    report = ef.main(["--data", str(tmp_path / "clips"), "--out", str(out)])
+    cv2.imwrite(str(tmp_path / "bg.png"), np.full((64, 64, 3), (40, 90, 160), np.uint8))
+    report = ef.main(["--data", str(tmp_path / "clips"), "--out", str(out), "--blends", "linear,defringe",
+                      "--harmonizers", "none", "--background", str(tmp_path / "bg.png")])
     rows = report["clips"]["astro"]["configs"]
     assert set(rows) == set(ef.configurations())
     assert rows["raw"]["iou"] > 0.999 and rows["raw"]["overrides"] == 0.0
@@ -105,6 +107,11 @@ def test_a_clip_with_masks_runs_end_to_end(tmp_path, astronaut):
     assert json.loads((out / "report.json").read_text())["clips"]["astro"]["worst"]
     assert cv2.imread(str(out / "worst-astro.png")) is not None
     assert "| default |" in (out / "report.md").read_text()
+    # The face is guarded (α = 1 but for its outline's 2-pixel ramp), so linear blending and defringe keep its
+    # pixels: detail and grey as the camera's.
+    looks = report["clips"]["astro"]["faces"]
+    for pair in ("linear + none", "defringe + none"):
+        assert looks[pair]["detail"] == pytest.approx(1.0, abs=1e-3) and looks[pair]["grey"] == pytest.approx(1.0, abs=1e-3)
 
 
 def test_a_folder_without_clips_says_what_to_do(tmp_path):
