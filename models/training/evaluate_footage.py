@@ -421,11 +421,12 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
 
 
 def evaluate(root: Path, out: Path | None, names: list[str] | None = None, limit: int | None = None,
-             pairs: list[tuple[str, str]] | None = None, background: np.ndarray | None = None) -> dict:
+             pairs: list[tuple[str, str]] | None = None, background: np.ndarray | None = None,
+             config_names: list[str] | None = None) -> dict:
     clips = [c for c in find_clips(root) if names is None or c.name in names]
     if not clips:
         raise SystemExit(f"no video found under {root}; pass --data with a folder of clips")
-    configs = configurations()
+    configs = {k: v for k, v in configurations().items() if config_names is None or k in config_names}
     matting = registry.create("matting", "mediapipe")
     report: dict = {"clips": {}, "configurations": {k: vars(v) for k, v in configs.items()}}
     try:
@@ -452,6 +453,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", type=Path, help="folder for report.md, report.json and the contact sheets")
     p.add_argument("--clips", help="comma-separated clip names (default: all)")
     p.add_argument("--frames", type=int, help="at most this many frames per clip")
+    p.add_argument("--configs", help="comma-separated configurations (default: all; the face measures use 'default')")
     p.add_argument("--blends", default="", help="comma-separated blends for the face measures")
     p.add_argument("--harmonizers", default="none", help="comma-separated harmonizers for the face measures")
     p.add_argument("--background", type=Path, help="image the face measures composite over")
@@ -468,8 +470,12 @@ def main(argv: list[str] | None = None) -> dict:
             p.error(f"--background {args.background} is not an image; pass a JPEG or PNG file")
         background = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     cv2.setNumThreads(1)  # deterministic and comparable to one pipeline thread
+    names = args.configs.split(",") if args.configs else None
+    unknown = set(names or ()) - set(configurations())
+    if unknown:
+        p.error(f"--configs: unknown {', '.join(sorted(unknown))}; choose from {', '.join(configurations())}")
     report = evaluate(args.data, args.out, args.clips.split(",") if args.clips else None, args.frames, pairs,
-                      background)
+                      background, names)
     if args.out is not None:
         write_json(args.out / "report.json", report)
     text = table(report)
