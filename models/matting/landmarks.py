@@ -111,9 +111,8 @@ class PartFinder:
 #: Seconds between two runs of the landmark models within a stream. Both models take about 25 ms per
 #: 720p frame on a 2-core CPU, more than the rest of the matting; in between, each part is tracked.
 LANDMARK_INTERVAL_S = 0.15
-#: Long side of the grey copy a part is tracked on, and how far it is searched around its last place,
-#: as a share of its box's size (a face crossing the frame in a second moves ~10 % of its width a frame).
-TRACK_LONG_SIDE = 320
+#: How far a part is searched around its last place on the frame's small grey copy, as a share of its
+#: box's size (a face crossing the frame in a second moves ~10 % of its width a frame).
 SEARCH_SHARE = 0.3
 #: A part whose best match is weaker than this (normalised correlation) is lost until the next run.
 TRACK_MIN_SCORE = 0.5
@@ -129,10 +128,6 @@ class Tracked:
     box: tuple[int, int, int, int]
     template: np.ndarray
     at: tuple[int, int]
-
-
-def track_grey(rgb_small: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb_small, cv2.COLOR_RGB2GRAY)
 
 
 def start_tracking(mask: np.ndarray, grey: np.ndarray) -> Tracked | None:
@@ -198,13 +193,12 @@ class PartGuard:
         self._parts: list[Tracked] = []
         self._found_at: float | None = None  # timestamp of the last run of the models
 
-    def __call__(self, rgb: np.ndarray, small: np.ndarray, timestamp: float,
+    def __call__(self, rgb: np.ndarray, grey: np.ndarray, timestamp: float,
                  follows: bool = True) -> np.ndarray | None:
-        """float32 H×W mask of ``rgb`` (1 inside the parts), None when there are none. ``small``: a
-        reduced copy of ``rgb`` (long side :data:`TRACK_LONG_SIDE`); ``follows``: the frame continues
-        the stream of the previous call."""
+        """float32 H×W mask of ``rgb`` (1 inside the parts), None when there are none. ``grey``: a
+        reduced grey copy of ``rgb`` to track the parts on; ``follows``: the frame continues the
+        stream of the previous call."""
         size = (rgb.shape[1], rgb.shape[0])
-        grey = track_grey(small)
         due = (not follows or self._found_at is None or timestamp < self._found_at
                or timestamp - self._found_at >= self.interval_s)
         if due:

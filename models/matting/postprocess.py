@@ -26,7 +26,7 @@ from models.matting.background_bars import StreamBars
 from models.matting.base import Matte
 from models.matting.confidence import (close_unsure_holes, drop_unsure_islands, guard, guard_tensor, keep_sides,
                                        keep_sides_tensor, sure_masks)
-from models.matting.landmarks import TRACK_LONG_SIDE, PartGuard
+from models.matting.landmarks import PartGuard
 from models.matting.solidify import BOUNDARY, WORK_LONG_SIDE, reach_of, solidify
 from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,
                                fast_guided_filter_tensor)
@@ -99,16 +99,15 @@ class MattePostprocess:
         self._bars = StreamBars()
         self._decided_at: tuple[int, tuple[int, ...]] | None = None  # frame index and size
         self._person: np.ndarray | None = None  # the person decided there
-        self._grey_at: tuple[int, tuple[int, ...]] | None = None  # frame index and size of _grey
+        self._last_at: tuple[int, tuple[int, ...]] | None = None  # index and size of the previous frame
         self._grey: np.ndarray | None = None  # the previous frame's blurred grey working copy
         o = self.options
         self._parts = PartGuard(o.faces, o.hands) if o.faces or o.hands else None
-        self._parts_at: tuple[int, tuple[int, ...]] | None = None  # frame index and size last guarded
 
     def reset(self) -> None:
         self._ema.reset()
         self._bars.reset()
-        self._decided_at = self._person = self._grey_at = self._grey = self._parts_at = None
+        self._decided_at = self._person = self._last_at = self._grey = None
         if self._parts is not None:
             self._parts.reset()
 
@@ -117,28 +116,24 @@ class MattePostprocess:
         if self._parts is not None:
             self._parts.close()
 
-    def _guarded_parts(self, frame: Frame) -> np.ndarray | None:
-        """Where faces and hands are (float32 H×W), or None."""
-        if self._parts is None:
-            return None
-        at, self._parts_at = self._parts_at, (frame.index, frame.rgb.shape)
-        return self._parts(frame.rgb, frame.scaled(TRACK_LONG_SIDE), frame.timestamp,
-                           follows(frame.index, frame.rgb.shape, at, 2))
+    def _guarded_parts(self, frame: Frame, grey: np.ndarray, continued: bool) -> np.ndarray | None:
+        """Where faces and hands are (float32 H×W), or None; ``grey``: the frame's grey working copy."""
+        return None if self._parts is None else self._parts(frame.rgb, grey, frame.timestamp, continued)
 
-    def _follow(self, frame: Frame) -> np.ndarray | None:
+    def _follow(self, grey: np.ndarray, continued: bool) -> np.ndarray | None:
         """The share of the model's new answer to take at once (working size, float32), from how much
-        the frame moved since the previous one; None for a frame that does not follow one."""
+        the frame (``grey``, its grey working copy) moved since the previous one; None for a frame
+        that does not continue the stream."""
         lo, hi = self.options.motion
-        grey = cv2.blur(cv2.cvtColor(frame.scaled(WORK_LONG_SIDE), cv2.COLOR_RGB2GRAY), (3, 3)).astype(np.float32)
-        previous, self._grey = self._grey, grey
-        at, self._grey_at = self._grey_at, (frame.index, grey.shape)
-        if previous is None or not follows(frame.index, grey.shape, at, 2):
+        blurred = cv2.blur(grey, (3, 3)).astype(np.float32)
+        previous, self._grey = self._grey, blurred
+        if previous is None or not continued:
             return None
-        return follow_share(cv2.absdiff(grey, previous), lo, hi)
+        return follow_share(cv2.absdiff(blurred, previous), lo, hi)
 
-    def _smooth(self, frame: Frame, raw):
+    def _smooth(self, frame: Frame, raw, grey: np.ndarray, continued: bool):
         """The raw matte smoothed in time (the EMA's state: never written)."""
-        follow = self._follow(frame) if self.options.motion is not None else None
+        follow = self._follow(grey, continued) if self.options.motion is not None else None
         if follow is not None and on_device(raw):
             follow = alpha_tensor(follow, raw.device)
         return self._ema.update(raw, frame.timestamp, follow)
@@ -168,11 +163,16 @@ class MattePostprocess:
                         sure_masks(small) if o.guard else None)
 
     def __call__(self, frame: Frame, matte: Matte) -> Matte:
+        # The motion measure and the part tracker both read the frame's grey working copy and both
+        # need to know whether this frame continues the stream (a dropped frame is tolerated).
+        grey = cv2.cvtColor(frame.scaled(WORK_LONG_SIDE), cv2.COLOR_RGB2GRAY)
+        at, self._last_at = self._last_at, (frame.index, frame.rgb.shape)
+        continued = follows(frame.index, frame.rgb.shape, at, 2)
         alpha = matte.alpha
         if self.options.smoothing_s > 0:
-            alpha = self._smooth(frame, alpha)
+            alpha = self._smooth(frame, alpha, grey, continued)
         if on_device(alpha):
-            alpha, excluded = self._device_alpha(frame, alpha, matte.alpha)
+            alpha, excluded = self._device_alpha(frame, alpha, matte.alpha, grey, continued)
             return replace(matte, alpha=alpha, decided=self.options.regions_decided, excluded=excluded)
         o = self.options
         h, w = alpha.shape
@@ -200,7 +200,7 @@ class MattePostprocess:
             alpha = np.array(model, dtype=np.float32)  # a copy: the EMA state must stay untouched
         if d is not None and d.sure is not None:
             alpha = keep_sides(guard(alpha, model, d.sure), matte.alpha)
-        parts = self._guarded_parts(frame)
+        parts = self._guarded_parts(frame, grey, continued)
         if parts is not None:
             np.maximum(alpha, parts, out=alpha)
         # Models leave faint confidences (down to 1e-42) all over the background. Below a
@@ -209,8 +209,8 @@ class MattePostprocess:
         cv2.threshold(alpha, NEGLIGIBLE_ALPHA, 0, cv2.THRESH_TOZERO, dst=alpha)
         return replace(matte, alpha=alpha, decided=o.regions_decided, excluded=None if d is None else d.bars)
 
-    def _device_alpha(self, frame: Frame, alpha: torch.Tensor,
-                      raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _device_alpha(self, frame: Frame, alpha: torch.Tensor, raw: torch.Tensor, grey: np.ndarray,
+                      continued: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The same steps on the device (1×1×H×W): (alpha, excluded); never writes into the EMA state."""
         o = self.options
         h, w = alpha.shape[-2:]
@@ -237,7 +237,7 @@ class MattePostprocess:
             alpha = model
         if d is not None and d.sure is not None:
             alpha = keep_sides_tensor(guard_tensor(alpha, model, d.sure), raw)
-        parts = self._guarded_parts(frame)
+        parts = self._guarded_parts(frame, grey, continued)
         if parts is not None:
             alpha = torch.maximum(alpha, alpha_tensor(parts, alpha.device))
         excluded = None if d is None or d.bars is None else alpha_tensor(d.bars.astype(np.float32), alpha.device) > 0.5
