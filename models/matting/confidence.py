@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 import torch
 
+from models.matting.regions import enclosed_pockets, small_regions
+
 SURE_PERSON = 0.9
 SURE_BACKGROUND = 0.1
 BOUNDARY = 0.5
@@ -40,23 +42,14 @@ ISLAND_SHARE = 0.05
 HOLE_SHARE = 0.005
 
 
-def _components(mask: np.ndarray, connectivity: int) -> tuple[int, np.ndarray, np.ndarray]:
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=connectivity)
-    return count, labels, stats
-
-
 def drop_unsure_islands(alpha: np.ndarray, share: float = ISLAND_SHARE) -> np.ndarray:
     """``alpha`` (working copy, float32) without its unsure islands: 8-connected regions of α > 0.5
     smaller than ``share`` of the largest whose peak α stays below ``SURE_PERSON``. A new array when
     something goes, else ``alpha`` itself."""
-    count, labels, stats = _components(alpha > BOUNDARY, 8)
-    if count <= 2:
-        return alpha
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    small = np.flatnonzero(areas < share * areas.max()) + 1
+    labels, small = small_regions(alpha > BOUNDARY, share)
     if small.size == 0:
         return alpha
-    peaks = np.zeros(count, np.float32)
+    peaks = np.zeros(labels.max() + 1, np.float32)
     np.maximum.at(peaks, labels.ravel(), alpha.ravel())
     drop = small[peaks[small] < SURE_PERSON]
     if drop.size == 0:
@@ -72,20 +65,14 @@ def close_unsure_holes(alpha: np.ndarray, share: float = HOLE_SHARE) -> np.ndarr
     α ≤ ``SURE_BACKGROUND``, smaller than ``share`` of the person, are set to 1. A hole through which
     the model sees background stays open. A new array when something closes, else ``alpha``."""
     person = alpha > BOUNDARY
-    area = int(person.sum())
-    if area == 0:
+    if not person.any():
         return alpha
-    count, labels, stats = _components(~person, 4)
-    x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-    rows, cols = alpha.shape
-    candidates = (x > 0) & (y > 0) & (x + w < cols) & (y + h < rows) & (stats[:, cv2.CC_STAT_AREA] < share * area)
-    candidates[0] = False  # label 0: the person's own pixels
-    if not candidates.any():
+    labels, candidates = enclosed_pockets(person, share)
+    if candidates.size == 0:
         return alpha
-    floors = np.ones(count, np.float32)
+    floors = np.ones(labels.max() + 1, np.float32)
     np.minimum.at(floors, labels.ravel(), alpha.ravel())
-    close = np.flatnonzero(candidates & (floors > SURE_BACKGROUND))
+    close = candidates[floors[candidates] > SURE_BACKGROUND]
     if close.size == 0:
         return alpha
     return np.where(np.isin(labels, close), 1.0, alpha).astype(np.float32)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from models.matting import regions
 from models.ops.sizes import fit_long_side
 
 WORK_LONG_SIDE = 320
@@ -63,11 +64,7 @@ HELD = 0.55
 def small_regions(mask: np.ndarray, share: float) -> np.ndarray | None:
     """The 8-connected regions of ``mask`` (bool) smaller than ``share`` of its largest one, as a bool
     mask; None when there are none."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if count <= 2:  # background and at most one region
-        return None
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    drop = np.flatnonzero(areas < share * areas.max()) + 1
+    labels, drop = regions.small_regions(mask, share)
     return np.isin(labels, drop) if drop.size else None
 
 
@@ -90,13 +87,8 @@ def drop_islands(alpha: np.ndarray) -> np.ndarray:
 
 def _fill_small_holes(body: np.ndarray, share: float) -> np.ndarray:
     """``body`` (bool) with its enclosed background pockets smaller than ``share`` of its area filled."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((~body).astype(np.uint8), connectivity=4)
-    x, y, w, h = (stats[:, k] for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
-    rows, cols = body.shape
-    enclosed = (x > 0) & (y > 0) & (x + w < cols) & (y + h < rows)  # not touching the frame's border
-    small = enclosed & (stats[:, cv2.CC_STAT_AREA] < share * body.sum())
-    small[0] = False  # label 0: the body's own pixels
-    return body | np.isin(labels, np.flatnonzero(small)) if small.any() else body
+    labels, small = regions.enclosed_pockets(body, share)
+    return body | np.isin(labels, small) if small.size else body
 
 
 def _touching_outside(parts: np.ndarray, body: np.ndarray) -> np.ndarray:
