@@ -4,11 +4,11 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 
 from models.frame import Frame
+from models.ops.tensor_image import resize_mask
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,7 @@ class Matte:
 
     def excluded_at(self, size: tuple[int, int]) -> np.ndarray | torch.Tensor | None:
         """:attr:`excluded` enlarged to ``size`` = (width, height) by nearest neighbour; None if none."""
-        e = self.excluded
-        if e is None or tuple(e.shape[-2:]) == (size[1], size[0]):
-            return e
-        if isinstance(e, torch.Tensor):
-            return torch.nn.functional.interpolate(e.float(), size=(size[1], size[0]), mode="nearest") > 0.5
-        return cv2.resize(e.view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
+        return None if self.excluded is None else resize_mask(self.excluded, size)
 
 
 class Matting(abc.ABC):

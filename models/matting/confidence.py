@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from models.matting.regions import enclosed_pockets, small_regions
+from models.ops.tensor_image import resize_mask
 
 SURE_PERSON = 0.9
 SURE_BACKGROUND = 0.1
@@ -106,18 +107,12 @@ def sure_masks(model: np.ndarray, rim: int = RIM) -> tuple[np.ndarray, np.ndarra
     return person.astype(bool), background.astype(bool)
 
 
-def _enlarge(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if mask.shape == (size[1], size[0]):
-        return mask
-    return cv2.resize(mask.view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
-
-
 def guard(alpha: np.ndarray, model: np.ndarray, sure: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """``alpha`` (float32 H×W, written in place and returned) clamped to the model's answer ``model``
     (H×W) where it is sure: α ≥ model on the sure person, α ≤ model on the sure background
     (``sure`` from :func:`sure_masks`, at any size; enlarged by nearest neighbour)."""
     size = alpha.shape[1], alpha.shape[0]
-    person, background = (_enlarge(m, size) for m in sure)
+    person, background = (resize_mask(m, size) for m in sure)
     np.maximum(alpha, model, out=alpha, where=person)
     np.minimum(alpha, model, out=alpha, where=background)
     return alpha
@@ -125,12 +120,8 @@ def guard(alpha: np.ndarray, model: np.ndarray, sure: tuple[np.ndarray, np.ndarr
 
 def guard_tensor(alpha: torch.Tensor, model: torch.Tensor, sure: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:
     """:func:`guard` on the device (1×1×H×W tensors; a new tensor): the small masks are uploaded."""
-    h, w = alpha.shape[-2:]
-
-    def enlarge(mask: np.ndarray) -> torch.Tensor:
-        small = torch.from_numpy(mask.astype(np.float32))[None, None].to(alpha.device, non_blocking=True)
-        return torch.nn.functional.interpolate(small, size=(h, w), mode="nearest") > 0.5
-
-    person, background = (enlarge(m) for m in sure)
+    size = alpha.shape[-1], alpha.shape[-2]
+    person, background = (resize_mask(torch.from_numpy(m)[None, None].to(alpha.device, non_blocking=True), size)
+                          for m in sure)
     alpha = torch.where(person, torch.maximum(alpha, model), alpha)
     return torch.where(background, torch.minimum(alpha, model), alpha)

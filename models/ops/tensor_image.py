@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -47,6 +48,16 @@ def alpha_tensor(alpha: np.ndarray, device: str | torch.device) -> Tensor:
 def alpha_array(alpha: Tensor) -> np.ndarray:
     """1×1×H×W → float32 H×W in host memory (a copy, never a view of the tensor)."""
     return alpha[0, 0].to("cpu", torch.float32, copy=True).numpy()
+
+
+def resize_mask(mask: np.ndarray | Tensor, size: tuple[int, int]) -> np.ndarray | Tensor:
+    """A bool mask (H×W array, or 1×1×H×W tensor) at ``size`` = (width, height) by nearest neighbour
+    (OpenCV's sampling on both); the mask itself when it has that size already."""
+    if tuple(mask.shape[-2:]) == (size[1], size[0]):
+        return mask
+    if isinstance(mask, Tensor):
+        return F.interpolate(mask.float(), size=(size[1], size[0]), mode="nearest") > 0.5
+    return cv2.resize(mask.view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
 
 
 def rgb_to_gray(image: Tensor) -> Tensor:
