@@ -339,9 +339,12 @@ class FaceLooks:
         self.harmonizers = {h: registry.create("harmonizer", h) for h in dict.fromkeys(h for _, h in pairs)}
         self.states = {p: (StreamState(live=False), StreamState(live=False)) for p in pairs}
         self.tally = {p: Tally() for p in pairs}
+        self._fitted: dict[tuple[int, int], np.ndarray] = {}  # the background cover-fitted, by frame size
 
     def add(self, frame: Frame, matte: Matte, faces: list[np.ndarray]) -> None:
-        bg = cover_fit(self.background, frame.size)
+        bg = self._fitted.get(frame.size)
+        if bg is None:
+            bg = self._fitted[frame.size] = cover_fit(self.background, frame.size)
         camera = [(face_detail(frame.rgb, f), face_grey(frame.rgb, f)) for f in faces]
         for pair in self.pairs:
             blend_state, harmonizer_state = self.states[pair]
