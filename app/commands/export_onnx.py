@@ -7,7 +7,7 @@ from pathlib import Path
 from app.assemble import StageChoice, create, make_harmonizer
 from app.errors import RuntimeFailure, UsageError
 from models import registry
-from models.training.export_onnx import OPSET, ExportError, export_onnx
+from models.ops.onnx_export import OPSET, ExportError, export_onnx
 
 log = logging.getLogger("harmonicam")
 

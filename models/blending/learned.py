@@ -28,6 +28,7 @@ from models.blending.linear import blend_linear, blend_linear_torch
 from models.frame import Frame, on_device
 from models.matting.base import Matte
 from models.ops.guided import fast_guided_filter, fast_guided_filter_tensor
+from models.ops.onnx_export import OnnxSpec
 from models.ops.onnx_runtime import runtime_networks
 from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import alpha_array, resize, rgb_to_gray
@@ -152,8 +153,6 @@ class LearnedBlend(Blend):
         return Composite(blend_linear_torch(fg, out_alpha, background), out_alpha, fg)
 
     def onnx_specs(self) -> list:
-        from models.training.export_onnx import OnnxSpec
-
         image, matte = (1, 3, 128, 128), (1, 1, 128, 128)
         # The box around the outline changes size every frame: height and width are dynamic.
         return [OnnxSpec("blend-unet", _Corrections(self.net), (image, matte, image),

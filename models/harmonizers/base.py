@@ -49,7 +49,7 @@ class Harmonizer(abc.ABC):
 
     def onnx_specs(self) -> list:
         """The networks ``harmonicam export-onnx`` writes for this method (see
-        :mod:`models.training.export_onnx`); none for methods without one."""
+        :mod:`models.ops.onnx_export`); none for methods without one."""
         return []
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ The export is cached in the app's cache folder (``models.paths.cache_dir``) unde
 name that carries a SHA-256 of everything that shapes the graph — the weights, the
 code of the module classes, input shapes and names, opset, torch version — so changed
 weights re-export and unchanged ones load at once. Files are written atomically and
-checked against torch by :func:`~models.training.export_onnx.export_onnx`.
+checked against torch by :func:`~models.ops.onnx_export.export_onnx`.
 
 Tensors stay where they live: inputs and outputs are handed to ONNX Runtime by their
 memory address (I/O binding) on the CPU as on a GPU, so a call copies nothing. The same
@@ -34,7 +34,7 @@ import torch
 
 from models.ops.threads import thread_budget
 from models.paths import cache_dir
-from models.training.export_onnx import OPSET, OnnxSpec, export_onnx
+from models.ops.onnx_export import OPSET, OnnxSpec, export_onnx
 
 log = logging.getLogger(__name__)
 

@@ -147,7 +147,7 @@ def test_weights_load_with_their_widths_and_bad_files_say_what_is_wrong(tmp_path
 
 
 def test_the_network_exports_its_correction_to_onnx(tmp_path):
-    from models.training.export_onnx import export_onnx
+    from models.ops.onnx_export import export_onnx
 
     (spec,) = LearnedBlend(weights=weights_with(tmp_path, seed=2)).onnx_specs()
     assert export_onnx(spec, tmp_path / "blend.onnx") < 1e-4

@@ -10,7 +10,7 @@ from app.cli import main
 from models import registry
 from models.harmonizers.harmonizer.lite import HarmonizerLiteNet
 from models.ops.checkpoint import save_safetensors
-from models.training.export_onnx import ExportError, OnnxSpec, export_onnx
+from models.ops.onnx_export import ExportError, OnnxSpec, export_onnx
 
 
 def test_the_shipped_harmonizer_exports_with_a_dynamic_batch(tmp_path):

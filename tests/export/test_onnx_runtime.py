@@ -28,7 +28,7 @@ from models.ops.checkpoint import save_safetensors
 from models.ops.onnx_runtime import RUNTIMES, OnnxRuntimeNetwork, RuntimeUnavailable, providers_for
 from models.ops.tensor_image import alpha_tensor, download, upload
 from models.stream import StreamState
-from models.training.export_onnx import OnnxSpec
+from models.ops.onnx_export import OnnxSpec
 from tests.conftest import write_image
 
 #: Every stage in the registry with a learned network (kind, name); a guard test keeps it complete.

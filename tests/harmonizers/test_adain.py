@@ -204,7 +204,7 @@ def test_a_damaged_or_foreign_weights_file_gives_a_clear_error(weights, tmp_path
 
 
 def test_the_onnx_export_takes_composite_mask_and_background_and_agrees_with_torch(weights, tmp_path):
-    from models.training.export_onnx import export_onnx
+    from models.ops.onnx_export import export_onnx
 
     (spec,) = AdainHarmonizer(weights=weights).onnx_specs()
     assert spec.input_names == ("composite", "mask", "background")

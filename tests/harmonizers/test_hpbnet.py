@@ -230,7 +230,7 @@ def test_bad_weights_files_give_a_clear_error(weights, tmp_path):
 
 
 def test_the_onnx_export_agrees_with_torch(weights, tmp_path):
-    from models.training.export_onnx import export_onnx
+    from models.ops.onnx_export import export_onnx
 
     (spec,) = HpbnetHarmonizer(weights=weights).onnx_specs()
     assert spec.input_names == ("composite", "mask")

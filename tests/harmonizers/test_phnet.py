@@ -361,7 +361,7 @@ def test_stage_predicts_at_any_size_and_keeps_the_aspect_ratio(iharmony_file):
 
 @pytest.mark.slow
 def test_onnx_export_agrees_with_torch(iharmony_file, tmp_path):
-    from models.training.export_onnx import export_onnx
+    from models.ops.onnx_export import export_onnx
 
     h = PHNetHarmonizer(weights=iharmony_file[1])
     (spec,) = h.onnx_specs()

@@ -20,6 +20,7 @@ import torch
 from models.frame import Image, on_device
 from models.harmonizers.adain.network import AdainNet
 from models.harmonizers.realtime import ImageToImageHarmonizer, SmallInputs, network_input
+from models.ops.onnx_export import OnnxSpec
 from models.ops.onnx_runtime import runtime_networks
 from models.registry import register
 from models.weights import shipped_check, weights_path
@@ -60,8 +61,6 @@ class AdainHarmonizer(ImageToImageHarmonizer):
         return out[0].permute(1, 2, 0).float().cpu().numpy()
 
     def onnx_specs(self) -> list:
-        from models.training.export_onnx import OnnxSpec
-
         size = (1, 3, INPUT_SIZE, INPUT_SIZE)
         return [OnnxSpec("adain", _OneGraph(self.network), (size, (1, 1, INPUT_SIZE, INPUT_SIZE), size),
                          ("composite", "mask", "background"), ("harmonized",))]

@@ -25,6 +25,7 @@ from models.harmonizers.harmonizer.lite import HarmonizerLiteNet
 from models.harmonizers.harmonizer.network import INPUT_SIZE, HarmonizerNet
 from models.harmonizers.realtime import SmallInputs, TransformHarmonizer, network_input
 from models.ops.checkpoint import load_state_dict_file
+from models.ops.onnx_export import OnnxSpec
 from models.ops.onnx_runtime import runtime_networks
 from models.registry import register
 from models.weights import shipped_check, weights_path
@@ -85,8 +86,6 @@ class FilterHarmonizer(TransformHarmonizer):
         return applier(composite.image, composite.alpha, transform)
 
     def onnx_specs(self) -> list:
-        from models.training.export_onnx import OnnxSpec
-
         size = (1, 3, INPUT_SIZE, INPUT_SIZE)
         if not self.uses_background:
             return [OnnxSpec("harmonizer", self.network, (size, (1, 1, INPUT_SIZE, INPUT_SIZE)),

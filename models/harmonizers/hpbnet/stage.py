@@ -20,6 +20,7 @@ import torch
 from models.frame import Image, on_device
 from models.harmonizers.hpbnet.network import HpbNet
 from models.harmonizers.realtime import ImageToImageHarmonizer, SmallInputs, network_input
+from models.ops.onnx_export import OnnxSpec
 from models.ops.onnx_runtime import runtime_networks
 from models.registry import register
 from models.weights import shipped_check, weights_path
@@ -54,8 +55,6 @@ class HpbnetHarmonizer(ImageToImageHarmonizer):
         return out[0].permute(1, 2, 0).float().cpu().numpy()
 
     def onnx_specs(self) -> list:
-        from models.training.export_onnx import OnnxSpec
-
         return [OnnxSpec("hpbnet", self.network, ((1, 3, INPUT_SIZE, INPUT_SIZE), (1, 1, INPUT_SIZE, INPUT_SIZE)),
                          ("composite", "mask"), ("harmonized",))]
 

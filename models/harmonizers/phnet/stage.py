@@ -25,6 +25,7 @@ from models.blending.base import Composite
 from models.frame import Image, on_device
 from models.harmonizers.phnet.network import SIZE_MULTIPLE, SMALL, PHNet
 from models.harmonizers.realtime import ImageToImageHarmonizer, SmallInputs, network_input
+from models.ops.onnx_export import OnnxSpec
 from models.ops.onnx_runtime import runtime_networks
 from models.ops.sizes import fit_long_side
 from models.registry import register
@@ -97,8 +98,6 @@ class PHNetHarmonizer(ImageToImageHarmonizer):
         return out[0].permute(1, 2, 0).float().cpu().numpy()
 
     def onnx_specs(self) -> list:
-        from models.training.export_onnx import OnnxSpec
-
         size = (self.input_size, self.input_size)  # any multiple of 8 works; the export fixes one
         return [OnnxSpec("phnet", self.network, ((1, 3, *size), (1, 1, *size)), ("composite", "mask"),
                          ("harmonized",))]
