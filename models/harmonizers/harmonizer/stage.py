@@ -24,7 +24,7 @@ from models.harmonizers.harmonizer.filter_apply import FilterApplier, effective_
 from models.harmonizers.harmonizer.lite import HarmonizerLiteNet
 from models.harmonizers.harmonizer.network import INPUT_SIZE, HarmonizerNet
 from models.harmonizers.keep_bright import changes_pixels
-from models.harmonizers.realtime import SmallInputs, TransformHarmonizer, network_input
+from models.harmonizers.realtime import PREDICTION_RATE_HZ, SmallInputs, TransformHarmonizer, network_input
 from models.ops.checkpoint import load_state_dict_file
 from models.ops.onnx_export import OnnxSpec
 from models.ops.onnx_runtime import runtime_networks
@@ -50,7 +50,7 @@ class FilterHarmonizer(TransformHarmonizer):
     input_size = INPUT_SIZE
 
     def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
-                 rate_hz: float = 10.0, tau_s: float = 1.0, runtime: str = "torch") -> None:
+                 rate_hz: float = PREDICTION_RATE_HZ, tau_s: float = 1.0, runtime: str = "torch") -> None:
         super().__init__(strength, device, rate_hz, tau_s, runtime)
         path = weights_path(weights, LITE, "the harmonizer has no weights: pass --harmonizer-weights PATH to our "
                             ".safetensors or an official harmonizer.pth")
