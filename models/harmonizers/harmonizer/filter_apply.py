@@ -57,6 +57,11 @@ _POW_EPS = 1e-9
 # rounding to the nearest entry then errs by at most that, so the output stays
 # within one level of the exact chain.
 _MAX_TONE_STEP = 0.5
+# The tone table is built for the highlight and shadow arguments rounded to this step, so that a
+# stream whose smoothed arguments drift by a little every frame keeps one table (warm in the cache)
+# instead of building a new one per frame. A curve 1 − (1 − x)^(1+h) moves by at most
+# max_y(−y·ln y) = 1/e per unit of h, so half a step errs by at most 0.37·_TONE_STEP/2·255 ≈ 0.2 level.
+_TONE_STEP = 1 / 256
 
 
 def effective_args(args: np.ndarray | torch.Tensor | list[float], strength: float = 1.0) -> np.ndarray:
@@ -336,8 +341,8 @@ class FilterApplier:
 
     def _plan(self, composite: np.ndarray, a: np.ndarray, lift: tuple[float, float] | None = None) -> _Plan:
         t, b, c, s, h, sh = (float(v) for v in a)
+        h, sh = (round(v / _TONE_STEP) * _TONE_STEP for v in (h, sh))
         if (h, sh) != self._tone_key:
-            # The EMA settles, so the same tone curve usually serves many frames.
             self._tone_key = (h, sh)
             table = _tone_table(h, sh) if (h or sh) else None
             coarse = table is not None and np.abs(np.diff(table)).max() > _MAX_TONE_STEP
