@@ -369,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str], debug: bool) -> int:
+    from app.install_check import check_onnxruntime_install
     from app.logs import FILE_ONLY
     from models.ops.allocator import keep_freed_memory
     from models.ops.threads import apply_thread_budget
@@ -377,6 +378,7 @@ def _run(argv: list[str], debug: bool) -> int:
         apply_thread_budget()
         keep_freed_memory()
         args = build_parser().parse_args(argv)
+        check_onnxruntime_install()
         if args.command == "run":
             from app.commands.run import run_command
             if not args.preview:

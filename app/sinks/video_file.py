@@ -1,11 +1,15 @@
 """Video (or still image) files, written under a temporary name and renamed on success.
 
+``.mp4``, ``.m4v`` and ``.mov`` are H.264 where PyAV or OpenCV can write it (see
+:mod:`app.sinks.video_codec`), else MPEG-4 Part 2; ``.avi`` and ``.mkv`` are Motion JPEG.
+
 The temporary file (``.NAME.xxxx.partial.EXT`` beside the output) is removed on
 every other path: ``close(success=False)``, an error while opening, and an
 interruption (Ctrl+C, SIGTERM, SIGHUP) at any point of opening or closing.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -15,8 +19,12 @@ from app.errors import RuntimeFailure, UsageError
 from app.imaging import IMAGE_EXTENSIONS
 from app.sinks.base import Sink
 from app.sinks.paths import check_folder, write_failure
+from app.sinks.video_codec import H264_SUFFIXES, FrameWriter, OpenCVWriter, h264_encoder
 from models.ops.files import AtomicFile
 
+log = logging.getLogger(__name__)
+
+#: OpenCV's fourcc per container, when H.264 is not written.
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
@@ -36,7 +44,7 @@ class VideoFileSink(Sink):
         self.still = suffix in IMAGE_EXTENSIONS
         self.description = f"file {self.path.name}"
         self._file: AtomicFile | None = None
-        self._writer: cv2.VideoWriter | None = None
+        self._writer: FrameWriter | None = None
         self._last: np.ndarray | None = None
         self.frames = 0
 
@@ -50,14 +58,26 @@ class VideoFileSink(Sink):
             raise write_failure(self.path, exc) from exc
         try:
             if not self.still:
-                fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
-                self._writer = cv2.VideoWriter(str(self._file.tmp), fourcc, fps, size)
-                if not self._writer.isOpened():
-                    raise RuntimeFailure(f"cannot write video {self.path}; check the folder is writable and the "
-                                         "format is supported (.mp4 or .avi)")
+                self._writer = self._open_writer(size, fps)
         except BaseException:  # also Ctrl+C or SIGTERM: the runner closes only the sinks that opened
             self.close(success=False)
             raise
+
+    def _open_writer(self, size: tuple[int, int], fps: float) -> FrameWriter:
+        """H.264 where it can be written at this size (4:2:0 needs even sides), else OpenCV's fourcc."""
+        suffix = self.path.suffix.lower()
+        encoder = h264_encoder() if suffix in H264_SUFFIXES else None
+        if encoder is not None and (size[0] % 2 or size[1] % 2):
+            log.warning("%s is %d×%d; H.264 needs even sides, so it is written as MPEG-4 Part 2 (mp4v)",
+                        self.path.name, *size)
+            encoder = None
+        try:
+            if encoder is not None:
+                return encoder.open(self._file.tmp, size, fps)
+            return OpenCVWriter(self._file.tmp, FOURCC[suffix], size, fps)
+        except Exception as exc:  # OpenCV says only "not opened"; PyAV raises its own errors
+            raise RuntimeFailure(f"cannot write video {self.path}; check the folder is writable and has "
+                                 "space") from exc
 
     def send(self, rgb):
         """One RGB H×W×3 frame, or a grey H×W one (a matte)."""
