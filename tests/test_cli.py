@@ -438,8 +438,21 @@ def test_preview_window_shows_the_run(tmp_path, qtbot):
 def test_preview_without_a_display_says_so(monkeypatch, capsys):
     for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(var, raising=False)
-    assert main(["run", "--source", "sample", "--preview", "--frames", "1"]) == 2
-    assert "no desktop display" in capsys.readouterr().err
+    assert main(["run", "--source", "sample", "--preview", "--frames", "1"]) == 1  # a runtime failure, not an option
+    err = capsys.readouterr().err
+    assert "no desktop display" in err and "QT_QPA_PLATFORM=offscreen" in err and "--output FILE" in err
+
+
+def test_lut_labels_what_it_prints(tmp_path, caplog, astronaut):
+    source = write_image(tmp_path / "person.png", astronaut)
+    cube = tmp_path / "look.cube"
+    assert main(["lut", "--source", str(source), "--background", "#2040c0", "--frames", "2", "--size", "2",
+                 "--out", str(cube)]) == 0
+    err = caplog.text  # the console shows the same record
+    assert f"wrote {cube} (2³) from 2 frames; filter arguments: temperature " in err
+    for name in ("brightness", "contrast", "saturation", "highlight", "shadow"):
+        assert f", {name} " in err
+    assert "; keep-bright lift: gain ×" in err and ", offset " in err
 
 
 @pytest.mark.parametrize("option, name, text", [

@@ -17,6 +17,7 @@ from app.session import Session
 from app.sinks.base import NullSink
 from app.sources import open_source
 from models.frame import on_device
+from models.harmonizers.harmonizer.filters import FILTER_ORDER
 from models.harmonizers.harmonizer.lut_export import export_cube
 from models.ops.tensor_image import download
 
@@ -46,6 +47,7 @@ def lut_command(args) -> int:
     composite = last["result"].composite.image
     composite = download(composite) if on_device(composite) else composite
     export_cube(arguments, out, composite, size=args.size, strength=choice.strength, lift=lift)
-    log.info("wrote %s (%d³) from %d frames; arguments %s, lift ×%.3f %+.3f", out, args.size, count,
-             " ".join(f"{v:+.3f}" for v in arguments), *lift)
+    log.info("wrote %s (%d³) from %d frames; filter arguments: %s; keep-bright lift: gain ×%.3f, offset %+.3f",
+             out, args.size, count, ", ".join(f"{name} {v:+.3f}" for name, v in zip(FILTER_ORDER, arguments)),
+             *lift)
     return 0

@@ -10,16 +10,20 @@ import threading
 
 import numpy as np
 
-from app.errors import UsageError
+from app.errors import RuntimeFailure
 from app.sinks.base import Sink
 
 
 def require_display() -> None:
-    """Qt aborts the process without a display; say so in a sentence instead."""
+    """Qt aborts the process without a display; say so in a sentence instead.
+
+    A missing display is a fault of where the command runs, not of its options: a runtime failure (exit 1).
+    """
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
                                                  or os.environ.get("QT_QPA_PLATFORM")):
-        raise UsageError("no desktop display is available (DISPLAY is not set); run from a desktop session, "
-                         "or use 'harmonicam run --output FILE' without a window")
+        raise RuntimeFailure("no desktop display is available (DISPLAY is not set); run from a desktop session, "
+                             "render the window offscreen with QT_QPA_PLATFORM=offscreen, or write a file "
+                             "without a window with 'harmonicam run --output FILE'")
 
 
 class PreviewSink(Sink):

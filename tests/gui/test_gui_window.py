@@ -90,8 +90,10 @@ def test_no_display_is_one_sentence(monkeypatch, capsys):
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("sys.platform", "linux")
-    assert main([]) == 2
-    assert "no desktop display" in capsys.readouterr().err
+    assert main([]) == 1  # where it runs, not how it was called: a runtime failure
+    err = capsys.readouterr().err
+    assert "no desktop display" in err and "QT_QPA_PLATFORM=offscreen" in err
+    assert "'harmonicam run --output FILE'" in err and err.count("\n") == 1
 
 
 def test_close_stops_everything(open_window, qtbot, vcam_backends):
