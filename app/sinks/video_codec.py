@@ -58,15 +58,20 @@ class OpenCVWriter:
 
 
 class PyAVWriter:
-    """H.264 through PyAV's libx264, in 4:2:0 (the chroma layout every player decodes)."""
+    """H.264 through PyAV's libx264, in 4:2:0 (the chroma layout every player decodes).
+
+    4:2:0 needs even sides: an odd width or height loses its last column or row, as OpenCV's
+    FFmpeg writer does with every codec.
+    """
 
     def __init__(self, path: Path, size: tuple[int, int], fps: float) -> None:
         import av
 
+        self._width, self._height = size[0] & ~1, size[1] & ~1
         self._container = av.open(str(path), "w")
         try:
             self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-            self._stream.width, self._stream.height = size
+            self._stream.width, self._stream.height = self._width, self._height
             self._stream.pix_fmt = "yuv420p"
             self._stream.options = dict(X264_OPTIONS)
         except BaseException:
@@ -76,6 +81,8 @@ class PyAVWriter:
     def write(self, bgr: np.ndarray) -> None:
         import av
 
+        if bgr.shape[:2] != (self._height, self._width):
+            bgr = np.ascontiguousarray(bgr[:self._height, :self._width])
         self._container.mux(self._stream.encode(av.VideoFrame.from_ndarray(bgr, format="bgr24")))
 
     def release(self) -> None:

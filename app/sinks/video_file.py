@@ -9,7 +9,6 @@ interruption (Ctrl+C, SIGTERM, SIGHUP) at any point of opening or closing.
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import cv2
@@ -21,8 +20,6 @@ from app.sinks.base import Sink
 from app.sinks.paths import check_folder, write_failure
 from app.sinks.video_codec import H264_SUFFIXES, FrameWriter, OpenCVWriter, h264_encoder
 from models.ops.files import AtomicFile
-
-log = logging.getLogger(__name__)
 
 #: OpenCV's fourcc per container, when H.264 is not written.
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -64,13 +61,9 @@ class VideoFileSink(Sink):
             raise
 
     def _open_writer(self, size: tuple[int, int], fps: float) -> FrameWriter:
-        """H.264 where it can be written at this size (4:2:0 needs even sides), else OpenCV's fourcc."""
+        """H.264 where it can be written, else OpenCV's fourcc for the container."""
         suffix = self.path.suffix.lower()
         encoder = h264_encoder() if suffix in H264_SUFFIXES else None
-        if encoder is not None and (size[0] % 2 or size[1] % 2):
-            log.warning("%s is %d×%d; H.264 needs even sides, so it is written as MPEG-4 Part 2 (mp4v)",
-                        self.path.name, *size)
-            encoder = None
         try:
             if encoder is not None:
                 return encoder.open(self._file.tmp, size, fps)

@@ -87,13 +87,17 @@ def test_mp4_is_h264_when_pyav_is_installed(tmp_path, fresh_probe):
     assert h264_encoder().name == "PyAV (libx264)"
 
 
-def test_odd_sizes_fall_back_to_mp4v_and_say_so(tmp_path, fresh_probe, caplog):
-    if h264_encoder() is None:
-        pytest.skip("no H.264 encoder here: every .mp4 is mp4v")
-    with caplog.at_level(logging.WARNING):
-        out = write_clip(tmp_path / "odd.mp4", size=(65, 49))
-    assert sample_entry(out) == "mp4v"
-    assert "65×49; H.264 needs even sides" in caplog.text
+@pytest.mark.parametrize("codec", ["avc1", "mp4v"])
+def test_odd_sizes_lose_their_last_row_and_column_with_either_codec(tmp_path, fresh_probe, monkeypatch, codec):
+    if codec == "mp4v":
+        monkeypatch.setattr(video_codec, "H264_ENCODERS", ())
+    elif h264_encoder() is None:
+        pytest.skip("no H.264 encoder here")
+    out = write_clip(tmp_path / "odd.mp4", size=(65, 49))
+    assert sample_entry(out) == codec
+    cap = cv2.VideoCapture(str(out))
+    ok, frame = cap.read()
+    assert ok and frame.shape == (48, 64, 3) and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
 
 
 def test_without_an_h264_encoder_files_are_mp4v_after_one_warning(tmp_path, fresh_probe, caplog, monkeypatch):
