@@ -70,7 +70,7 @@ def test_interrupted_while_opening_leaves_no_partial(tmp_path, monkeypatch):
     def interrupted(*args):
         raise Terminated(signal.SIGTERM)
 
-    monkeypatch.setattr("app.sinks.video_file.cv2.VideoWriter", interrupted)
+    monkeypatch.setattr(VideoFileSink, "_open_writer", interrupted)  # H.264 or OpenCV's fourcc alike
     sink = VideoFileSink(tmp_path / "out.mp4")
     with pytest.raises(Terminated):
         sink.open((64, 48), 30)
