@@ -174,3 +174,15 @@ def test_the_convert_command_fails_cleanly(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("could not convert") and "\n" not in err
     assert not (tmp_path / "x.safetensors").exists()
+
+
+@pytest.mark.parametrize("source", [(640, 360), (640, 480), (200, 150), (257, 143)])
+def test_host_and_device_warps_give_the_same_bytes(source):
+    from models.matting.selfie_torch.resampling import model_input, model_input_host
+
+    rgb = np.random.default_rng(sum(source)).integers(0, 256, (source[1], source[0], 3), dtype=np.uint8)
+    for size in [(256, 256), (256, 144)]:
+        host = model_input_host(rgb, size)
+        device = model_input(upload(rgb, "cpu"), size)[0].permute(1, 2, 0).numpy() * 255
+        assert host.shape == (size[1], size[0], 3) and np.array_equal(host, np.rint(device).astype(np.uint8))
+        assert np.abs(device - np.rint(device)).max() < 1e-3  # whole 8-bit levels, like MediaPipe's tensor

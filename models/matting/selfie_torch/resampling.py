@@ -49,17 +49,41 @@ def _sample_points(n_out: int, scale: float, offset: float, n_in: int, along_row
     return np.clip(first, 0, n_in - 1), np.clip(first + 1, 0, n_in - 1), pos & ((1 << _INTER_BITS) - 1)
 
 
+def _axes(src: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """(y0, y1, ay, x0, x1, ax): the warp of a ``src`` image to ``size`` along each axis."""
+    inverse = cv2.invertAffineTransform(_warp_matrix(src, size))
+    (w, h), (tw, th) = src, size
+    return (*_sample_points(th, inverse[1, 1], inverse[1, 2], h, along_rows=True),
+            *_sample_points(tw, inverse[0, 0], inverse[0, 2], w, along_rows=False))
+
+
 @functools.lru_cache(maxsize=16)
 def _sampling(src: tuple[int, int], size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, ...]:
     """Row and column indices and weights of the warp of a ``src`` image to ``size``, on ``device``."""
-    inverse = cv2.invertAffineTransform(_warp_matrix(src, size))
-    (w, h), (tw, th) = src, size
-    x0, x1, ax = _sample_points(tw, inverse[0, 0], inverse[0, 2], w, along_rows=False)
-    y0, y1, ay = _sample_points(th, inverse[1, 1], inverse[1, 2], h, along_rows=True)
+    y0, y1, ay, x0, x1, ax = _axes(src, size)
     one = 1 << _INTER_BITS
     as_long = [torch.from_numpy(a).to(device) for a in (y0, y1, x0, x1)]
     weights = [torch.from_numpy(a.astype(np.float32)).to(device) for a in (one - ay, ay, one - ax, ax)]
     return (*as_long, weights[0][:, None], weights[1][:, None], weights[2], weights[3])
+
+
+@functools.lru_cache(maxsize=16)
+def _remap_maps(src: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """cv2.remap's fixed-point maps of the warp: integer (x, y) and the 1/32 fractions as one table index."""
+    y0, _, ay, x0, _, ax = _axes(src, size)
+    points = np.stack(np.broadcast_arrays(x0[None, :], y0[:, None]), axis=-1).astype(np.int16)
+    fractions = (ay[:, None] * (1 << _INTER_BITS) + ax[None, :]).astype(np.uint16)
+    return points, fractions
+
+
+def model_input_host(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 H×W×3 → the model's uint8 h×w×3 input (before the scaling to [0, 1]), ``size`` = (w, h).
+
+    The same bytes as :func:`model_input`: cv2.remap with the warp's own fixed-point maps, which is the
+    step cv2.warpAffine ends in, after it has found the coordinates the way MediaPipe's OpenCV does.
+    """
+    points, fractions = _remap_maps((rgb.shape[1], rgb.shape[0]), size)
+    return cv2.remap(rgb, points, fractions, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def model_input(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
