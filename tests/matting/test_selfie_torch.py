@@ -186,3 +186,13 @@ def test_host_and_device_warps_give_the_same_bytes(source):
         device = model_input(upload(rgb, "cpu"), size)[0].permute(1, 2, 0).numpy() * 255
         assert host.shape == (size[1], size[0], 3) and np.array_equal(host, np.rint(device).astype(np.uint8))
         assert np.abs(device - np.rint(device)).max() < 1e-3  # whole 8-bit levels, like MediaPipe's tensor
+
+
+def test_the_patch_transposed_convolution_is_a_transposed_convolution():
+    from models.matting.selfie_torch.network import PatchConvTranspose2d
+
+    torch.manual_seed(0)
+    layer = PatchConvTranspose2d(16, 3, 2)
+    x = torch.rand(2, 16, 9, 16)
+    want = torch.nn.functional.conv_transpose2d(x, layer.weight, layer.bias, stride=2)
+    assert torch.allclose(layer(x), want, atol=1e-6) and want.shape == (2, 3, 18, 32)

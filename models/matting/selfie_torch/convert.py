@@ -9,9 +9,11 @@ transposed convolution [in, out, kh, kw].
 
 Ahead of time, for a machine without mediapipe::
 
-    python -m models.matting.selfie_torch.convert --variant general --out selfie.safetensors
+    python -m models.matting.selfie_torch.convert --variant general --out DIR/selfie-general.safetensors
+    python -m models.matting.selfie_torch.convert --variant landscape --out DIR/selfie-landscape.safetensors
 
-and point the app at the file with ``--matting-model`` (or ``HARMONICAM_SELFIE_WEIGHTS``).
+and point the app at one file with ``--matting-model FILE``, or at both with
+``HARMONICAM_SELFIE_WEIGHTS=DIR`` (see :mod:`models.matting.selfie_torch.weights`).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.matting.selfie_torch.network import SameConv2d, SelfieSegmenter
+from models.matting.selfie_torch.network import SelfieSegmenter
 from models.matting.selfie_torch.tflite import ACTIVATIONS, PADDING, Graph, Operator, TfliteError, read_tflite
 from models.ops.checkpoint import save_safetensors
 

@@ -15,6 +15,7 @@ import torch
 
 from models.frame import Frame
 from models.matting.base import Matte, Matting, MattingModelError
+from models.matting.selfie_torch.convert import convert
 from models.matting.mediapipe_selfie import VARIANTS, WORK_LONG_SIDE
 from models.matting.selfie_torch.network import SIZE_MULTIPLE, SelfieSegmenter
 from models.matting.selfie_torch.resampling import (mask_to_size, mask_to_size_tensor, model_input, model_input_host,
@@ -38,8 +39,6 @@ def load_network(path: Path, variant: str) -> tuple[SelfieSegmenter, tuple[int, 
     with path.open("rb") as f:
         is_tflite = f.read(8)[4:] == b"TFL3"
     if is_tflite:
-        from models.matting.selfie_torch.convert import convert
-
         try:
             return convert(path)
         except TfliteError as exc:
@@ -58,12 +57,8 @@ def load_network(path: Path, variant: str) -> tuple[SelfieSegmenter, tuple[int, 
     return network.eval(), (width, height)
 
 
-def _check(variant: str) -> str | None:
-    return missing_reason(variant)
-
-
 @register("matting", "selfie-torch", "MediaPipe's selfie segmentation (general 256×256) ported to torch: "
-          "CPU or CUDA, ONNX Runtime", check=functools.partial(_check, "general"))
+          "CPU or CUDA, ONNX Runtime", check=functools.partial(missing_reason, "general"))
 class TorchSelfie(Matting):
     """Person probability from the selfie segmenter on torch (``runtime="onnxruntime"``: ONNX Runtime)."""
 
@@ -115,5 +110,5 @@ class TorchSelfie(Matting):
 
 
 register("matting", "selfie-torch-landscape", "MediaPipe's selfie segmentation, landscape 144×256 model, "
-         "ported to torch", check=functools.partial(_check, "landscape"))(
+         "ported to torch", check=functools.partial(missing_reason, "landscape"))(
     functools.partial(TorchSelfie, variant="landscape"))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from models.matting.base import MattingModelError
 from models.matting.mediapipe_selfie import bundled_model
+from models.matting.selfie_torch.convert import write
 from models.paths import cache_dir
 
 #: The environment variable naming a folder of converted weights.
@@ -46,8 +47,6 @@ def missing_reason(variant: str) -> str | None:
 
 def cached_conversion(tflite: Path, variant: str) -> Path:
     """The cached safetensors of ``tflite``, converted and written there (atomically) when missing."""
-    from models.matting.selfie_torch.convert import write
-
     digest = hashlib.sha256(tflite.read_bytes()).hexdigest()[:16]
     path = cache_dir() / "selfie" / f"selfie-{variant}-{digest}.safetensors"
     if not path.is_file():
