@@ -3,6 +3,7 @@ from models.matting import (
     mediapipe_selfie,  # noqa: F401
     onnx_matting,  # noqa: F401
 )
+from models.matting.selfie_torch import stage as selfie_torch_stage  # noqa: F401
 from models.matting.base import Matte, Matting, MattingModelError
 
 __all__ = ["Matte", "Matting", "MattingModelError"]
