@@ -2,6 +2,7 @@
 create stages by name (all names come from the registry)."""
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass, field
 
@@ -92,8 +93,17 @@ def create(kind: str, name: str, **options):
         raise RuntimeFailure(str(exc)) from None
 
 
+def takes_runtime(kind: str, name: str) -> bool:
+    """Whether the registered factory runs its networks on a chosen runtime (torch or ONNX Runtime); MediaPipe's
+    own graphs and a user's ONNX matting file have theirs."""
+    return "runtime" in inspect.signature(registry.entry(kind, name).factory).parameters
+
+
 def make_matting(choice: StageChoice):
-    return create("matting", choice.matting, model_path=choice.matting_model, device=choice.device)
+    options = {"model_path": choice.matting_model, "device": choice.device}
+    if takes_runtime("matting", choice.matting):
+        options["runtime"] = resolve_runtime(choice.runtime, choice.device)
+    return create("matting", choice.matting, **options)
 
 
 def _runtime(choice: StageChoice) -> str | None:

@@ -165,7 +165,8 @@ def add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--matting", default="mediapipe", metavar="NAME",
                    help="matting backend: " + ", ".join(registry.names("matting")) + " (default mediapipe)")
     p.add_argument("--matting-model", metavar="PATH",
-                   help="model file for the matting backend (.tflite for mediapipe, RVM/MODNet .onnx for onnx)")
+                   help="model file for the matting backend (.tflite for mediapipe, .safetensors or .tflite "
+                        "for selfie-torch, RVM/MODNet .onnx for onnx)")
     p.add_argument("--blend", default="auto", metavar="NAME",
                    help="blending: auto, " + ", ".join(registry.names("blend")) + " (default auto: the blend "
                    "that wins on held-out real footage on the device, today linear everywhere)")
@@ -257,7 +258,8 @@ def build_parser() -> Parser:
     bench.add_argument("--matting", default="mediapipe", metavar="NAME",
                        help="matting backend: " + ", ".join(registry.names("matting")) + " (default mediapipe)")
     bench.add_argument("--matting-model", metavar="PATH",
-                       help="model file for the matting backend (.tflite for mediapipe, RVM/MODNet .onnx for onnx)")
+                       help="model file for the matting backend (.tflite for mediapipe, .safetensors or .tflite "
+                            "for selfie-torch, RVM/MODNet .onnx for onnx)")
     bench.add_argument("--blends", type=lambda s: s.split(","), default=["auto"], metavar="NAME[,NAME]",
                        help="blends to measure: auto, " + ", ".join(registry.names("blend"))
                        + " (default auto: the device's default blend)")

@@ -105,7 +105,7 @@ def bench_row(source_spec: str, size: tuple[int, int], choice: StageChoice, back
             t0 = time.perf_counter()
             count = session.run(frames, live=True)
             wall = time.perf_counter() - t0
-        providers = providers_of(pipeline.blend, pipeline.harmonizer)  # what ran, before the stages close
+        providers = providers_of(pipeline.matting, pipeline.blend, pipeline.harmonizer)  # what ran, before they close
         latency = stats(pipeline.times.latency_ms)
     return {
         "device": choice.device, "runtime": choice.runtime, "providers": providers, "busy_cores": busy,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from app.assemble import StageChoice, create, make_harmonizer
+from app.assemble import StageChoice, create, make_harmonizer, takes_runtime
 from app.errors import RuntimeFailure, UsageError
 from models import registry
 from models.ops.onnx_export import OPSET, ExportError, export_onnx
@@ -22,6 +22,7 @@ def export_command(args) -> int:
                                           if name == "harmonizer" else None))
               for name in registry.usable("harmonizer")]
     models += [create("blend", name) for name in registry.usable("blend")]
+    models += [create("matting", name) for name in registry.usable("matting") if takes_runtime("matting", name)]
     specs = [spec for model in models for spec in getattr(model, "onnx_specs", lambda: [])()]
     if not specs:
         raise RuntimeFailure("no learned network is installed to export")
