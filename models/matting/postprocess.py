@@ -24,8 +24,9 @@ import torch
 from models.frame import Frame, on_device
 from models.matting.background_bars import StreamBars
 from models.matting.base import Matte
-from models.matting.confidence import (close_unsure_holes, drop_unsure_islands, guard, guard_tensor, keep_sides,
-                                       keep_sides_tensor, sure_masks)
+from models.matting.confidence import (close_unsure_holes, close_unsure_holes_tensor, drop_unsure_islands,
+                                       drop_unsure_islands_tensor, guard, guard_tensor, keep_sides, keep_sides_tensor,
+                                       sure_masks, sure_masks_tensor)
 from models.matting.landmarks import PartGuard
 from models.matting.solidify import BOUNDARY, WORK_LONG_SIDE, reach_of, solidify
 from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,
@@ -211,17 +212,22 @@ class MattePostprocess:
 
     def _device_alpha(self, frame: Frame, alpha: torch.Tensor, raw: torch.Tensor, grey: np.ndarray,
                       continued: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The same steps on the device (1×1×H×W): (alpha, excluded); never writes into the EMA state."""
+        """The same steps on the device (1×1×H×W): (alpha, excluded); never writes into the EMA state.
+
+        The default decisions run on the device too, so nothing here waits for the GPU. Only the opt-in
+        solidify takes its working copy (a few hundred kilobytes) to the host: it has no device twin."""
         o = self.options
         h, w = alpha.shape[-2:]
         model = alpha
-        d = None
-        if o.decides:
-            # The decisions need connected components, which have no device kernel: the working copy
-            # (a few hundred kilobytes at most) goes to the host and back.
+        d = decided = small = sure = None
+        if o.solidify:
             small = resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE))
             d = self._decide(frame, alpha_array(small))
             alpha = alpha_tensor(d.alpha, small.device)
+        elif o.decides:
+            small = resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE))
+            decided, sure = self._decide_tensor(small)
+            alpha = decided
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour_tensor(frame.pixels, alpha, o.colour_radius, o.colour_eps,
                                                      WORK_LONG_SIDE, COLOUR_APPLY_LONG_SIDE)
@@ -231,14 +237,25 @@ class MattePostprocess:
             alpha = fast_guided_filter_tensor(rgb_to_gray(frame.pixels), alpha, o.radius, o.eps, WORK_LONG_SIDE)
         elif o.solidify:
             alpha = resize(alpha, (w, h))
-        elif d is not None and d.change is not None:
-            alpha = (model + resize(alpha_tensor(d.change, model.device), (w, h))).clamp(0, 1)
+        elif decided is not small:
+            # What the decisions changed, enlarged (zero where nothing changed: the model's answer itself).
+            alpha = (model + resize(decided - small, (w, h))).clamp(0, 1)
         else:
             alpha = model
-        if d is not None and d.sure is not None:
-            alpha = keep_sides_tensor(guard_tensor(alpha, model, d.sure), raw)
+        if sure is not None:
+            alpha = keep_sides_tensor(guard_tensor(alpha, model, sure), raw)
         parts = self._guarded_parts(frame, grey, continued)
         if parts is not None:
             alpha = torch.maximum(alpha, alpha_tensor(parts, alpha.device))
         excluded = None if d is None or d.bars is None else alpha_tensor(d.bars.astype(np.float32), alpha.device) > 0.5
         return torch.where(alpha > NEGLIGIBLE_ALPHA, alpha, 0.0), excluded
+
+    def _decide_tensor(self, small: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """(decided working copy, sure masks or None): :meth:`_decide`'s default steps, on the device."""
+        o = self.options
+        decided = small
+        if o.islands:
+            decided = drop_unsure_islands_tensor(decided)
+        if o.close_unsure:
+            decided = close_unsure_holes_tensor(decided)
+        return decided, sure_masks_tensor(small) if o.guard else None
