@@ -99,10 +99,11 @@ def test_the_device_decisions_are_the_host_decisions_on_real_mattes(sample_clip)
     capture = cv2.VideoCapture(str(sample_clip))
     matting = MediaPipeSelfie()
     try:
-        for index in range(0, 60, 6):
-            capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        for index in range(24):
             ok, bgr = capture.read()
             assert ok
+            if index % 6:
+                continue
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             alpha = matting.matte(Frame(rgb, index, index / 30)).alpha
             h, w = alpha.shape
