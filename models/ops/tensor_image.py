@@ -34,10 +34,14 @@ def upload(rgb: np.ndarray, device: str | torch.device, dtype: torch.dtype = tor
     return pixels.to(dtype, memory_format=torch.contiguous_format).div_(255)
 
 
+def to_bytes(image: Tensor) -> Tensor:
+    """1×3×H×W in [0,1] → uint8 H×W×3 on the image's device, rounded to nearest (what the sinks take)."""
+    return image[0].mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+
+
 def download(image: Tensor) -> np.ndarray:
-    """1×3×H×W in [0,1] → uint8 H×W×3, rounded to nearest: the one copy back to the host."""
-    pixels = image[0].mul(255).round().clamp(0, 255).to(torch.uint8)
-    return pixels.permute(1, 2, 0).contiguous().cpu().numpy()
+    """1×3×H×W in [0,1] → uint8 H×W×3 in host memory, waiting for it (see app.transfer for the frame's own)."""
+    return to_bytes(image).cpu().numpy()
 
 
 def alpha_tensor(alpha: np.ndarray, device: str | torch.device) -> Tensor:
