@@ -32,6 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from models.ops.device_faults import onnxruntime_error
 from models.ops.threads import thread_budget
 from models.paths import cache_dir
 from models.ops.onnx_export import OPSET, OnnxSpec, export_onnx
@@ -256,7 +257,8 @@ class OnnxRuntimeNetwork:
         try:
             session.run_with_iobinding(binding)
         except Exception as exc:  # see _open
-            raise RuntimeError(f"{self.spec.name} failed in ONNX Runtime ({_reason(exc)})") from None
+            raise onnxruntime_error(exc, f"{self.spec.name} failed in ONNX Runtime ({_reason(exc)})",
+                                    self._session_device.type == "cuda") from None
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         if len(inputs) != len(self.spec.input_names):
