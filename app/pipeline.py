@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from app.backgrounds import Background
 from app.closing import close_all

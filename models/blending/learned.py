@@ -31,7 +31,7 @@ from models.ops.guided import fast_guided_filter, fast_guided_filter_tensor
 from models.ops.onnx_export import OnnxSpec
 from models.ops.onnx_runtime import runtime_networks
 from models.ops.sizes import fit_long_side
-from models.ops.tensor_image import alpha_array, resize, rgb_to_gray
+from models.ops.tensor_image import resize, rgb_to_gray
 from models.registry import register
 from models.stream import StreamState
 from models.weights import shipped_check, weights_path

@@ -105,15 +105,15 @@ def recording(monkeypatch, *modules) -> Iterator[Recorder]:
     from models.ops import tensor_image
 
     rec = Recorder()
-    original = tensor_image._to_device
+    original = tensor_image.to_device
 
     def marked(array, device, dtype):
         return on_device(original(array, device, dtype))
 
-    monkeypatch.setattr(tensor_image, "_to_device", marked)
+    monkeypatch.setattr(tensor_image, "to_device", marked)
     for module in modules:
-        if getattr(module, "_to_device", None) is original:
-            monkeypatch.setattr(module, "_to_device", marked)
+        if getattr(module, "to_device", None) is original:
+            monkeypatch.setattr(module, "to_device", marked)
     for owner, name in ((torch.cuda, "synchronize"), (torch.cuda.Event, "synchronize"),
                         (torch.cuda.Stream, "synchronize")):
         real = getattr(owner, name)

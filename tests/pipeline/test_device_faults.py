@@ -52,7 +52,7 @@ def test_a_device_failure_reworded_by_a_stage_is_still_one():
 def onnxruntime_failure() -> Exception:
     """A real error from ONNX Runtime's own types: a session run with an input of the wrong rank."""
     ort = pytest.importorskip("onnxruntime")
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
