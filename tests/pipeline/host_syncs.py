@@ -10,6 +10,7 @@ on one of them is recorded with the place in the project's code that made it.
 from __future__ import annotations
 
 import contextlib
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,11 +55,11 @@ class OnDevice(torch.Tensor):
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         rec = cls.recorder
-        if rec is not None and rec.active:
+        if rec is not None and rec.watching():
             name = getattr(func, "__name__", "")
             if name in READS or func in FUNCTIONS:
                 rec.note(name)
-            elif name == "to" and _is_host(_to_target(args, kwargs)) and rec.moves_are_downloads:
+            elif name == "to" and _is_host(_to_target(args, kwargs)):
                 rec.note("to(cpu)")
             elif name == "copy_" and not isinstance(args[0], OnDevice) and isinstance(args[1], OnDevice):
                 rec.note("copy_ to host")
@@ -69,18 +70,27 @@ class OnDevice(torch.Tensor):
 
 @dataclass
 class Recorder:
-    """Host reads of :class:`OnDevice` tensors while :attr:`active`, as (what, file:line) in the project."""
+    """Host reads of :class:`OnDevice` tensors made by the thread inside :meth:`watch`, as (what, file:line)
+    in the project. Other threads (a harmonizer's predictor) are not the frame's: they are not recorded."""
 
-    active: bool = False
-    #: On CPU tensors ``.to("cpu")`` is also how a stage moves a tensor to its own (cpu) device.
-    moves_are_downloads: bool = True
     calls: list[tuple[str, str]] = field(default_factory=list)
+    _thread: int | None = None
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[list[tuple[str, str]]]:
+        """Record this thread's host reads until the block ends; yields the list they go to (fresh)."""
+        self.calls = []
+        self._thread = threading.get_ident()
+        try:
+            yield self.calls
+        finally:
+            self._thread = None
+
+    def watching(self) -> bool:
+        return self._thread == threading.get_ident()
 
     def note(self, what: str) -> None:
         self.calls.append((what, _caller()))
-
-    def sites(self) -> list[str]:
-        return [f"{what} at {where}" for what, where in self.calls]
 
 
 def _caller() -> str:
@@ -98,10 +108,9 @@ def on_device(tensor: torch.Tensor) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def recording(monkeypatch, *modules) -> Iterator[Recorder]:
-    """Every upload through ``models.ops.tensor_image`` (and the named modules' imports of it) lands
-    :class:`OnDevice`; explicit synchronizes are recorded too. Set ``recorder.active`` around the code
-    under watch."""
+def recording(monkeypatch) -> Iterator[Recorder]:
+    """Every upload through ``models.ops.tensor_image`` lands :class:`OnDevice`, and explicit synchronizes
+    are recorded too. Watch code with ``recorder.watch()``."""
     from models.ops import tensor_image
 
     rec = Recorder()
@@ -111,15 +120,12 @@ def recording(monkeypatch, *modules) -> Iterator[Recorder]:
         return on_device(original(array, device, dtype))
 
     monkeypatch.setattr(tensor_image, "to_device", marked)
-    for module in modules:
-        if getattr(module, "to_device", None) is original:
-            monkeypatch.setattr(module, "to_device", marked)
     for owner, name in ((torch.cuda, "synchronize"), (torch.cuda.Event, "synchronize"),
                         (torch.cuda.Stream, "synchronize")):
         real = getattr(owner, name)
 
         def sync(*args, _real=real, _name=name, **kwargs):
-            if rec.active:
+            if rec.watching():
                 rec.note(_name)
             return _real(*args, **kwargs)
 
