@@ -15,6 +15,8 @@ and cut faces on real video.
 """
 from __future__ import annotations
 
+import importlib.util
+import logging
 from dataclasses import dataclass, replace
 
 import cv2
@@ -34,6 +36,8 @@ from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fa
 from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import alpha_array, alpha_tensor, resize, rgb_to_gray
 from models.ops.temporal import TimeEMA, follow_share, follows
+
+log = logging.getLogger(__name__)
 
 NEGLIGIBLE_ALPHA = 0.25 / 255
 #: The colour-guided feathering is evaluated at most at this long side and enlarged: twice the
@@ -91,6 +95,17 @@ class Decision:
     sure: tuple[np.ndarray, np.ndarray] | None  # guard: (sure person, sure background), sure_masks
 
 
+def _part_guard(o: MatteOptions) -> PartGuard | None:
+    """The face and hand guard the options ask for; None when they ask for none or mediapipe, whose landmark
+    models it runs, is not installed (a machine given only the torch selfie port: the GPU check's image)."""
+    if not (o.faces or o.hands):
+        return None
+    if importlib.util.find_spec("mediapipe") is None:
+        log.warning("the face and hand guards need mediapipe, which is not installed; they are off")
+        return None
+    return PartGuard(o.faces, o.hands)
+
+
 class MattePostprocess:
     """Stateful post-processing applied to every matte in stream order."""
 
@@ -103,7 +118,7 @@ class MattePostprocess:
         self._last_at: tuple[int, tuple[int, ...]] | None = None  # index and size of the previous frame
         self._grey: np.ndarray | None = None  # the previous frame's blurred grey working copy
         o = self.options
-        self._parts = PartGuard(o.faces, o.hands) if o.faces or o.hands else None
+        self._parts = _part_guard(o)
 
     def reset(self) -> None:
         self._ema.reset()

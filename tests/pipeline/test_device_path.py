@@ -51,9 +51,9 @@ def make(harmonizer: str, background: str, device: str = "cpu", resident: bool |
     return p
 
 
-@pytest.mark.parametrize("harmonizer, blend", [("none", "linear"), ("harmonizer", "linear"),
-                                               ("reinhard", "defringe"), ("harmonizer", "learned")])
-@pytest.mark.parametrize("background", BACKGROUNDS)
+@pytest.mark.parametrize("harmonizer, blend, background", [
+    ("none", "linear", BACKGROUNDS[2]), ("harmonizer", "linear", BACKGROUNDS[0]),
+    ("reinhard", "defringe", BACKGROUNDS[1]), ("harmonizer", "learned", BACKGROUNDS[0])])
 def test_each_stage_on_the_tensor_path_matches_the_same_stage_on_the_host_path(harmonizer, blend, background):
     clip = frames(4)
     host = run_stages(make(harmonizer, background, resident=False, blend=blend), clip)
@@ -77,13 +77,13 @@ def test_tensor_path_keeps_every_stage_on_the_tensor_side():
     assert result.alpha.shape == (SIZE[1], SIZE[0]) and "transfer" in p.times.summary()
 
 
-def steady_frames(p: Pipeline, n: int = 3) -> list[Frame]:
+def steady_frames(p: Pipeline, n: int = 2, warm_up: int = 5) -> list[Frame]:
     """Frames after a warm-up (caches, background upload, first predictions), all at the last warm-up's media
     time so that no prediction falls due: what every frame between two predictions does."""
-    clip = frames(8 + n)
-    for f in clip[:8]:
+    clip = frames(warm_up + n)
+    for f in clip[:warm_up]:
         p.process(f)
-    return [Frame(f.rgb, f.index, clip[7].timestamp) for f in clip[8:]]
+    return [Frame(f.rgb, f.index, clip[warm_up - 1].timestamp) for f in clip[warm_up:]]
 
 
 def host_reads_per_frame(monkeypatch, harmonizer: str, blend: str, **choice) -> list[list[tuple[str, str]]]:
@@ -100,8 +100,8 @@ def host_reads_per_frame(monkeypatch, harmonizer: str, blend: str, **choice) -> 
     return reads
 
 
-@pytest.mark.parametrize("harmonizer, blend", [("harmonizer", "linear"), ("reinhard", "defringe"),
-                                               ("harmonizer", "learned"), ("adain", "linear")])
+@pytest.mark.parametrize("harmonizer, blend", [("harmonizer", "learned"), ("reinhard", "defringe"),
+                                               ("adain", "linear")])
 def test_a_device_frame_makes_one_transfer_and_no_other_host_sync(monkeypatch, harmonizer, blend):
     for calls in host_reads_per_frame(monkeypatch, harmonizer, blend):
         sites = {where.split(":")[0] for _, where in calls}
@@ -139,7 +139,7 @@ def test_cuda_steady_state_downloads_one_frame_and_does_not_grow():
 
     p = make("harmonizer", BACKGROUNDS[0], device="cuda")
     p.live = False
-    still = steady_frames(p, 10)
+    still = steady_frames(p, 10, warm_up=10)
     torch.cuda.synchronize()
     allocated = torch.cuda.memory_allocated()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
