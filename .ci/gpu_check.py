@@ -73,12 +73,13 @@ def environment(device: str) -> tuple[dict, list[str]]:
     return env, skipped
 
 
-def pick_matting() -> str | None:
-    """The matting to measure with: the first of :data:`MATTING_PREFERENCE` that can run here, else any."""
-    from models import registry
-
-    usable = registry.usable("matting")
-    return next((name for name in MATTING_PREFERENCE if name in usable), usable[0] if usable else None)
+def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """``cmd`` in the repository; one that runs past ``timeout`` is stopped and reported (exit code 124)."""
+    try:
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        out = "".join(x.decode(errors="replace") if isinstance(x, bytes) else (x or "") for x in (exc.stdout, exc.stderr))
+        return subprocess.CompletedProcess(cmd, 124, out, f"\nstopped after {timeout:.0f} s")
 
 
 def gpu_test_files() -> list[str]:
@@ -91,9 +92,8 @@ def run_gpu_tests(work: Path, timeout: float) -> dict:
     files = gpu_test_files()
     report = work / "pytest.xml"
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider",
-                           f"--junitxml={report}", *files], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = _run([sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider",
+                 f"--junitxml={report}", *files], timeout)
     result = {"files": files, "exit_code": proc.returncode, "seconds": round(time.perf_counter() - t0, 1),
               "passed": 0, "failed": 0, "skipped": 0, "failures": []}
     if report.is_file():
@@ -149,7 +149,7 @@ def bench(device: str, matting: str, resolutions: list[str], blends: list[str], 
            "--matting", matting, "--runtimes", ",".join(runtimes), "--resolutions", ",".join(resolutions),
            "--blends", ",".join(blends), "--harmonizers", ",".join(harmonizers), "--json", str(path)]
     log(" ".join(cmd[1:]))
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    proc = _run(cmd, timeout)
     if proc.returncode != 0 or not path.is_file():
         return {"exit_code": proc.returncode, "output_tail": (proc.stdout + proc.stderr)[-3000:]}
     return json.loads(path.read_text())
@@ -188,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"environment: {env}")
     for line in skipped:
         log(f"skipped: {line}")
-    matting = pick_matting()
+    from tests.pipeline.stage_parity import usable_matting
+
+    matting = usable_matting(MATTING_PREFERENCE)
     report = {"mode": "dry run on the CPU" if args.dry_run else "cuda", "environment": env, "skipped": skipped,
               "matting": matting}
 

@@ -16,6 +16,14 @@ from models.frame import on_device
 STAGES = ("matte", "background", "composite", "output")
 
 
+def usable_matting(preference: tuple[str, ...] = ("mediapipe", "selfie-torch")) -> str | None:
+    """The first matting of ``preference`` that can run here (a GPU image has no mediapipe), else any, else None."""
+    from models import registry
+
+    usable = registry.usable("matting")
+    return next((name for name in preference if name in usable), usable[0] if usable else None)
+
+
 def _host(image) -> np.ndarray:
     """A stage's picture or matte as float64 in grey levels (0…255), H×W or H×W×3, wherever it lived."""
     if on_device(image):

@@ -21,9 +21,12 @@ from app.sources import open_source
 from models.frame import Frame
 from models.matting.postprocess import MatteOptions
 from tests.pipeline.host_syncs import recording
-from tests.pipeline.stage_parity import differences, run_stages
+from tests.pipeline.stage_parity import differences, run_stages, usable_matting
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+#: MediaPipe where it is installed, else its torch port (a GPU image has no mediapipe).
+MATTING = usable_matting()
+pytestmark = pytest.mark.skipif(MATTING is None, reason="no matting can run here")
 SIZE = (320, 180)
 BACKGROUNDS = [str(SHIPPED_DIR / "sunset-warm.jpg"), "blur:1", "#204060"]
 #: Where a frame's output leaves the device: the pipeline's download, or app.transfer's once it is wired.
@@ -44,8 +47,8 @@ def frames(n: int, size=SIZE):
 def make(harmonizer: str, background: str, device: str = "cpu", resident: bool | None = None,
          blend: str = "linear", **choice) -> Pipeline:
     # torch runs the networks on both sides: the CUDA default, and the runtime the tensor path is written for
-    p = build_pipeline(StageChoice(harmonizer=harmonizer, blend=blend, device=device, runtime="torch", **choice),
-                       background, [], frame_locked=True)
+    p = build_pipeline(StageChoice(matting=MATTING, harmonizer=harmonizer, blend=blend, device=device,
+                                   runtime="torch", **choice), background, [], frame_locked=True)
     if resident is not None:
         p.resident = resident
     return p
