@@ -397,12 +397,18 @@ def test_bench_prints_a_table_and_json(tmp_path, capsys):
     assert chart is not None and chart.shape[1] >= 600 and chart.std() > 10
     out = capsys.readouterr().out
     assert "FPS" in out and "floor" in out
+    assert out.count("latency ms") == 1  # the table is printed once, with its header
     table = [line for line in out.splitlines() if line.startswith("cpu ")]
-    assert len({line.index("320x180") for line in table}) == 1  # the columns line up
+    assert len(table) == 4 and len({line.index("320x180") for line in table}) == 1  # the columns line up
     report = json.loads(path.read_text())
     assert {"platform", "cpu", "cores", "torch"} <= set(report["machine"])
-    idle, busy = report["results"]
+    plain_idle, plain_busy, idle, busy = report["results"]
+    assert (plain_idle["blend"], plain_busy["blend"]) == ("plain", "plain")  # the yardstick, in the same run
+    assert plain_idle["vs_plain"] == plain_busy["vs_plain"] == 1.0
+    assert {"capture", "matting", "blend"} <= set(plain_idle["stages_ms"])
     assert (idle["busy_cores"], busy["busy_cores"]) == (0, 1)  # side by side, in one run
+    assert idle["vs_plain"] == round(idle["fps"] / plain_idle["fps"], 2)
+    assert busy["vs_plain"] == round(busy["fps"] / plain_busy["fps"], 2)  # each against plain at its own load
     row = idle
     assert row["resolution"] == "320x180" and row["harmonizer"] == "none" and row["fps"] > 0
     assert {"capture", "matting", "background", "blend", "harmonize", "sink"} <= set(row["stages_ms"])

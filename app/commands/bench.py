@@ -3,11 +3,17 @@
 Every row runs the real pipeline on the same source (the sample clip by
 default) into a memory sink; the first frames warm up and are not counted.
 Medians and 95th percentiles are reported because shared machines are noisy.
+The ``plain`` row (:mod:`app.commands.plain_reference`, a minimal virtual
+background with no post-processing or harmonization) runs in the same
+invocation at each resolution and load, and every row shows its frame rate as a
+ratio to it: absolute figures move by ±30 % between machines of one kind, the
+ratio is the claim.
 """
 from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +22,7 @@ import numpy as np
 from app.assemble import AUTO, StageChoice, blend_name, resolve_device, resolve_runtime
 from app.backgrounds import SHIPPED_DIR
 from app.commands.busy import busy_cores
+from app.commands.plain_reference import PLAIN, plain_row
 from app.errors import UsageError
 from app.imaging import IMAGE_EXTENSIONS
 from app.session import Session
@@ -132,11 +139,20 @@ def filter_application(devices: list[str], resolutions: list[tuple[int, int]]) -
     return rows
 
 
+def add_ratios(results: list[dict]) -> None:
+    """Each row's ``vs_plain``: its FPS over the plain row's at the same resolution and busy cores."""
+    plain = {(r["resolution"], r["busy_cores"]): r["fps"] for r in results if r["blend"] == PLAIN}
+    for r in results:
+        base = plain.get((r["resolution"], r["busy_cores"]))
+        if base:
+            r["vs_plain"] = round(r["fps"] / base, 2)
+
+
 def format_table(results: list[dict], floors: dict[str, float]) -> str:
     """A table whose columns line up: one row per run, median/p95 ms per stage that ran in any row."""
     stages = [st for st in STAGES if any(st in r["stages_ms"] for r in results)]
     memory = any("gpu_memory_mb" in r for r in results)
-    head = ["device", "runtime", "busy", "resolution", "blend", "harmonizer", *stages, "FPS", "latency ms",
+    head = ["device", "runtime", "busy", "resolution", "blend", "harmonizer", *stages, "FPS", "× plain", "latency ms",
             *(["GPU MiB"] if memory else [])]
     rows = []
     for r in results:
@@ -147,9 +163,11 @@ def format_table(results: list[dict], floors: dict[str, float]) -> str:
             cells.append(f"{v['median']:.1f}/{v['p95']:.1f}" if v else "-")
         latency = f"{r['latency_ms']:.1f}/{r['latency_p95_ms']:.1f}" if "latency_p95_ms" in r else f"{r['latency_ms']:.1f}"
         memory_cell = [f"{r['gpu_memory_mb']:.0f}" if "gpu_memory_mb" in r else "-"] if memory else []
-        rows.append(cells + [f"{r['fps']:.1f}", latency, *memory_cell])
+        ratio = f"{r['vs_plain']:.2f}" if "vs_plain" in r else "-"
+        rows.append(cells + [f"{r['fps']:.1f}", ratio, latency, *memory_cell])
     widths = [max(len(row[k]) for row in [head, *rows]) for k in range(len(head))]
-    lines = ["per-stage and end-to-end latency median/p95 ms, FPS; busy = cores kept busy by another process"
+    lines = ["per-stage and end-to-end latency median/p95 ms, FPS, FPS as a multiple of the plain row's at the same "
+             "resolution and load; busy = cores kept busy by another process"
              + ("; GPU MiB = peak memory torch allocated" if memory else "")]
     for row in [head, *rows]:
         lines.append("  ".join(c.ljust(w) if k < 6 else c.rjust(w) for k, (c, w) in enumerate(zip(row, widths))))
@@ -198,6 +216,14 @@ def bench_command(args) -> int:
     _check_names("blend", [b for b in args.blends if b != AUTO])
     background = bench_background()
     results, floors = [], {}
+    def measure(label: str, row) -> None:
+        print(f"measuring {label} …", file=sys.stderr, flush=True)  # progress; the table is printed once, at the end
+        results.append(row())
+
+    for size in args.resolutions:
+        for busy in args.busy_cores:
+            measure(f"plain {size[0]}x{size[1]} busy {busy}",
+                    lambda: plain_row(args.source, size, background, args.frames, WARMUP_FRAMES, busy))
     for device in devices:
         blends = list(dict.fromkeys(blend_name(StageChoice(blend=b, device=device)) for b in args.blends))
         for size in args.resolutions:
@@ -208,8 +234,9 @@ def bench_command(args) -> int:
                         choice = StageChoice(matting=args.matting, matting_model=args.matting_model, blend=blend,
                                              harmonizer=name, device=device, runtime=runtime)
                         for busy in args.busy_cores:
-                            results.append(bench_row(args.source, size, choice, background, args.frames, busy))
-                            print(format_table(results[-1:], {}).splitlines()[-1], flush=True)
+                            measure(f"{device} {runtime} {size[0]}x{size[1]} {blend}+{name} busy {busy}",
+                                    lambda: bench_row(args.source, size, choice, background, args.frames, busy))
+    add_ratios(results)
     report = {"machine": machine(), "results": results, "memcpy_floor_ms": floors}
     if "harmonizer" in harmonizers:
         report["filter_application"] = filter_application(devices, args.resolutions)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app.commands.plain_reference import PLAIN
 from models.ops.files import atomic_path
 
 
@@ -11,25 +12,30 @@ def _panel(r: dict) -> str:
 
 
 def _pair(r: dict) -> str:
-    return f"{r['blend']}\n+ {r['harmonizer']}"
+    return PLAIN if r["blend"] == PLAIN else f"{r['blend']}\n+ {r['harmonizer']}"
+
+
+def _in_panel(r: dict, panel: str) -> bool:
+    """The plain reference row belongs to every panel of its resolution: it is each panel's yardstick."""
+    return _panel(r) == panel or (r["blend"] == PLAIN and panel.endswith(f", {r['resolution']}"))
 
 
 def plot_results(results: list[dict], path: Path) -> None:
     """End-to-end FPS, one panel per device, runtime and resolution and one group of bars per blend +
-    harmonizer, idle and busy side by side; written atomically."""
+    harmonizer (the plain reference first), idle and busy side by side; written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: never needs a display
     import matplotlib.pyplot as plt
 
-    panels = list(dict.fromkeys(_panel(r) for r in results))
+    panels = list(dict.fromkeys(_panel(r) for r in results if r["blend"] != PLAIN))
     pairs = list(dict.fromkeys(_pair(r) for r in results))
     loads = sorted({r.get("busy_cores", 0) for r in results})
     width = 0.8 / len(loads)
     fig, axes = plt.subplots(len(panels), 1, figsize=(max(6.0, 1.0 * len(pairs) + 1.5), 2.8 * len(panels)),
                              dpi=120, squeeze=False, sharey=True)
     for ax, panel in zip(axes[:, 0], panels):
-        rows = [r for r in results if _panel(r) == panel]
+        rows = [r for r in results if _in_panel(r, panel)]
         for k, busy in enumerate(loads):
             fps = {_pair(r): r["fps"] for r in rows if r.get("busy_cores", 0) == busy}
             xs = [i + (k - (len(loads) - 1) / 2) * width for i in range(len(pairs))]

@@ -15,6 +15,7 @@ import numpy as np
 from app.errors import UsageError
 from app.sinks.base import Sink
 from app.sinks.image_sequence import EXAMPLE, ImageSequenceSink, is_sequence
+from app.sinks.threaded import InThread
 from app.sinks.video_file import FOURCC, VideoFileSink
 
 OPTION = "--output-matte"
@@ -61,8 +62,8 @@ def make_matte_sink(spec: str) -> MatteSink:
         raise UsageError(f"{OPTION} {spec} is a folder; give a video such as {path / 'matte.mp4'} or a PNG "
                          f"sequence such as {path / EXAMPLE}")
     if is_sequence(path) or path.suffix.lower() == ".png":  # a single PNG: the sink says how to number it
-        return MatteSink(ImageSequenceSink(path, OPTION))
+        return MatteSink(InThread(ImageSequenceSink(path, OPTION)))
     if path.suffix.lower() in FOURCC:
-        return MatteSink(VideoFileSink(path, OPTION))
+        return MatteSink(InThread(VideoFileSink(path, OPTION)))
     raise UsageError(f"{OPTION} {spec}: unsupported file type; use a video ({', '.join(sorted(FOURCC))}) or a "
                      f"numbered PNG sequence such as {EXAMPLE}")

@@ -161,10 +161,15 @@ def follow_part(part: Tracked, grey: np.ndarray, full_width: int) -> Tracked | N
     return Tracked(part.mask, moved, part.template, at)
 
 
+#: Side of the box filter that ramps a painted part's outline (two pixels either side).
+RAMP = 5
+
+
 def paint(parts: list[Tracked], size: tuple[int, int]) -> np.ndarray:
     """The parts' masks pasted at their boxes into a float32 image of ``size`` = (w, h), with a
     two-pixel ramp across their outlines so that the raised matte has no hard step."""
     out = np.zeros((size[1], size[0]), np.float32)
+    left, top, right, bottom = size[0], size[1], 0, 0
     for part in parts:
         x, y, w, h = part.box
         cx0, cy0 = max(0, -x), max(0, -y)
@@ -172,7 +177,16 @@ def paint(parts: list[Tracked], size: tuple[int, int]) -> np.ndarray:
         if cx1 > cx0 and cy1 > cy0:
             region = out[y + cy0:y + cy1, x + cx0:x + cx1]
             np.maximum(region, part.mask[cy0:cy1, cx0:cx1], out=region)
-    return cv2.blur(out, (5, 5))
+            left, top = min(left, x + cx0), min(top, y + cy0)
+            right, bottom = max(right, x + cx1), max(bottom, y + cy1)
+    if right <= left:
+        return out
+    # The ramp only where something was painted (and its reach): elsewhere the blur of zeros is zero. A
+    # margin of twice the reach keeps the crop's reflected border in zeros, as the whole image's would be.
+    r = 2 * (RAMP // 2)
+    box = slice(max(0, top - r), min(size[1], bottom + r)), slice(max(0, left - r), min(size[0], right + r))
+    out[box] = cv2.blur(out[box], (RAMP, RAMP))
+    return out
 
 
 class PartGuard:

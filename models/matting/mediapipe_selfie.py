@@ -103,12 +103,14 @@ class MediaPipeSelfie(Matting):
         try:
             with quiet_native_logs():
                 self._segmenter = vision.ImageSegmenter.create_from_options(options)
-                self._segment(np.zeros((64, 64, 3), np.uint8))  # the delegate logs on first use
+                self.segment(np.zeros((64, 64, 3), np.uint8))  # the delegate logs on first use
         except (RuntimeError, ValueError) as exc:
             raise MattingModelError(f"{path} is not a MediaPipe segmentation model ({exc})") from None
         self.model_path = path
 
-    def _segment(self, rgb: np.ndarray) -> np.ndarray:
+    def segment(self, rgb: np.ndarray) -> np.ndarray:
+        """Person confidence (float32, the size of ``rgb``); MediaPipe resizes ``rgb`` to the model's input and the
+        mask back."""
         import mediapipe as mp
 
         result = self._segmenter.segment(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
@@ -120,7 +122,7 @@ class MediaPipeSelfie(Matting):
         # MediaPipe resizing a full HD frame and upsampling its mask back to it.
         w, h = frame.size
         small = frame.scaled(WORK_LONG_SIDE)
-        mask = self._segment(small)
+        mask = self.segment(small)
         if frame.pixels is not None:  # upload the small mask, enlarge it on the device
             return Matte(alpha=resize(alpha_tensor(mask, frame.pixels.device), (w, h)))
         return Matte(alpha=mask if small is frame.rgb else cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR))

@@ -46,9 +46,10 @@ def apply_thread_budget(budget: ThreadBudget | None = None) -> ThreadBudget:
 
 
 #: How much lower than the frame loop a background worker runs (Linux nice steps): at +5 the kernel gives
-#: it about a third of a contended core's share, so the harmonizer's predictions (one every 100 ms, ~9 ms
+#: it about a third of a contended core's share, so the harmonizer's predictions (a few a second, ~9 ms
 #: each on ONNX Runtime) take the time the frame loop leaves rather than the frame loop's own (2-core EPYC,
-#: 1280×720, ``harmonicam bench``: 63 → 65 FPS idle; with one core busy the rate of 10 a second holds).
+#: 1280×720, ``harmonicam bench``: 63 → 65 FPS idle, measured at 10 predictions a second, a rate that held with
+#: one core busy).
 BACKGROUND_NICE = 5
 
 

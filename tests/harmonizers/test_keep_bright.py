@@ -11,6 +11,7 @@ from app.cli import build_parser, main
 from models import registry
 from models.blending.base import Composite
 from models.frame import Frame
+from models.harmonizers.harmonizer import filters as F
 from models.harmonizers.harmonizer.lut_export import cube_table
 from models.harmonizers.keep_bright import KEEP_CONTRAST, MAX_DARKEN, NO_LIFT, PULL, lift_affine
 from models.harmonizers.realtime import ImageToImageHarmonizer, TransformHarmonizer, toward
@@ -215,3 +216,28 @@ def test_the_option_reaches_the_harmonizer_of_harmonize_and_parses_on_run_and_lu
     assert made[0].keep_bright is expected
     for argv in (["run"], ["lut", "--background", "blur", "--out", "x.cube"]):
         assert build_parser().parse_args([*argv, *flag]).keep_bright is expected
+
+
+@pytest.mark.parametrize("lift", [(1.3, 0.05), (1.6, 0.25), (1.0, -0.1)])
+def test_the_cpu_filter_pass_applies_the_lift_as_a_second_pass_would(astronaut, lift):
+    from models.harmonizers.harmonizer.filter_apply import FilterApplier
+
+    composite = cv2.resize(astronaut, (320, 320))
+    yy, xx = np.mgrid[0:320, 0:320]
+    alpha = np.clip((160 - np.hypot(xx - 160, yy - 180)) / 40, 0, 1).astype(np.float32)  # a wide soft edge
+    args = np.array([0.3, -0.4, -0.2, 0.2, -0.3, 0.2], np.float32)
+    applier = FilterApplier("cpu")
+    fused = applier(composite, alpha, args, lift=lift)
+    # exact: the official float chain (blended by α), then the lift on luma, clipped, blended by α once more
+    image = torch.from_numpy(composite).permute(2, 0, 1)[None].double() / 255
+    chain = F.apply_filters_reference(image, torch.from_numpy(args)[None].double(),
+                                      torch.from_numpy(alpha)[None, None].double())[0].permute(1, 2, 0).numpy()
+    a = alpha[..., None]
+    mapped = np.clip(chain + ((lift[0] - 1) * (chain @ WEIGHTS) + lift[1])[..., None], 0, 1)
+    exact = (chain + a * (mapped - chain)) * 255
+    assert np.abs(fused - exact).max() <= 1
+    # a second pass over the uint8 chain (what the torch path does) rounds twice: near it, no closer to exact
+    two_passes = apply_colour_affine(applier(composite, alpha, args), alpha, lift_affine(np.array(lift)))
+    assert np.abs(fused.astype(int) - two_passes).max() <= 2
+    assert np.array_equal(fused[alpha == 0], composite[alpha == 0])
+    assert np.abs(fused.astype(int) - applier(composite, alpha, args)).max() > 20  # the lift really acts

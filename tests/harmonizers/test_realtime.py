@@ -122,7 +122,7 @@ def test_background_statistics_are_computed_once_per_background(monkeypatch):
     rgb, alpha = person()
     bg = np.full_like(rgb, 90)
     state = StreamState(live=False)
-    for i in range(12):  # 0.4 s at 30 fps: several predictions at 10 Hz
+    for i in range(12):  # 0.4 s at 30 fps: several predictions at 5 Hz
         h.harmonize(Composite(rgb, alpha, rgb), bg, Frame(rgb, i, i / 30), state)
     assert len(calls) == 1 and h.current_transform(state) is not None
     h.background_changed(state)

@@ -48,3 +48,19 @@ def test_a_hand_mask_keeps_to_the_fingers():
     cv2.fillConvexPoly(hull, cv2.convexHull(points).astype(np.int32), 1)
     assert mask.sum() < 0.5 * hull.sum()                 # well under the landmarks' convex hull
     assert not mask[80, 115]                             # between the middle and ring finger tips
+
+
+
+def test_painting_ramps_only_around_the_parts_as_the_whole_image_would():
+    """The ramp is the whole image's 5×5 box filter of the pasted masks (an independent formula: blur
+    everything), computed only around the parts, also where a part touches the frame's edge."""
+    full = (320, 240)
+    grey = textured(60, 80)
+    corner, middle = np.zeros((240, 320), bool), np.zeros((240, 320), bool)
+    corner[0:50, 270:320] = True
+    middle[100:160, 100:150] = True
+    parts = [start_tracking(corner, grey), start_tracking(middle, grey)]
+    assert None not in parts
+    pasted = (corner | middle).astype(np.float32)
+    np.testing.assert_allclose(paint(parts, full), cv2.blur(pasted, (5, 5)), atol=1e-6)
+    assert paint([], full).max() == 0.0

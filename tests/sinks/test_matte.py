@@ -20,7 +20,7 @@ def test_grey_rounds_and_clips():
 def test_a_matte_video_holds_the_alphas_not_the_output(tmp_path):
     out = tmp_path / "matte.avi"
     sink = make_matte_sink(str(out))
-    assert isinstance(sink.writer, VideoFileSink)
+    assert isinstance(sink.writer.sink, VideoFileSink)  # encoded on its own thread
     sink.open((64, 48), 25)
     for level in (0.0, 0.5, 1.0):
         sink.send(np.full((48, 64, 3), (255, 0, 0), np.uint8))  # the output picture: red everywhere
@@ -46,7 +46,7 @@ def test_a_failed_run_leaves_no_matte(tmp_path):
 
 def test_a_numbered_name_is_a_png_sequence(tmp_path):
     sink = make_matte_sink(str(tmp_path / "matte_%05d.png"))
-    assert isinstance(sink.writer, ImageSequenceSink)
+    assert isinstance(sink.writer.sink, ImageSequenceSink)
     sink.open((8, 6), 30)
     sink.send_alpha(np.full((6, 8), 0.25, np.float32))
     sink.close()

@@ -19,7 +19,7 @@ import torch
 
 from models.frame import Image, on_device
 from models.harmonizers.adain.network import AdainNet
-from models.harmonizers.realtime import ImageToImageHarmonizer, SmallInputs, network_input
+from models.harmonizers.realtime import PREDICTION_RATE_HZ, ImageToImageHarmonizer, SmallInputs, network_input
 from models.ops.onnx_export import OnnxSpec
 from models.ops.onnx_runtime import runtime_networks
 from models.registry import register
@@ -39,7 +39,7 @@ class AdainHarmonizer(ImageToImageHarmonizer):
     uses_background = True
 
     def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
-                 rate_hz: float = 10.0, tau_s: float = 1.0, runtime: str = "torch") -> None:
+                 rate_hz: float = PREDICTION_RATE_HZ, tau_s: float = 1.0, runtime: str = "torch") -> None:
         super().__init__(strength, device, rate_hz, tau_s, runtime)
         path = weights_path(weights, ARCHITECTURE, "the AdaIN harmonizer has no weights: pass --harmonizer-weights "
                             "PATH to a .safetensors file written by models.training.train_adain")

@@ -11,8 +11,11 @@ highlight∘shadow tone curve (one function for all channels).
 
 CPU path ("lut"): T∘B∘C table (``cv2.LUT``) → saturation vectorised in float32 →
 tone curve through a 65536-entry table indexed by the 16-bit rounded value →
-blend with α, all restricted to the bounding box of α>0 and processed in strips
-of rows that stay in L2. Where the tone curve is too steep at an end for that
+blend with α → the keep-bright lift when one is given
+(:mod:`models.harmonizers.keep_bright`), all restricted to the bounding box of
+α>0 and processed in strips of rows that stay in L2. The lift is one luma gain
+and offset, so in the strip it costs one plane shared by the three channels
+instead of a second pass over the frame. Where the tone curve is too steep at an end for that
 table (exponent below ~0.56, i.e. a highlight argument below ~-0.44 or a shadow
 argument above ~0.44) it is evaluated exactly with ``cv2.pow`` instead.
 
@@ -41,6 +44,7 @@ import numpy as np
 import torch
 
 from models.harmonizers.harmonizer import filters as F
+from models.harmonizers.keep_bright import LUMA
 from models.ops.tensor_image import to_device
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,11 @@ _POW_EPS = 1e-9
 # rounding to the nearest entry then errs by at most that, so the output stays
 # within one level of the exact chain.
 _MAX_TONE_STEP = 0.5
+# The tone table is built for the highlight and shadow arguments rounded to this step, so that a
+# stream whose smoothed arguments drift by a little every frame keeps one table (warm in the cache)
+# instead of building a new one per frame. A curve 1 − (1 − x)^(1+h) moves by at most
+# max_y(−y·ln y) = 1/e per unit of h, so half a step errs by at most 0.37·_TONE_STEP/2·255 ≈ 0.2 level.
+_TONE_STEP = 1 / 256
 
 
 def effective_args(args: np.ndarray | torch.Tensor | list[float], strength: float = 1.0) -> np.ndarray:
@@ -72,6 +81,7 @@ class _Plan:
     saturation: float                    # 0: skipped
     tone: np.ndarray | None              # 65536 float32, 255·(shadow∘highlight)(k/65535)
     tone_exact: tuple[float, float] | None  # (highlight, shadow) when the table is too coarse
+    lift: tuple[float, float] | None = None  # keep-bright (gain, offset) on [0,1] luma, applied after the blend
 
 
 def _mean_clipped(composite: np.ndarray, gains: np.ndarray, cap: float) -> np.ndarray:
@@ -196,6 +206,23 @@ def _tone_exact(y: np.ndarray, h: float, s: float) -> None:
     y *= 255
 
 
+def _lift(planes: list[np.ndarray], alpha: np.ndarray, lift: tuple[float, float], tmp: list[np.ndarray]) -> None:
+    """The keep-bright lift on the blended float planes (0..255), in place, as
+    :func:`~models.ops.colour_transform.apply_colour_affine` applies its colour map to the uint8 image:
+    ``x + α·(clip(x + s, 0, 255) − x)`` with ``s = (c − 1)·Y + 255·d`` shared by the channels."""
+    gain, offset = lift
+    k = gain - 1
+    shift, step = tmp
+    cv2.addWeighted(planes[0], k * LUMA[0], planes[1], k * LUMA[1], 255 * offset, dst=shift)
+    cv2.scaleAdd(planes[2], k * LUMA[2], shift, dst=shift)
+    for p in planes:
+        np.add(p, shift, out=step)
+        np.clip(step, 0, 255, out=step)
+        np.subtract(step, p, out=step)
+        np.multiply(step, alpha, out=step)
+        np.add(p, step, out=p)
+
+
 def _run_strip(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, plan: _Plan,
                scratch: _Strip) -> None:
     rows, cols = alpha.shape
@@ -205,7 +232,7 @@ def _run_strip(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, plan: _Plan
     light: np.ndarray | float = 0.0
     if plan.saturation:
         light = _saturate(y, plan.saturation, bufs[3:])
-    res = []
+    blended = []
     for i in range(3):
         if plan.tone_exact is not None:
             if plan.saturation:
@@ -224,9 +251,10 @@ def _run_strip(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, plan: _Plan
                 diff = np.take(plan.tone, idx, out=y[i], mode="wrap")
                 np.subtract(diff, c8[i], out=diff)
         np.multiply(diff, alpha, out=diff)
-        np.add(diff, c8[i], out=diff)
-        res.append(cv2.convertScaleAbs(diff))       # rounds to nearest, saturates
-    cv2.merge(res, dst=out)
+        blended.append(np.add(diff, c8[i], out=diff))
+    if plan.lift is not None:
+        _lift(blended, alpha, plan.lift, bufs[3:5])  # saturation's scratch is free again
+    cv2.merge([cv2.convertScaleAbs(p) for p in blended], dst=out)  # rounds to nearest, saturates
 
 
 class FilterApplier:
@@ -261,16 +289,20 @@ class FilterApplier:
                 log.warning("torch.compile unavailable (%s); using eager filters", exc)
 
     def __call__(self, composite: np.ndarray | torch.Tensor, alpha: np.ndarray | torch.Tensor,
-                 args: np.ndarray | torch.Tensor | list[float], strength: float = 1.0
-                 ) -> np.ndarray | torch.Tensor:
+                 args: np.ndarray | torch.Tensor | list[float], strength: float = 1.0,
+                 lift: tuple[float, float] | None = None) -> np.ndarray | torch.Tensor:
         """Harmonize ``composite`` (uint8 H×W×3 RGB) inside ``alpha`` (float32 H×W, 0..1).
 
         ``args`` are the six raw regressor outputs in FILTER_ORDER; ``strength``
-        scales them after clamping (0 returns the composite). Returns uint8 H×W×3
-        of the input's kind (NumPy array or tensor on the input's device); a tensor on
-        an accelerator always takes the torch path there.
+        scales them after clamping (0 returns the composite). ``lift``, a keep-bright
+        (gain, offset), is applied inside α after the chain; only the CPU path takes it
+        (:attr:`fuses_lift`). Returns uint8 H×W×3 of the input's kind (NumPy array or
+        tensor on the input's device); a tensor on an accelerator always takes the torch
+        path there.
         """
         a = effective_args(args, strength)
+        if lift is not None and not self.fuses_lift(composite):
+            raise ValueError("only the CPU path applies a lift; apply it after the chain elsewhere")
         if isinstance(composite, torch.Tensor) and composite.ndim == 4:
             return self._apply_frame_tensor(composite, alpha, a)
         on_device = isinstance(composite, torch.Tensor) and composite.device.type != "cpu"
@@ -283,9 +315,9 @@ class FilterApplier:
         out = composite.copy()
         inside = (alpha > 0).view(np.uint8)
         _, y, w, h = cv2.boundingRect(inside)
-        if not a.any() or w == 0:
+        if (not a.any() and lift is None) or w == 0:
             return out
-        plan = self._plan(composite, a)
+        plan = self._plan(composite, a, lift)
         # Strips of a few ten thousand pixels keep every scratch plane in L2; each is
         # trimmed to the box of its own α>0 pixels (a silhouette is narrower at the head).
         rows = max(1, self.strip_pixels // w)
@@ -304,10 +336,14 @@ class FilterApplier:
             list(self._pool.map(run, range(len(self._scratch))))
         return out
 
-    def _plan(self, composite: np.ndarray, a: np.ndarray) -> _Plan:
+    def fuses_lift(self, composite: np.ndarray | torch.Tensor) -> bool:
+        """Whether a call with this ``composite`` applies a keep-bright lift itself (the CPU path on host arrays)."""
+        return self.backend == "lut" and not isinstance(composite, torch.Tensor)
+
+    def _plan(self, composite: np.ndarray, a: np.ndarray, lift: tuple[float, float] | None = None) -> _Plan:
         t, b, c, s, h, sh = (float(v) for v in a)
+        h, sh = (round(v / _TONE_STEP) * _TONE_STEP for v in (h, sh))
         if (h, sh) != self._tone_key:
-            # The EMA settles, so the same tone curve usually serves many frames.
             self._tone_key = (h, sh)
             table = _tone_table(h, sh) if (h or sh) else None
             coarse = table is not None and np.abs(np.diff(table)).max() > _MAX_TONE_STEP
@@ -315,7 +351,7 @@ class FilterApplier:
             self._tone_exact = (h, sh) if coarse else None
         levels = torch.arange(256, dtype=torch.float64).expand(3, 256) / 255
         lut = ChannelCurves.from_frame(composite, t, b, c)(levels) * _SCALE
-        return _Plan(lut.numpy().astype(np.float32).reshape(3, 1, 256), s, self._tone, self._tone_exact)
+        return _Plan(lut.numpy().astype(np.float32).reshape(3, 1, 256), s, self._tone, self._tone_exact, lift)
 
     def _chain_safe(self, image: torch.Tensor, args: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         try:

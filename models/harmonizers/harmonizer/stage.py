@@ -23,7 +23,8 @@ from models.blending.base import Composite
 from models.harmonizers.harmonizer.filter_apply import FilterApplier, effective_args
 from models.harmonizers.harmonizer.lite import HarmonizerLiteNet
 from models.harmonizers.harmonizer.network import INPUT_SIZE, HarmonizerNet
-from models.harmonizers.realtime import SmallInputs, TransformHarmonizer, network_input
+from models.harmonizers.keep_bright import changes_pixels
+from models.harmonizers.realtime import PREDICTION_RATE_HZ, SmallInputs, TransformHarmonizer, network_input
 from models.ops.checkpoint import load_state_dict_file
 from models.ops.onnx_export import OnnxSpec
 from models.ops.onnx_runtime import runtime_networks
@@ -49,7 +50,7 @@ class FilterHarmonizer(TransformHarmonizer):
     input_size = INPUT_SIZE
 
     def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
-                 rate_hz: float = 10.0, tau_s: float = 1.0, runtime: str = "torch") -> None:
+                 rate_hz: float = PREDICTION_RATE_HZ, tau_s: float = 1.0, runtime: str = "torch") -> None:
         super().__init__(strength, device, rate_hz, tau_s, runtime)
         path = weights_path(weights, LITE, "the harmonizer has no weights: pass --harmonizer-weights PATH to our "
                             ".safetensors or an official harmonizer.pth")
@@ -80,10 +81,21 @@ class FilterHarmonizer(TransformHarmonizer):
         return effective_args(args[0].float())
 
     def apply(self, composite: Composite, transform: np.ndarray, stream: dict[str, Any]):
+        return self._applier(stream)(composite.image, composite.alpha, transform)
+
+    def apply_lifted(self, composite: Composite, transform: np.ndarray, lift: np.ndarray,
+                     stream: dict[str, Any]):
+        """On the CPU the lift runs inside the filter pass (no second pass over the frame); elsewhere after it."""
+        applier = self._applier(stream)
+        if not changes_pixels(lift) or not applier.fuses_lift(composite.image):
+            return super().apply_lifted(composite, transform, lift, stream)
+        return applier(composite.image, composite.alpha, transform, lift=(float(lift[0]), float(lift[1])))
+
+    def _applier(self, stream: dict[str, Any]) -> FilterApplier:
         applier = stream.get("filters")
         if applier is None:
             applier = stream["filters"] = FilterApplier(self.device)
-        return applier(composite.image, composite.alpha, transform)
+        return applier
 
     def onnx_specs(self) -> list:
         size = (1, 3, INPUT_SIZE, INPUT_SIZE)

@@ -19,7 +19,7 @@ import torch
 
 from models.frame import Image, on_device
 from models.harmonizers.hpbnet.network import HpbNet
-from models.harmonizers.realtime import ImageToImageHarmonizer, SmallInputs, network_input
+from models.harmonizers.realtime import PREDICTION_RATE_HZ, ImageToImageHarmonizer, SmallInputs, network_input
 from models.ops.onnx_export import OnnxSpec
 from models.ops.onnx_runtime import runtime_networks
 from models.registry import register
@@ -41,7 +41,7 @@ class HpbnetHarmonizer(ImageToImageHarmonizer):
     input_size = INPUT_SIZE
 
     def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
-                 rate_hz: float = 10.0, tau_s: float = 1.0, runtime: str = "torch") -> None:
+                 rate_hz: float = PREDICTION_RATE_HZ, tau_s: float = 1.0, runtime: str = "torch") -> None:
         super().__init__(strength, device, rate_hz, tau_s, runtime)
         self.network = HpbNet.from_checkpoint(weights_path(weights, ARCHITECTURE, NO_WEIGHTS)).to(device)
         self.onnx_networks = runtime_networks(self.onnx_specs(), runtime, device)

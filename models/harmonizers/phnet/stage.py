@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from models.blending.base import Composite
 from models.frame import Image, on_device
 from models.harmonizers.phnet.network import SIZE_MULTIPLE, SMALL, PHNet
-from models.harmonizers.realtime import ImageToImageHarmonizer, SmallInputs, network_input
+from models.harmonizers.realtime import PREDICTION_RATE_HZ, ImageToImageHarmonizer, SmallInputs, network_input
 from models.ops.onnx_export import OnnxSpec
 from models.ops.onnx_runtime import runtime_networks
 from models.ops.sizes import fit_long_side
@@ -74,7 +74,7 @@ class PHNetHarmonizer(ImageToImageHarmonizer):
     input_size = INPUT_SIZE
 
     def __init__(self, strength: float = 1.0, device: str = "cpu", weights: str | os.PathLike | None = None,
-                 rate_hz: float = 10.0, tau_s: float = 1.0, runtime: str = "torch") -> None:
+                 rate_hz: float = PREDICTION_RATE_HZ, tau_s: float = 1.0, runtime: str = "torch") -> None:
         super().__init__(strength, device, rate_hz, tau_s, runtime)
         self.network = PHNet.from_checkpoint(weights_path(weights, ARCHITECTURE, NO_WEIGHTS)).to(device)
         self.input_size = INPUT_SIZES.get(self.network.config.name, INPUT_SIZE)
