@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from app.backgrounds import Background
 from app.closing import close_all
@@ -43,6 +42,7 @@ from models.harmonizers.base import Harmonizer
 from models.matting.base import Matte, Matting
 from models.matting.postprocess import MatteOptions, MattePostprocess
 from models.ops.crossfade import crossfade
+from models.ops.device_faults import is_device_failure
 from models.ops.tensor_image import alpha_array, download, upload
 from models.stream import StreamState
 
@@ -358,14 +358,6 @@ class Pipeline:
                         self.background.close]
         self._closer.shutdown(wait=True)
         close_all(closers, "the pipeline")
-
-
-def is_device_failure(exc: BaseException) -> bool:
-    """Out of device memory or a CUDA error: the device, not the stage, failed."""
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return True
-    accelerator_error = getattr(torch, "AcceleratorError", ())
-    return isinstance(exc, accelerator_error or RuntimeError) and "CUDA" in str(exc)
 
 
 class Pacer:

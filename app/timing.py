@@ -1,4 +1,10 @@
-"""Per-stage timings: what the GUI overlay and ``harmonicam bench`` show."""
+"""Per-stage timings: what the GUI overlay and ``harmonicam bench`` show.
+
+On a CUDA device the host only queues a stage's work, so a wall clock around it measures the
+queueing. There the stages that run on the GPU are timed with CUDA events recorded on the
+stream around them; an event pair is read once the GPU has passed its end (:meth:`StageTimes.summary`
+and every new measure read the finished ones), so timing never makes the host wait.
+"""
 from __future__ import annotations
 
 import time
@@ -7,8 +13,11 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import numpy as np
+import torch
 
 STAGES = ("capture", "transfer", "matting", "background", "blend", "harmonize", "sink")
+#: Stages whose work runs on the pipeline's device (capture and sinks are host work on every path).
+DEVICE_STAGES = ("transfer", "matting", "background", "blend", "harmonize")
 
 
 class StageTimes:
@@ -19,8 +28,11 @@ class StageTimes:
     stands still while paused, so the frame rate after a pause is the working rate.
     """
 
-    def __init__(self, window: int = 300) -> None:
+    def __init__(self, window: int = 300, device: str | torch.device = "cpu") -> None:
         self.window = window
+        #: CUDA events time the device stages (see the module's docstring).
+        self.events = torch.device(device).type == "cuda"
+        self._pending: deque[tuple[str, torch.cuda.Event, torch.cuda.Event]] = deque()
         self.ms: dict[str, deque[float]] = {s: deque(maxlen=window) for s in STAGES}
         self.latency_ms: deque[float] = deque(maxlen=window)
         self.frame_done: deque[float] = deque(maxlen=window)
@@ -32,11 +44,27 @@ class StageTimes:
 
     @contextmanager
     def measure(self, stage: str) -> Iterator[None]:
+        if self.events and stage in DEVICE_STAGES:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            try:
+                yield
+            finally:
+                end.record()
+                self._pending.append((stage, start, end))
+                self._read_events()
+            return
         t0 = time.perf_counter()
         try:
             yield
         finally:
             self.add(stage, (time.perf_counter() - t0) * 1e3)
+
+    def _read_events(self) -> None:
+        """Add the times of the event pairs the GPU has passed, in order; never waits."""
+        while self._pending and self._pending[0][2].query():
+            stage, start, end = self._pending.popleft()
+            self.add(stage, start.elapsed_time(end))
 
     def frame_finished(self, latency_ms: float) -> None:
         self.latency_ms.append(latency_ms)
@@ -57,6 +85,7 @@ class StageTimes:
         return self._paused_at is not None
 
     def clear(self) -> None:
+        self._pending.clear()
         for d in (*self.ms.values(), self.latency_ms, self.frame_done):
             d.clear()
 
@@ -69,6 +98,7 @@ class StageTimes:
 
     def summary(self) -> dict[str, dict[str, float]]:
         """{stage: {"median": ms, "p95": ms}} for stages that ran."""
+        self._read_events()
         return {s: stats(v) for s, v in self.ms.items() if v}
 
 

@@ -31,7 +31,7 @@ from models.ops.guided import fast_guided_filter, fast_guided_filter_tensor
 from models.ops.onnx_export import OnnxSpec
 from models.ops.onnx_runtime import runtime_networks
 from models.ops.sizes import fit_long_side
-from models.ops.tensor_image import alpha_array, resize, rgb_to_gray
+from models.ops.tensor_image import resize, rgb_to_gray
 from models.registry import register
 from models.stream import StreamState
 from models.weights import shipped_check, weights_path
@@ -53,6 +53,32 @@ def outline_box(alpha: np.ndarray, margin: int = MARGIN) -> tuple[int, int, int,
     h, w = alpha.shape
     return (max(0, xs.min() - margin), max(0, ys.min() - margin),
             min(w, xs.max() + 1 + margin), min(h, ys.max() + 1 + margin))
+
+
+def _span(inside: torch.Tensor, margin: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(first, one past the last) index of the true entries of a bool vector, widened by ``margin`` and
+    clipped; (n, 0) when there are none. Device scalars: nothing is read on the host."""
+    n = inside.numel()
+    index = torch.arange(n, device=inside.device)
+    first = torch.where(inside, index, n).amin()
+    last = torch.where(inside, index + 1, 0).amax()
+    found = first < n
+    return (torch.where(found, (first - margin).clamp(min=0), n),
+            torch.where(found, (last + margin).clamp(max=n), 0))
+
+
+def outline_box_mask(small_alpha: torch.Tensor, full: tuple[int, int], margin: int = MARGIN) -> torch.Tensor:
+    """:func:`outline_box` of a working-size matte (1×1×h×w) carried to ``full`` = (W, H) as in
+    :func:`_full_box`, as a bool 1×1×H×W mask on the device (all false with no outline)."""
+    outline = (small_alpha[0, 0] > OUTLINE[0]) & (small_alpha[0, 0] < OUTLINE[1])
+    (h, w), (W, H) = outline.shape, full
+    (y0, y1), (x0, x1) = _span(outline.any(1), margin), _span(outline.any(0), margin)
+    rows = torch.arange(H, device=outline.device)
+    cols = torch.arange(W, device=outline.device)
+    # Full-resolution pixel X lies in the box when floor(x0·W/w) ≤ X < ceil(x1·W/w), in exact integers.
+    in_rows = (rows * h >= y0 * H - (y0 * H) % h) & (rows * h < y1 * H)
+    in_cols = (cols * w >= x0 * W - (x0 * W) % w) & (cols * w < x1 * W)
+    return (in_rows[:, None] & in_cols[None, :])[None, None]
 
 
 def _full_box(box: tuple[int, int, int, int], small: tuple[int, int], full: tuple[int, int]):
@@ -125,31 +151,24 @@ class LearnedBlend(Blend):
 
     def _blend_tensor(self, frame: Frame, alpha: torch.Tensor, background: torch.Tensor,
                       excluded: torch.Tensor | None) -> Composite:
+        """The device path: the same correction, decided without a round trip to the host.
+
+        The box around the outline would need its corners on the host (a wait on the GPU every frame) and
+        would give the network a new input size every frame. Here the network sees the whole working copy
+        (one size per frame size) and the box is a mask on the device: outside it nothing changes, so with
+        no outline in view the result is exactly linear blending, as on the host."""
         image = frame.pixels
         h, w = alpha.shape[-2:]
         size = fit_long_side(w, h, WORK_LONG_SIDE)
         small_alpha = resize(alpha, size)
-        # The box is decided on the host from the working-size matte (a few hundred kilobytes at most).
-        box = outline_box(alpha_array(small_alpha))
-        if box is None:
-            return Composite(blend_linear_torch(image, alpha, background), alpha, image)
-        x0, y0, x1, y1 = box
-        delta = self._delta(resize(image, size)[..., y0:y1, x0:x1], small_alpha[..., y0:y1, x0:x1],
-                            resize(background, size)[..., y0:y1, x0:x1])
-        X0, Y0, X1, Y1 = _full_box(box, size, (w, h))
-        up = torch.nn.functional.interpolate(delta[None], size=(Y1 - Y0, X1 - X0), mode="bilinear",
-                                             align_corners=False)
-        region = image[..., Y0:Y1, X0:X1]
-        d_alpha = fast_guided_filter_tensor(rgb_to_gray(region), up[:, :1], GUIDE_RADIUS, GUIDE_EPS, clip=False)
-        band = mixed_band_tensor(alpha)
+        delta = self._delta(resize(image, size), small_alpha, resize(background, size))
+        up = torch.nn.functional.interpolate(delta[None], size=(h, w), mode="bilinear", align_corners=False)
+        d_alpha = fast_guided_filter_tensor(rgb_to_gray(image), up[:, :1], GUIDE_RADIUS, GUIDE_EPS, clip=False)
+        band = mixed_band_tensor(alpha) & outline_box_mask(small_alpha, (w, h))
         if excluded is not None:
             band &= ~excluded
-        band = band[..., Y0:Y1, X0:X1]
-        out_alpha = alpha.clone()
-        matte = alpha[..., Y0:Y1, X0:X1]
-        out_alpha[..., Y0:Y1, X0:X1] = torch.where(band, (matte + d_alpha).clamp(0, 1), matte)
-        fg = image.clone()
-        fg[..., Y0:Y1, X0:X1] = torch.where(band, (region + up[:, 1:]).clamp(0, 1), region)
+        out_alpha = torch.where(band, (alpha + d_alpha).clamp(0, 1), alpha)
+        fg = torch.where(band, (image + up[:, 1:]).clamp(0, 1), image)
         return Composite(blend_linear_torch(fg, out_alpha, background), out_alpha, fg)
 
     def onnx_specs(self) -> list:

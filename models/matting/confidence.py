@@ -14,15 +14,19 @@ or pasted background onto people somewhere. So post-processing here
   (:func:`sure_masks`, :func:`guard`, :func:`guard_tensor`).
 
 All decisions are made on the small working copy of the matte (long side
-:data:`models.matting.solidify.WORK_LONG_SIDE`) and from the current frame only.
+:data:`models.matting.solidify.WORK_LONG_SIDE`) and from the current frame only. Each has a
+``*_tensor`` twin that decides the same on the device (regions from :mod:`models.ops.components`),
+so a GPU pipeline never waits for the matte to reach the host.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from models.matting.regions import enclosed_pockets, small_regions
+from models.ops.components import label_regions, region_reduce, region_sums, touches_border
 from models.ops.tensor_image import resize_mask
 
 SURE_PERSON = 0.9
@@ -60,6 +64,17 @@ def drop_unsure_islands(alpha: np.ndarray, share: float = ISLAND_SHARE) -> np.nd
     return np.where(gone & (alpha < SURE_PERSON), 0.0, alpha).astype(np.float32)
 
 
+def drop_unsure_islands_tensor(alpha: torch.Tensor, share: float = ISLAND_SHARE) -> torch.Tensor:
+    """:func:`drop_unsure_islands` of a working copy on the device (1×1×h×w; a new tensor, decided there)."""
+    a = alpha[0, 0]
+    labels = label_regions(a > BOUNDARY, connectivity=8)
+    areas = region_sums(labels, torch.ones_like(a))
+    peaks = region_reduce(labels, a, "amax")
+    small = (areas[labels] < share * areas[:-1].max()) & (peaks[labels] < SURE_PERSON)
+    gone = F.max_pool2d(small[None, None].to(alpha.dtype), 3, stride=1, padding=1) > 0
+    return torch.where(gone & (alpha < SURE_PERSON), 0.0, alpha)
+
+
 def close_unsure_holes(alpha: np.ndarray, share: float = HOLE_SHARE) -> np.ndarray:
     """``alpha`` (working copy) with its small enclosed holes closed where the model is merely unsure:
     4-connected regions of α ≤ 0.5 that touch neither the frame's border nor any pixel of
@@ -77,6 +92,17 @@ def close_unsure_holes(alpha: np.ndarray, share: float = HOLE_SHARE) -> np.ndarr
     if close.size == 0:
         return alpha
     return np.where(np.isin(labels, close), 1.0, alpha).astype(np.float32)
+
+
+def close_unsure_holes_tensor(alpha: torch.Tensor, share: float = HOLE_SHARE) -> torch.Tensor:
+    """:func:`close_unsure_holes` of a working copy on the device (1×1×h×w; a new tensor, decided there)."""
+    a = alpha[0, 0]
+    person = a > BOUNDARY
+    labels = label_regions(~person, connectivity=4)
+    areas = region_sums(labels, torch.ones_like(a))
+    floors = region_reduce(labels, a, "amin")
+    closed = (~touches_border(labels) & (areas < share * person.sum()) & (floors > SURE_BACKGROUND))[labels]
+    return torch.where(closed, 1.0, alpha)
 
 
 def keep_sides(alpha: np.ndarray, raw: np.ndarray) -> np.ndarray:
@@ -107,6 +133,19 @@ def sure_masks(model: np.ndarray, rim: int = RIM) -> tuple[np.ndarray, np.ndarra
     return person.astype(bool), background.astype(bool)
 
 
+def sure_masks_tensor(model: torch.Tensor, rim: int = RIM) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sure_masks` on the device (1×1×h×w bool masks of a 1×1×h×w working copy)."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1))
+    kernel = torch.from_numpy(k.astype(np.float32))[None, None].to(model.device, model.dtype)
+
+    def eroded(mask: torch.Tensor) -> torch.Tensor:
+        # Outside the map counts as inside the mask (OpenCV's erosion border), so zero padding of the
+        # complement; a pixel stays where no pixel under the element falls outside.
+        return F.conv2d((~mask).to(model.dtype), kernel, padding=rim) == 0
+
+    return eroded(model >= SURE_PERSON), eroded(model <= SURE_BACKGROUND)
+
+
 def guard(alpha: np.ndarray, model: np.ndarray, sure: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """``alpha`` (float32 H×W, written in place and returned) clamped to the model's answer ``model``
     (H×W) where it is sure: α ≥ model on the sure person, α ≤ model on the sure background
@@ -118,10 +157,9 @@ def guard(alpha: np.ndarray, model: np.ndarray, sure: tuple[np.ndarray, np.ndarr
     return alpha
 
 
-def guard_tensor(alpha: torch.Tensor, model: torch.Tensor, sure: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:
-    """:func:`guard` on the device (1×1×H×W tensors; a new tensor): the small masks are uploaded."""
+def guard_tensor(alpha: torch.Tensor, model: torch.Tensor, sure: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """:func:`guard` on the device (1×1×H×W tensors; a new tensor), ``sure`` from :func:`sure_masks_tensor`."""
     size = alpha.shape[-1], alpha.shape[-2]
-    person, background = (resize_mask(torch.from_numpy(m)[None, None].to(alpha.device, non_blocking=True), size)
-                          for m in sure)
+    person, background = (resize_mask(m, size) for m in sure)
     alpha = torch.where(person, torch.maximum(alpha, model), alpha)
     return torch.where(background, torch.minimum(alpha, model), alpha)

@@ -30,6 +30,7 @@ import torch
 
 from models.frame import Frame
 from models.matting.base import Matte, Matting, MattingModelError
+from models.ops.device_faults import onnxruntime_error
 from models.ops.tensor_image import resize as resize_tensor
 from models.ops.threads import thread_budget
 from models.registry import register
@@ -225,11 +226,17 @@ class OnnxMatting(Matting):
             return w, h
         return (width, height) if self.family == "rvm" else modnet_size(width, height)
 
+    def _failure(self, exc: Exception, on_gpu: bool) -> Exception:
+        """What a failed run raises: a device fault when the GPU failed (the pipeline moves to the CPU)."""
+        return onnxruntime_error(exc, f"{self.model_path} failed in onnxruntime ({_reason(exc)})", on_gpu,
+                                 MattingModelError)
+
     def _run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         try:
             return self._session.run(list(self._sig.outputs), feeds)
         except Exception as exc:  # see _open_session: no narrower base class
-            raise MattingModelError(f"{self.model_path} failed in onnxruntime ({_reason(exc)})") from None
+            on_gpu = self._session.get_providers()[0] == "CUDAExecutionProvider"
+            raise self._failure(exc, on_gpu) from None
 
     def matte(self, frame: Frame) -> Matte:
         if frame.pixels is not None:
@@ -345,7 +352,7 @@ class OnnxMatting(Matting):
         try:
             self._session.run_with_iobinding(io)
         except Exception as exc:  # see _open_session: no narrower base class
-            raise MattingModelError(f"{self.model_path} failed in onnxruntime ({_reason(exc)})") from None
+            raise self._failure(exc, x.device.type == "cuda") from None
         io.synchronize_outputs()
 
     def _alpha_tensor(self, pha: torch.Tensor, device: torch.device, width: int,

@@ -15,6 +15,8 @@ and cut faces on real video.
 """
 from __future__ import annotations
 
+import importlib.util
+import logging
 from dataclasses import dataclass, replace
 
 import cv2
@@ -24,8 +26,9 @@ import torch
 from models.frame import Frame, on_device
 from models.matting.background_bars import StreamBars
 from models.matting.base import Matte
-from models.matting.confidence import (close_unsure_holes, drop_unsure_islands, guard, guard_tensor, keep_sides,
-                                       keep_sides_tensor, sure_masks)
+from models.matting.confidence import (close_unsure_holes, close_unsure_holes_tensor, drop_unsure_islands,
+                                       drop_unsure_islands_tensor, guard, guard_tensor, keep_sides, keep_sides_tensor,
+                                       sure_masks, sure_masks_tensor)
 from models.matting.landmarks import PartGuard
 from models.matting.solidify import BOUNDARY, WORK_LONG_SIDE, reach_of, solidify
 from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,
@@ -33,6 +36,8 @@ from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fa
 from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import alpha_array, alpha_tensor, resize, rgb_to_gray
 from models.ops.temporal import TimeEMA, follow_share, follows
+
+log = logging.getLogger(__name__)
 
 NEGLIGIBLE_ALPHA = 0.25 / 255
 #: The colour-guided feathering is evaluated at most at this long side and enlarged: twice the
@@ -90,6 +95,17 @@ class Decision:
     sure: tuple[np.ndarray, np.ndarray] | None  # guard: (sure person, sure background), sure_masks
 
 
+def _part_guard(o: MatteOptions) -> PartGuard | None:
+    """The face and hand guard the options ask for; None when they ask for none or mediapipe, whose landmark
+    models it runs, is not installed (a machine given only the torch selfie port: the GPU check's image)."""
+    if not (o.faces or o.hands):
+        return None
+    if importlib.util.find_spec("mediapipe") is None:
+        log.warning("the face and hand guards need mediapipe, which is not installed; they are off")
+        return None
+    return PartGuard(o.faces, o.hands)
+
+
 class MattePostprocess:
     """Stateful post-processing applied to every matte in stream order."""
 
@@ -102,7 +118,7 @@ class MattePostprocess:
         self._last_at: tuple[int, tuple[int, ...]] | None = None  # index and size of the previous frame
         self._grey: np.ndarray | None = None  # the previous frame's blurred grey working copy
         o = self.options
-        self._parts = PartGuard(o.faces, o.hands) if o.faces or o.hands else None
+        self._parts = _part_guard(o)
 
     def reset(self) -> None:
         self._ema.reset()
@@ -211,17 +227,22 @@ class MattePostprocess:
 
     def _device_alpha(self, frame: Frame, alpha: torch.Tensor, raw: torch.Tensor, grey: np.ndarray,
                       continued: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The same steps on the device (1×1×H×W): (alpha, excluded); never writes into the EMA state."""
+        """The same steps on the device (1×1×H×W): (alpha, excluded); never writes into the EMA state.
+
+        The default decisions run on the device too, so nothing here waits for the GPU. Only the opt-in
+        solidify takes its working copy (a few hundred kilobytes) to the host: it has no device twin."""
         o = self.options
         h, w = alpha.shape[-2:]
         model = alpha
-        d = None
-        if o.decides:
-            # The decisions need connected components, which have no device kernel: the working copy
-            # (a few hundred kilobytes at most) goes to the host and back.
+        d = decided = small = sure = None
+        if o.solidify:
             small = resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE))
             d = self._decide(frame, alpha_array(small))
             alpha = alpha_tensor(d.alpha, small.device)
+        elif o.decides:
+            small = resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE))
+            decided, sure = self._decide_tensor(small)
+            alpha = decided
         if o.refine and o.colour_guide:
             alpha = fast_guided_filter_colour_tensor(frame.pixels, alpha, o.colour_radius, o.colour_eps,
                                                      WORK_LONG_SIDE, COLOUR_APPLY_LONG_SIDE)
@@ -231,14 +252,25 @@ class MattePostprocess:
             alpha = fast_guided_filter_tensor(rgb_to_gray(frame.pixels), alpha, o.radius, o.eps, WORK_LONG_SIDE)
         elif o.solidify:
             alpha = resize(alpha, (w, h))
-        elif d is not None and d.change is not None:
-            alpha = (model + resize(alpha_tensor(d.change, model.device), (w, h))).clamp(0, 1)
+        elif decided is not small:
+            # What the decisions changed, enlarged (zero where nothing changed: the model's answer itself).
+            alpha = (model + resize(decided - small, (w, h))).clamp(0, 1)
         else:
             alpha = model
-        if d is not None and d.sure is not None:
-            alpha = keep_sides_tensor(guard_tensor(alpha, model, d.sure), raw)
+        if sure is not None:
+            alpha = keep_sides_tensor(guard_tensor(alpha, model, sure), raw)
         parts = self._guarded_parts(frame, grey, continued)
         if parts is not None:
             alpha = torch.maximum(alpha, alpha_tensor(parts, alpha.device))
         excluded = None if d is None or d.bars is None else alpha_tensor(d.bars.astype(np.float32), alpha.device) > 0.5
         return torch.where(alpha > NEGLIGIBLE_ALPHA, alpha, 0.0), excluded
+
+    def _decide_tensor(self, small: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """(decided working copy, sure masks or None): :meth:`_decide`'s default steps, on the device."""
+        o = self.options
+        decided = small
+        if o.islands:
+            decided = drop_unsure_islands_tensor(decided)
+        if o.close_unsure:
+            decided = close_unsure_holes_tensor(decided)
+        return decided, sure_masks_tensor(small) if o.guard else None

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from models.frame import Image, on_device
+from models.ops.tensor_image import to_device
 
 #: Ridge weight (per unit of mask weight) that pulls the fit towards the identity where the
 #: foreground's colours do not determine it (e.g. a uniformly coloured shirt fixes no cross terms).
@@ -71,7 +72,7 @@ def apply_colour_affine(image: Image, alpha: Image, transform: np.ndarray) -> Im
     """
     m = np.array(transform, np.float32).reshape(3, 4)  # a copy: the offset is rescaled below
     if on_device(image):
-        mt = torch.from_numpy(m).to(image.device, image.dtype)
+        mt = to_device(m, image.device, image.dtype)
         mapped = torch.einsum("ij,njhw->nihw", mt[:, :3], image) + mt[:, 3].view(1, 3, 1, 1)
         return torch.lerp(image, mapped.clamp_(0, 1), alpha)
     out = image.copy()

@@ -15,6 +15,13 @@ checked against torch by :func:`~models.ops.onnx_export.export_onnx`.
 Tensors stay where they live: inputs and outputs are handed to ONNX Runtime by their
 memory address (I/O binding) on the CPU as on a GPU, so a call copies nothing. The same
 binding code runs on the CPU, which is what lets the tests exercise it.
+
+On a GPU the session computes on torch's own CUDA stream (``user_compute_stream``) and is
+told not to synchronise after a run, so a call queues work like any torch operation and
+the host never waits for it. cuDNN picks its convolution algorithms by heuristic rather than
+by timing every candidate (an exhaustive search would run again for every new input size).
+TensorRT engines are built in fp16 with a timing cache, when the network is built (one
+run at the spec's shapes), not on the first frame.
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from models.ops.device_faults import onnxruntime_error
 from models.ops.threads import thread_budget
 from models.paths import cache_dir
 from models.ops.onnx_export import OPSET, OnnxSpec, export_onnx
@@ -138,6 +146,20 @@ def _binding(device: torch.device) -> tuple[str, int]:
     return "cpu", 0
 
 
+def gpu_provider_options(device: torch.device, engines: Path) -> dict[str, dict[str, Any]]:
+    """Each provider's options for a session on ``device``; ``engines``: the TensorRT engine and timing caches."""
+    if device.type != "cuda":
+        return {TENSORRT: {}, CUDA: {}, CPU: {}}
+    index = _binding(device)[1]
+    # torch's current stream on that device: the session's kernels queue behind torch's work and before its next.
+    stream = {"user_compute_stream": str(torch.cuda.current_stream(index).cuda_stream)}
+    return {TENSORRT: {"device_id": index, **stream, "trt_fp16_enable": True,
+                       "trt_engine_cache_enable": True, "trt_engine_cache_path": str(engines),
+                       "trt_timing_cache_enable": True, "trt_timing_cache_path": str(engines)},
+            CUDA: {"device_id": index, **stream, "cudnn_conv_algo_search": "HEURISTIC"},
+            CPU: {}}
+
+
 def _reason(exc: Exception) -> str:
     """First line of an onnxruntime error, without its ``[ONNXRuntimeError] : N : KIND :`` prefix."""
     lines = str(exc).strip().splitlines()
@@ -170,6 +192,8 @@ class OnnxRuntimeNetwork:
         self.provider: str = session.get_providers()[0]
         # Tensors are bound where the session runs: GPU memory for the GPU providers, else host memory.
         self._session_device = self.device if self.provider in (TENSORRT, CUDA) else torch.device("cpu")
+        if self.provider == TENSORRT:  # build the engine now, not on a frame or in a predictor thread
+            self(*(torch.zeros(shape, device=self.device) for shape in spec.input_shapes))
         if self.provider != self._providers[0]:
             log.warning("onnxruntime could not start %s; %s runs on %s", self._providers[0], spec.name,
                         self.provider)
@@ -222,11 +246,8 @@ class OnnxRuntimeNetwork:
         # Errors only: the CUDA provider warns about every shape operator it leaves to the CPU; a fallback
         # to another provider is logged here instead (see __init__).
         options.log_severity_level = 3
-        index = _binding(self.device)[1] if self.device.type == "cuda" else 0
         engines = self.cache / "tensorrt"
-        provider_options = {TENSORRT: {"device_id": index, "trt_engine_cache_enable": True,
-                                       "trt_engine_cache_path": str(engines)},
-                            CUDA: {"device_id": index}, CPU: {}}
+        provider_options = gpu_provider_options(self.device, engines)
         if TENSORRT in self._providers:
             engines.mkdir(parents=True, exist_ok=True)
         try:
@@ -249,14 +270,17 @@ class OnnxRuntimeNetwork:
         return [tuple(d if isinstance(d, int) else dims[d] for d in o.shape) for o in session.get_outputs()]
 
     def _run(self, session: Any, binding: Any) -> None:
+        options = None
         if self._session_device.type == "cuda":
-            # ONNX Runtime works on its own CUDA stream: what torch queued (the inputs, and earlier use of the
-            # output memory it just handed out) must be done first. ORT synchronises its stream before returning.
-            torch.cuda.current_stream(self._session_device).synchronize()
+            # The session computes on torch's stream (gpu_provider_options): queued after the inputs, before
+            # whatever torch queues next. Nothing to wait for, before or after.
+            options = _onnxruntime().RunOptions()
+            options.add_run_config_entry("disable_synchronize_execution_providers", "1")
         try:
-            session.run_with_iobinding(binding)
+            session.run_with_iobinding(binding, options)
         except Exception as exc:  # see _open
-            raise RuntimeError(f"{self.spec.name} failed in ONNX Runtime ({_reason(exc)})") from None
+            raise onnxruntime_error(exc, f"{self.spec.name} failed in ONNX Runtime ({_reason(exc)})",
+                                    self._session_device.type == "cuda") from None
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         if len(inputs) != len(self.spec.input_names):

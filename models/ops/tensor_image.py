@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def _to_device(array: np.ndarray, device: str | torch.device, dtype: torch.dtype) -> Tensor:
-    """A copy of ``array`` (cast to ``dtype``) on ``device``."""
+def to_device(array: np.ndarray, device: str | torch.device, dtype: torch.dtype) -> Tensor:
+    """A copy of ``array`` (cast to ``dtype``) on ``device``; to a GPU from pinned memory, without waiting
+    (every per-frame upload, down to a few filter arguments, goes this way)."""
     device = torch.device(device)
     pinned = device.type == "cuda"
     # Page-locked memory lets the copy to the GPU run asynchronously; filling it
@@ -30,19 +31,23 @@ def _to_device(array: np.ndarray, device: str | torch.device, dtype: torch.dtype
 def upload(rgb: np.ndarray, device: str | torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
     """uint8 H×W×3 → ``dtype`` 1×3×H×W in [0,1] on ``device``."""
     # Bytes cross the bus (a quarter of float32); the conversion runs on the device.
-    pixels = _to_device(rgb, device, torch.uint8).permute(2, 0, 1).unsqueeze(0)
+    pixels = to_device(rgb, device, torch.uint8).permute(2, 0, 1).unsqueeze(0)
     return pixels.to(dtype, memory_format=torch.contiguous_format).div_(255)
 
 
+def to_bytes(image: Tensor) -> Tensor:
+    """1×3×H×W in [0,1] → uint8 H×W×3 on the image's device, rounded to nearest (what the sinks take)."""
+    return image[0].mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+
+
 def download(image: Tensor) -> np.ndarray:
-    """1×3×H×W in [0,1] → uint8 H×W×3, rounded to nearest: the one copy back to the host."""
-    pixels = image[0].mul(255).round().clamp(0, 255).to(torch.uint8)
-    return pixels.permute(1, 2, 0).contiguous().cpu().numpy()
+    """1×3×H×W in [0,1] → uint8 H×W×3 in host memory, waiting for it (see app.transfer for the frame's own)."""
+    return to_bytes(image).cpu().numpy()
 
 
 def alpha_tensor(alpha: np.ndarray, device: str | torch.device) -> Tensor:
     """float32 H×W → float32 1×1×H×W on ``device``."""
-    return _to_device(alpha, device, torch.float32)[None, None]
+    return to_device(alpha, device, torch.float32)[None, None]
 
 
 def alpha_array(alpha: Tensor) -> np.ndarray:

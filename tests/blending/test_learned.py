@@ -8,10 +8,11 @@ import torch
 from models import registry
 from models.blending.band import mixed_band
 from models.blending.blend_net import BlendUNet, pad_to
-from models.blending.learned import LearnedBlend, outline_box
+from models.blending.learned import LearnedBlend, _full_box, outline_box, outline_box_mask
 from models.frame import Frame
 from models.matting.base import Matte
 from models.ops.checkpoint import CheckpointError, save_safetensors
+from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import alpha_tensor, download, upload
 from models.stream import StreamState
 from tests.blending.interior import linear_outside_the_band
@@ -151,3 +152,19 @@ def test_the_network_exports_its_correction_to_onnx(tmp_path):
 
     (spec,) = LearnedBlend(weights=weights_with(tmp_path, seed=2)).onnx_specs()
     assert export_onnx(spec, tmp_path / "blend.onnx") < 1e-4
+
+
+@pytest.mark.parametrize("full", [(320, 180), (1280, 720), (333, 201)])
+def test_the_device_box_mask_is_the_host_box(full):
+    rng = np.random.default_rng(5)
+    size = fit_long_side(*full, 512)
+    for _ in range(4):
+        alpha = np.zeros(size[::-1], np.float32)
+        x, y = rng.integers(0, size[0] - 10), rng.integers(0, size[1] - 10)
+        alpha[y:y + rng.integers(2, 60), x:x + rng.integers(2, 90)] = 0.5
+        box = outline_box(alpha)
+        X0, Y0, X1, Y1 = _full_box(box, size, full)
+        want = np.zeros(full[::-1], bool)
+        want[Y0:Y1, X0:X1] = True
+        assert np.array_equal(outline_box_mask(torch.from_numpy(alpha)[None, None], full)[0, 0].numpy(), want)
+    assert not outline_box_mask(torch.zeros(1, 1, *size[::-1]), full).any()

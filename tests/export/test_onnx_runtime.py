@@ -374,3 +374,14 @@ def test_on_a_gpu_the_stand_in_runs_on_a_gpu_provider_and_keeps_tensors_there(ki
             assert MEASURED[f"{spec.name} on cuda"] <= 1e-3  # TF32 / TensorRT kernels are not bit-exact
     finally:
         model.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_sessions_queue_on_torch_s_stream_with_heuristic_search(tmp_path):
+    from models.ops.onnx_runtime import CUDA, TENSORRT, gpu_provider_options
+
+    options = gpu_provider_options(torch.device("cuda"), tmp_path)
+    stream = str(torch.cuda.current_stream().cuda_stream)
+    assert options[CUDA]["cudnn_conv_algo_search"] == "HEURISTIC" and options[CUDA]["user_compute_stream"] == stream
+    assert options[TENSORRT]["trt_fp16_enable"] and options[TENSORRT]["trt_timing_cache_enable"]

@@ -7,7 +7,8 @@ import torch
 
 from models.frame import Frame
 from models.matting.base import Matte
-from models.matting.confidence import (close_unsure_holes, drop_unsure_islands, guard, guard_tensor, sure_masks)
+from models.matting.confidence import (close_unsure_holes, close_unsure_holes_tensor, drop_unsure_islands,
+                                       drop_unsure_islands_tensor, guard, guard_tensor, sure_masks, sure_masks_tensor)
 from models.matting.postprocess import MatteOptions, MattePostprocess
 
 
@@ -59,10 +60,57 @@ def test_the_guard_restores_sure_pixels_beyond_the_rim_and_frees_the_rim():
 def test_the_tensor_guard_agrees_with_the_host_guard():
     model = body()
     refined = cv2.GaussianBlur(model, (9, 9), 0) * np.float32(0.9)
-    sure = sure_masks(cv2.resize(model, (160, 90), interpolation=cv2.INTER_AREA))
-    host = guard(refined.copy(), model, sure)
+    small = cv2.resize(model, (160, 90), interpolation=cv2.INTER_AREA)
+    host = guard(refined.copy(), model, sure_masks(small))
+    sure = sure_masks_tensor(torch.from_numpy(small)[None, None])
     device = guard_tensor(torch.from_numpy(refined)[None, None], torch.from_numpy(model)[None, None], sure)
     assert np.array_equal(device[0, 0].numpy(), host)
+
+
+def decided_on_both_sides(alpha: np.ndarray) -> None:
+    """Each decision gives the same working copy on the host and (CPU tensors) on the device path."""
+    t = torch.from_numpy(alpha)[None, None]
+    for host, device in ((drop_unsure_islands, drop_unsure_islands_tensor),
+                         (close_unsure_holes, close_unsure_holes_tensor)):
+        assert np.array_equal(device(t)[0, 0].numpy(), host(alpha)), host.__name__
+    for host, device in zip(sure_masks(alpha), sure_masks_tensor(t)):
+        assert np.array_equal(device[0, 0].numpy(), host)
+
+
+def test_the_device_decisions_are_the_host_decisions_on_made_cases():
+    alpha = body()
+    alpha[20:26, 20:26] = 0.7
+    alpha[20:26, 280:286] = 0.95
+    alpha[100:104, 150:154] = 0.3
+    alpha[100:104, 170:174] = 0.3
+    alpha[101, 171] = 0.05
+    alpha[0:3, 100:104] = 0.6      # an island on the border
+    alpha[140:150, 10:12] = 0.3    # an unsure hole would be open: it is not enclosed by the person
+    decided_on_both_sides(alpha)
+    decided_on_both_sides(np.zeros((90, 160), np.float32))
+    decided_on_both_sides(np.full((90, 160), 0.97, np.float32))
+
+
+def test_the_device_decisions_are_the_host_decisions_on_real_mattes(sample_clip):
+    from models.matting.mediapipe_selfie import MediaPipeSelfie
+    from models.matting.solidify import WORK_LONG_SIDE
+    from models.ops.sizes import fit_long_side
+
+    capture = cv2.VideoCapture(str(sample_clip))
+    matting = MediaPipeSelfie()
+    try:
+        for index in range(24):
+            ok, bgr = capture.read()
+            assert ok
+            if index % 6:
+                continue
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            alpha = matting.matte(Frame(rgb, index, index / 30)).alpha
+            h, w = alpha.shape
+            decided_on_both_sides(cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE), interpolation=cv2.INTER_AREA))
+    finally:
+        matting.close()
+        capture.release()
 
 
 def test_the_default_never_overturns_a_sure_model_beyond_the_rim(astronaut):

@@ -45,6 +45,7 @@ import torch
 
 from models.harmonizers.harmonizer import filters as F
 from models.harmonizers.keep_bright import LUMA
+from models.ops.tensor_image import to_device
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +367,7 @@ class FilterApplier:
         """The device pipeline's representation: float 1×3×H×W and 1×1×H×W in, float 1×3×H×W out."""
         if not a.any():
             return image
-        args = torch.from_numpy(a).to(image.device, image.dtype)[None]
+        args = to_device(a, image.device, image.dtype)[None]
         return self._chain_safe(image, args, alpha.to(image.dtype))
 
     def _apply_torch(self, composite: np.ndarray | torch.Tensor, alpha: np.ndarray | torch.Tensor,

@@ -1,0 +1,39 @@
+"""Stage times (app.timing): wall clock on the host, CUDA events for the device stages on a GPU."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from app.timing import StageTimes
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def test_on_the_cpu_every_stage_is_timed_by_the_wall_clock():
+    times = StageTimes()
+    assert not times.events
+    with times.measure("blend"):
+        time.sleep(0.01)
+    assert times.summary()["blend"]["median"] >= 9
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_on_cuda_device_stages_are_timed_by_events_without_waiting():
+    times = StageTimes(device="cuda")
+    x = torch.randn(4096, 4096, device="cuda")
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    with times.measure("harmonize"):
+        for _ in range(20):
+            x = x @ x.T / 4096
+    queued_ms = (time.perf_counter() - t0) * 1e3
+    with times.measure("sink"):  # host work: wall clock
+        pass
+    torch.cuda.synchronize()
+    summary = times.summary()
+    # The GPU's time for the products, not the few microseconds it took to queue them.
+    assert summary["harmonize"]["median"] > queued_ms
+    assert "sink" in summary
