@@ -22,7 +22,7 @@ import numpy as np
 from app.assemble import AUTO, StageChoice, blend_name, resolve_device, resolve_runtime
 from app.backgrounds import SHIPPED_DIR
 from app.commands.busy import busy_cores
-from app.commands.plain_reference import PLAIN, plain_row
+from app.commands.plain_reference import PLAIN, PLAIN_MATTING, plain_row
 from app.errors import UsageError
 from app.imaging import IMAGE_EXTENSIONS
 from app.session import Session
@@ -220,7 +220,10 @@ def bench_command(args) -> int:
         print(f"measuring {label} …", file=sys.stderr, flush=True)  # progress; the table is printed once, at the end
         results.append(row())
 
-    for size in args.resolutions:
+    plain = PLAIN_MATTING in registry.usable("matting")
+    if not plain:
+        print(f"no {PLAIN} row and no ratios: it runs {PLAIN_MATTING}, which is not installed here", file=sys.stderr)
+    for size in args.resolutions if plain else []:
         for busy in args.busy_cores:
             measure(f"plain {size[0]}x{size[1]} busy {busy}",
                     lambda: plain_row(args.source, size, background, args.frames, WARMUP_FRAMES, busy))

@@ -33,6 +33,8 @@ MODEL_SIZE = (256, 144)
 #: is in this range; any constant costs the same).
 KEEP = 0.5
 PLAIN = "plain"
+#: The registry's name of the model the plain row runs.
+PLAIN_MATTING = "mediapipe-landscape"
 
 
 class PlainVirtualBackground:
@@ -94,7 +96,7 @@ def plain_row(source_spec: str, size: tuple[int, int], background_spec: str, fra
     latency = stats(times.latency_ms)
     return {
         "device": "cpu", "runtime": "mediapipe", "providers": ["mediapipe-xnnpack"], "busy_cores": busy,
-        "resolution": f"{size[0]}x{size[1]}", "matting": "mediapipe-landscape", "blend": PLAIN,
+        "resolution": f"{size[0]}x{size[1]}", "matting": PLAIN_MATTING, "blend": PLAIN,
         "harmonizer": "none", "frames": count, "fps": round(count / wall, 1), "latency_ms": latency["median"],
         "latency_p95_ms": latency["p95"], "stages_ms": times.summary(),
     }
