@@ -66,6 +66,7 @@ def run_stream(source: Source, pipeline: Pipeline, max_frames: int | None = None
             if on_result is not None:
                 on_result(result)
     except BaseException:
+        source.interrupt()  # a read that waits for a lost camera returns at once: nothing below waits for it
         prefetch.close()  # nothing reads the source or runs a stage after this
         try:
             close_all([functools.partial(sink.close, success=False) for sink in opened], "the outputs")
