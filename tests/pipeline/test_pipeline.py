@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from app.backgrounds import ColourBackground
-from app.pipeline import FADE_S, Pipeline
-from app.runner import run_stream
+from app.handover import FADE_S
+from app.pipeline import Pipeline
+from app.stream import Stream
 from app.sinks.base import NullSink
 from app.sources import open_source
 from models import registry
@@ -197,7 +198,7 @@ def test_every_sink_is_closed_when_one_fails_to_close():
     p = make_pipeline([first, FailingSink(), last])
     src = open_source("sample", size=(64, 36))
     with pytest.raises(OSError, match="disk full"):
-        run_stream(src, p, max_frames=2)
+        Stream(src, p).run(max_frames=2)
     src.close()
     assert first.closed == [True] and last.closed == [True]
 
@@ -219,7 +220,7 @@ def test_swaps_while_running_are_thread_safe():
     sink = NullSink()
     p = make_pipeline([sink])
     src = open_source("sample", size=(160, 90), loop=True)
-    stop, running = threading.Event(), threading.Event()
+    stream, running = Stream(src, p), threading.Event()
     errors = []
 
     def swapper():
@@ -234,11 +235,11 @@ def test_swaps_while_running_are_thread_safe():
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
-            stop.set()
+            stream.stop()
 
     t = threading.Thread(target=swapper)
     t.start()
-    count = run_stream(src, p, max_frames=2000, stop=stop, on_result=lambda r: running.set())
+    count = stream.run(max_frames=2000, on_result=lambda r: running.set())
     t.join()
     src.close()
     p.close()
@@ -299,7 +300,7 @@ def test_a_device_failure_moves_the_pipeline_to_the_cpu():
 
 
 def test_a_stage_that_fails_to_build_closes_the_ones_built_before(monkeypatch, tmp_path):
-    import app.session as session
+    import app.stream as session
     from app.assemble import StageChoice
     from app.errors import RuntimeFailure
 
