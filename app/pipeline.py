@@ -8,9 +8,9 @@ A frame's work comes in two halves that may overlap across consecutive frames
 post-processing) and :meth:`Pipeline.finish` (background, blending,
 harmonization); :meth:`Pipeline.process` runs both. Each half keeps its own
 temporal state and runs under its own lock, so frames go through each half in
-order. Around this path: the stages and their swaps (:mod:`app.stages`), the
-harmonizer handover (:mod:`app.handover`), failing stages and devices
-(:mod:`app.faults`) and the sinks (:mod:`app.fanout`).
+order. Around this path: the stages and their swaps (:mod:`app.stages`), the harmonizer
+handover (:mod:`app.handover`), failing stages and devices (:mod:`app.faults`), the sinks
+(:mod:`app.fanout`).
 """
 from __future__ import annotations
 
@@ -112,10 +112,6 @@ class Pipeline(Stages):
         """A new source (or a jump in it): forget every temporal state and the timings."""
         self.times.clear()
         super().reset_stream()
-
-    def take_faults(self) -> list[str]:
-        """Sentences about stages that failed and were replaced since the last call (for the window)."""
-        return self.faults.take()
 
     # --- per frame --------------------------------------------------------------------------
     def process(self, frame: Frame) -> FrameResult:

@@ -132,6 +132,10 @@ class Stages:
         self.harmonizer_state = StreamState(live=self._live)
         return old
 
+    def take_faults(self) -> list[str]:
+        """Sentences about stages that failed and were replaced since the last call (for the window)."""
+        return self.faults.take()
+
     def _replace_device_stages(self, matting: Matting, blend: Blend, harmonizer: Harmonizer) -> None:
         """Put CPU replacements in place of the device-bound stages (under both locks), with fresh states."""
         retired = [self.matting.close, self.blend.close, self.harmonizer.close, *self._new_states()]

@@ -220,20 +220,25 @@ class Stream:
 
     def set_pipeline(self, pipeline: Pipeline, reopen: Callable[[], Source], fps_cap: float | None,
                      on_end: Callable[[BaseException | None], None],
-                     always_on: Callable[[], bool] = lambda: True) -> Pipeline:
+                     always_on: Callable[[], bool] = lambda: True) -> None:
         """Go on with ``pipeline`` (another device) and the source opened again by ``reopen`` (a camera cannot
-        be opened twice); the sinks move over. Returns the old pipeline, for the caller to close off the UI
-        thread. When ``reopen`` fails, its error is raised and the old pipeline stays, stopped."""
+        be opened twice); the sinks move over and the old pipeline is closed (this waits for its stages: call
+        it off the UI thread). The stream owns ``pipeline`` from the call on: when ``reopen`` fails, it is
+        closed and the error raised, and the old pipeline stays, stopped."""
         with self._lock:
             self.stop()
             self.source.close()
-            self.source = reopen()
+            try:
+                self.source = reopen()
+            except BaseException:
+                _close_replaced(pipeline)
+                raise
             with self._sinks_lock:
                 old, self.pipeline = self.pipeline, pipeline
                 pipeline.set_sinks(old.sinks)
                 old.set_sinks([])
             self.start(fps_cap, on_end, always_on)
-        return old
+        _close_replaced(old)
 
     def close(self) -> None:
         """Stop (the source is interrupted first), then close the pipeline and the source."""
@@ -245,3 +250,10 @@ class Stream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _close_replaced(pipeline: Pipeline) -> None:
+    try:
+        pipeline.close()
+    except Exception:  # a stage that fails to close must not undo a switch
+        log.warning("closing a replaced pipeline failed", exc_info=True)

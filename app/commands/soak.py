@@ -83,7 +83,7 @@ def soak(choice: StageChoice, backgrounds: list[str], harmonizers: list[str], *,
     total = frames if frames is not None else None
     deadline = None if seconds is None else time.monotonic() + seconds
     bg_cycle, h_cycle = itertools.cycle(backgrounds), itertools.cycle(harmonizers)
-    frame_ms: list[float] = []  # from one frame's result to the next
+    frame_ms: list[float] = []  # the frame loop's time from one result to the next
     rss: list[float] = []
     count = switches = 0
     began = time.monotonic()
@@ -92,10 +92,8 @@ def soak(choice: StageChoice, backgrounds: list[str], harmonizers: list[str], *,
 
     def on_result(_result) -> None:  # on the frame loop, between two frames
         nonlocal count, switches, last
-        now = time.perf_counter()
         if count:
-            frame_ms.append((now - last) * 1e3)
-        last = now
+            frame_ms.append((time.perf_counter() - last) * 1e3)
         count += 1
         if count % switch_every == 0:
             switches += 1
@@ -108,6 +106,7 @@ def soak(choice: StageChoice, backgrounds: list[str], harmonizers: list[str], *,
             rss.append(resident_mb())
         if deadline is not None and time.monotonic() >= deadline:
             stream.stop()
+        last = time.perf_counter()  # the frame time leaves out the switches and the samples taken here
 
     with Stream.build(open_source(source, size, loop=True), choice, next(bg_cycle), [NullSink()]) as stream:
         pipeline = stream.pipeline

@@ -375,12 +375,10 @@ class Controller(QObject):
             pipeline = build_pipeline(choice, self._background_spec, [], frame_locked=not stream.source.live)
             pipeline.set_mirror_output(s.mirror_output)
             try:  # the capture stops and the source is opened again (a camera cannot be opened twice)
-                old = stream.set_pipeline(pipeline, lambda: self._open(*args), *self._loop_args(stream.source, args[2]))
+                stream.set_pipeline(pipeline, lambda: self._open(*args), *self._loop_args(stream.source, args[2]))
             except Exception as exc:
-                self._close_quietly(pipeline)
                 raise self._source_lost(exc) from exc
             self.device, self._choice = device, choice
-            self._close_quietly(old)  # waits for its stages: on the loader thread, never on the UI thread
 
             def done() -> None:
                 s.device = name
@@ -406,13 +404,6 @@ class Controller(QObject):
             return RuntimeFailure(f"the device was not changed and the video stopped: {exc} ({sample_exc}); "
                                   "pick a source to start it again")
         return RuntimeFailure(f"the device was not changed: {exc}; showing the built-in sample clip")
-
-    @staticmethod
-    def _close_quietly(pipeline: Pipeline) -> None:
-        try:
-            pipeline.close()
-        except Exception:  # a stage that fails to close must not undo the switch
-            log.warning("closing a replaced pipeline failed", exc_info=True)
 
     def set_strength(self, strength: float) -> None:
         self.settings.strength = strength

@@ -247,6 +247,9 @@ def test_swaps_while_running_are_thread_safe():
     assert sink.last.shape == (90, 160, 3)
 
 
+LINEAR_BLEND = registry.create("blend", "linear")
+
+
 class BrokenHarmonizer(OffsetHarmonizer):
     def harmonize(self, composite, background, frame, state):
         raise ValueError("weights went bad")
@@ -325,3 +328,42 @@ def test_a_stage_that_fails_to_build_closes_the_ones_built_before(monkeypatch, t
     with pytest.raises(RuntimeFailure):
         session.build_pipeline(StageChoice(harmonizer_weights=str(bad)), "#010203", [], frame_locked=True)
     assert sorted(closed) == ["background", "matting"]
+
+
+def test_the_overlapped_halves_move_to_the_cpu_on_a_device_failure_too():
+    class DeviceFailingMatting(HalfMatting):
+        def matte(self, frame):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+
+    def cpu_stages():
+        return HalfMatting(), registry.create("blend", "linear"), OffsetHarmonizer(+10)
+
+    for matting, harmonizer in ((DeviceFailingMatting(), OffsetHarmonizer()), (HalfMatting(), DeviceFailingHarmonizer())):
+        p = Pipeline(matting, ColourBackground((0, 0, 255)), registry.create("blend", "linear"), harmonizer,
+                     MattePostprocess(MatteOptions(smoothing_s=0, refine=False)), device="cuda", resident=False,
+                     cpu_stages=cpu_stages)
+        out = p.finish(p.matte_frame(frame_at(0.0))).output  # the failing half is done again on the CPU
+        assert p.device == "cpu" and (out[:, :4] == 210).all()
+        assert len([f for f in p.take_faults() if "now runs on the CPU" in f]) == 1
+        p.close()
+
+
+def test_each_failing_stage_put_in_is_reported_even_where_python_reuses_an_id():
+    """Reports are kept per slot until a swap, never by ``id()``: a new stage can get a freed one's id."""
+    p = make_pipeline()
+    ids = set()
+    put_in = 0
+    while put_in < 200:  # until a new stage gets the id of one reported before (it takes a few tries)
+        blend = BrokenBlend()
+        reused, put_in = id(blend) in ids, put_in + 1
+        ids.add(id(blend))
+        p.set_blend(blend)
+        del blend
+        p.process(frame_at(0.0))
+        p.set_blend(LINEAR_BLEND)  # the broken one is retired, closed and freed
+        p._closer.submit(lambda: None).result()
+        if reused:
+            break
+    assert reused  # the situation this test is about did occur
+    assert len(p.take_faults()) == put_in
+    p.close()
