@@ -18,9 +18,9 @@ from app.backgrounds import SHIPPED_DIR
 from app.commands.busy import busy_cores
 from app.errors import UsageError
 from app.imaging import IMAGE_EXTENSIONS
-from app.stream import Stream
 from app.sinks.base import NullSink
 from app.sources import open_source
+from app.stream import Stream
 from app.timing import STAGES, stats
 from models import registry
 from models.ops.files import write_json

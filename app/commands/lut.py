@@ -13,9 +13,9 @@ from pathlib import Path
 
 from app.commands.run import stage_choice
 from app.errors import RuntimeFailure, UsageError
-from app.stream import Stream
 from app.sinks.base import NullSink
 from app.sources import open_source
+from app.stream import Stream
 from models.frame import on_device
 from models.harmonizers.harmonizer.lut_export import export_cube
 from models.ops.tensor_image import download

@@ -5,9 +5,9 @@ import logging
 
 from app.assemble import StageChoice, resolve_device, resolve_runtime
 from app.errors import RuntimeFailure
-from app.stream import Stream
 from app.sinks import make_matte_sink, make_sink
 from app.sources import open_source
+from app.stream import Stream
 from models.matting.postprocess import MatteOptions
 
 log = logging.getLogger("harmonicam")

@@ -21,9 +21,9 @@ import numpy as np
 
 from app.assemble import StageChoice, make_harmonizer
 from app.backgrounds import parse_background
-from app.stream import Stream
 from app.sinks.base import NullSink
 from app.sources import open_source
+from app.stream import Stream
 
 
 def resident_mb() -> float:
@@ -83,35 +83,33 @@ def soak(choice: StageChoice, backgrounds: list[str], harmonizers: list[str], *,
     total = frames if frames is not None else None
     deadline = None if seconds is None else time.monotonic() + seconds
     bg_cycle, h_cycle = itertools.cycle(backgrounds), itertools.cycle(harmonizers)
-    frame_ms: list[float] = []  # the frame loop's time from one result to the next
+    frame_ms: list[float] = []
     rss: list[float] = []
     count = switches = 0
     began = time.monotonic()
     threads_before = threading.active_count()
-    last = 0.0
-
-    def on_result(_result) -> None:  # on the frame loop, between two frames
-        nonlocal count, switches, last
-        if count:
-            frame_ms.append((time.perf_counter() - last) * 1e3)
-        count += 1
-        if count % switch_every == 0:
-            switches += 1
-            if switches % 2:
-                pipeline.set_background(parse_background(next(bg_cycle), frame_locked=False))
-            else:
-                pipeline.set_harmonizer(make_harmonizer(StageChoice(harmonizer=next(h_cycle), device=choice.device,
-                                                                    runtime=choice.runtime)))
-        if count % warmup == 0:
-            rss.append(resident_mb())
-        if deadline is not None and time.monotonic() >= deadline:
-            stream.stop()
-        last = time.perf_counter()  # the frame time leaves out the switches and the samples taken here
-
+    # The stream owns and closes the source and the stages; the frames are driven here one by one, so the
+    # frame time is the pipeline's own (the stream's loop would overlap frames and add its pacing).
     with Stream.build(open_source(source, size, loop=True), choice, next(bg_cycle), [NullSink()]) as stream:
         pipeline = stream.pipeline
-        stream.run(total, on_result=on_result, live=True)
-        rss.append(resident_mb())  # measured while the stages are open, like the others
+        pipeline.live = True
+        while (total is None or count < total) and (deadline is None or time.monotonic() < deadline):
+            frame = stream.source.read()
+            t0 = time.perf_counter()
+            pipeline.emit(pipeline.process(frame))
+            frame_ms.append((time.perf_counter() - t0) * 1e3)
+            count += 1
+            if count % switch_every == 0:
+                switches += 1
+                if switches % 2:
+                    pipeline.set_background(parse_background(next(bg_cycle), frame_locked=False))
+                else:
+                    pipeline.set_harmonizer(make_harmonizer(StageChoice(harmonizer=next(h_cycle),
+                                                                        device=choice.device,
+                                                                        runtime=choice.runtime)))
+            if count % warmup == 0:
+                rss.append(resident_mb())
+        rss.append(resident_mb())  # measured while running, like the others
     third = max(1, len(rss) // 3)
     # Compare whole rounds of switches, so the same backgrounds and harmonizers are in both windows.
     window = max(1, min(2 * warmup, len(frame_ms) // 2))

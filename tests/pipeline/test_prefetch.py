@@ -55,7 +55,7 @@ def test_overlapped_frames_are_the_frames_of_the_plain_loop():
     assert len({a.tobytes() for a in plain}) > 1  # the clip moves: the frames really differ
 
 
-def test_run_stream_reads_exactly_the_frames_it_processes_and_matting_runs_ahead():
+def test_the_stream_reads_exactly_the_frames_it_processes_and_matting_runs_ahead():
     pipeline = build_pipeline(StageChoice(blend="linear", harmonizer="none"), "#336699", [NullSink()],
                               frame_locked=True)
     source = CountingSource(open_source("sample", SIZE, loop=True))
