@@ -115,7 +115,7 @@ def stage_parity(device: str, matting: str, dry_run: bool) -> dict:
     """Each stage's output on ``device`` against the same stages on CPU tensors (dry run: the host path against
     CPU tensors), for the default pair and the learned blend."""
     from app.assemble import StageChoice
-    from app.session import build_pipeline
+    from app.stream import build_pipeline
     from app.sources import open_source
     from tests.pipeline.stage_parity import differences, run_stages
 

@@ -10,8 +10,7 @@ with ``defringe`` and ``harmonizer``: 43 → 52 FPS; at 1920×1080 28 → 32 FPS
 
 Each half keeps its own temporal state and lock, so the output is the same frame
 for frame as without overlap. On a GPU path the device already runs
-asynchronously, and its failure handling needs the whole frame in one call, so
-frames are not overlapped there.
+asynchronously, so frames are not overlapped there.
 """
 from __future__ import annotations
 
@@ -63,8 +62,7 @@ class FramePrefetch:
         return captured
 
     def process(self, captured: Captured) -> FrameResult:
-        """The frame's result: its second half when the first ran ahead, else the whole frame through
-        :meth:`Pipeline.process` (which also handles a device failure)."""
+        """The frame's result: its second half when the first ran ahead, else the whole frame."""
         if captured.matted is None:
             return self.pipeline.process(captured.frame)
         return self.pipeline.finish(captured.matted)

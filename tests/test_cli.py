@@ -18,7 +18,7 @@ from app.cli import build_parser, main
 from app.commands.run import open_run_source, stage_choice
 from app.errors import RuntimeFailure
 from app.imaging import read_rgb
-from app.session import Session
+from app.stream import Stream
 from app.sinks.base import NullSink
 from app.sinks.matte import grey
 from tests.conftest import write_image, write_video
@@ -83,9 +83,9 @@ def pipeline_mattes(argv: list[str]) -> list[np.ndarray]:
     """The grey α the pipeline gives for ``harmonicam run argv``'s frames, computed here without any file sink."""
     args = build_parser().parse_args(argv)
     mattes: list[np.ndarray] = []
-    with Session(open_run_source(args, True), stage_choice(args, args.harmonizer), args.background,
-                 [NullSink()]) as session:
-        session.run(args.frames, on_result=lambda result: mattes.append(grey(result.alpha)))
+    with Stream.build(open_run_source(args, True), stage_choice(args, args.harmonizer), args.background,
+                      [NullSink()]) as stream:
+        stream.run(args.frames, on_result=lambda result: mattes.append(grey(result.alpha)))
     return mattes
 
 

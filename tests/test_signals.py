@@ -198,3 +198,73 @@ def test_a_signal_closes_the_preview_window_without_abort(tmp_path, signum, code
     text = err.read_text()
     assert f"preview closed by {signal.Signals(signum).name}" in text and "Traceback" not in text
     assert not any(".partial" in p.name for p in tmp_path.iterdir())
+
+
+# --- a source whose read blocks: a camera unplugged during the run -------------------------------------------
+
+#: ``harmonicam run`` on camera 0, where camera 0 is a device that delivers a second of frames and is then
+#: unplugged (reads fail, it never opens again): ``CameraSource.read`` then waits for a frame that never comes.
+UNPLUGGED_CAMERA_RUN = r"""
+import sys, time
+import cv2, numpy as np
+
+class UnpluggedCamera:
+    opened = 0
+
+    def __init__(self, device):
+        UnpluggedCamera.opened += 1
+        self.present, self.frames = UnpluggedCamera.opened == 1, 30
+
+    def isOpened(self):
+        return self.present
+
+    def set(self, *args):
+        return True
+
+    def get(self, prop):
+        return {cv2.CAP_PROP_FRAME_WIDTH: 160, cv2.CAP_PROP_FRAME_HEIGHT: 90}.get(prop, 0)
+
+    def read(self):
+        time.sleep(1 / 30)
+        self.frames -= 1
+        return (True, np.full((90, 160, 3), 120, np.uint8)) if self.frames >= 0 else (False, None)
+
+    def release(self):
+        pass
+
+cv2.VideoCapture = UnpluggedCamera  # what CameraSource opens devices with
+from app.cli import main
+code = main(sys.argv[1:])
+print(f"returned at {time.time()}", file=sys.stderr, flush=True)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_the_camera_read_blocks_ends_the_run_at_once(tmp_path, signum, code):
+    """The source is interrupted before anything waits for its read: one signal ends the run within 2 s
+    (until the command returns; the interpreter's own exit, torch's teardown, follows), the output discarded."""
+    out, err = tmp_path / "out", tmp_path / "stderr.txt"
+    out.mkdir()
+    with open(err, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-c", UNPLUGGED_CAMERA_RUN, "run", "--source", "0",
+                                 "--resolution", "160x90", "--harmonizer", "none", "--output", "OUT.mp4"],
+                                cwd=out, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+                                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            wait_for(lambda: "stopped delivering frames" in err.read_text() and writing(out), proc)
+            time.sleep(0.5)  # the run now waits in the camera's read
+            sent = time.time()
+            proc.send_signal(signum)
+            returned = proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:  # a run that hangs: the test fails below
+                proc.kill()
+                proc.wait()
+    text = err.read_text()
+    assert returned == code and "returned at" in text, text
+    took = float(text.split("returned at ")[1].split()[0]) - sent
+    assert took < 2.0, (took, text)
+    assert list(out.iterdir()) == []  # neither OUT.mp4 nor its partial file
+    assert "Traceback" not in text

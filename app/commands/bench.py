@@ -25,9 +25,9 @@ from app.commands.busy import busy_cores
 from app.commands.plain_reference import PLAIN, PLAIN_MATTING, plain_row
 from app.errors import UsageError
 from app.imaging import IMAGE_EXTENSIONS
-from app.session import Session
 from app.sinks.base import NullSink
 from app.sources import open_source
+from app.stream import Stream
 from app.timing import STAGES, stats
 from models import registry
 from models.ops.files import write_json
@@ -95,15 +95,15 @@ def memcpy_floor_ms(size: tuple[int, int], device: str, repeats: int = 30) -> fl
 
 def bench_row(source_spec: str, size: tuple[int, int], choice: StageChoice, background: str, frames: int,
               busy: int = 0) -> dict:
-    with Session(open_source(source_spec, size, loop=True), choice, background, [NullSink()]) as session:
-        pipeline = session.pipeline
+    with Stream.build(open_source(source_spec, size, loop=True), choice, background, [NullSink()]) as stream:
+        pipeline = stream.pipeline
         # live=True: measure what a camera gets (slow predictions run asynchronously)
-        session.run(WARMUP_FRAMES, live=True)
+        stream.run(WARMUP_FRAMES, live=True)
         pipeline.times.clear()
         memory = _device_memory(choice.device)
         with busy_cores(busy):
             t0 = time.perf_counter()
-            count = session.run(frames, live=True)
+            count = stream.run(frames, live=True)
             wall = time.perf_counter() - t0
         providers = providers_of(pipeline.matting, pipeline.blend, pipeline.harmonizer)  # what ran, before they close
         latency = stats(pipeline.times.latency_ms)

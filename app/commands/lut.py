@@ -13,9 +13,9 @@ from pathlib import Path
 
 from app.commands.run import stage_choice
 from app.errors import RuntimeFailure, UsageError
-from app.session import Session
 from app.sinks.base import NullSink
 from app.sources import open_source
+from app.stream import Stream
 from models.frame import on_device
 from models.harmonizers.harmonizer.filters import FILTER_ORDER
 from models.harmonizers.harmonizer.lut_export import export_cube
@@ -37,9 +37,9 @@ def lut_command(args) -> int:
     choice = stage_choice(args, "harmonizer")
     last = {}
     source = open_source(args.source, args.resolution, loop=False, image_frames=args.frames)
-    with Session(source, choice, args.background, [NullSink()]) as session:
-        count = session.run(args.frames, on_result=lambda r: last.update(result=r), live=False)
-        pipeline = session.pipeline
+    with Stream.build(source, choice, args.background, [NullSink()]) as stream:
+        count = stream.run(args.frames, on_result=lambda r: last.update(result=r), live=False)
+        pipeline = stream.pipeline
         arguments = pipeline.harmonizer.current_transform(pipeline.harmonizer_state)
         lift = pipeline.harmonizer.current_lift(pipeline.harmonizer_state)
     if not count or arguments is None:

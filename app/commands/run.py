@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from app.assemble import StageChoice, resolve_device, resolve_runtime
 from app.errors import RuntimeFailure
-from app.session import Session
 from app.sinks import make_matte_sink, make_sink
 from app.sources import open_source
+from app.stream import Stream
 from models.matting.postprocess import MatteOptions
 
 log = logging.getLogger("harmonicam")
@@ -49,18 +48,18 @@ def run_command(args, explicit_source: bool) -> int:
         sinks.append(PreviewSink())
     # Called once for every result the outputs were sent, right after: the matte stays frame-aligned.
     on_result = (lambda result: matte.send_alpha(result.alpha)) if matte is not None else None
-    with Session(open_run_source(args, explicit_source), choice, args.background, sinks) as session:
-        log.info("%s → %s at %dx%d", session.source.description, ", ".join(outputs), *session.source.size)
+    with Stream.build(open_run_source(args, explicit_source), choice, args.background, sinks) as stream:
+        log.info("%s → %s at %dx%d", stream.source.description, ", ".join(outputs), *stream.source.size)
 
-        def run(stop: threading.Event) -> int:
-            return session.run(args.frames, args.fps, stop, on_result, always_on=args.always_on)
+        def run() -> int:
+            return stream.run(args.frames, args.fps, on_result, always_on=args.always_on)
 
         if args.preview:
             from app.gui.preview_window import run_preview_window
-            count = run_preview_window(sinks[-1], run)
+            count = run_preview_window(sinks[-1], run, stream.stop)
         else:
-            count = run(threading.Event())
-    times = session.pipeline.times
+            count = run()
+    times = stream.pipeline.times
     stages = ", ".join(f"{k} {v['median']:.1f}" for k, v in times.summary().items())
     # A rate needs two frames; a single image reports its time instead of "0.0 FPS".
     rate = f"{times.fps():.1f} FPS" if count > 1 else f"{times.latency_ms[-1]:.0f} ms" if count else "nothing"

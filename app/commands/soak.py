@@ -21,9 +21,9 @@ import numpy as np
 
 from app.assemble import StageChoice, make_harmonizer
 from app.backgrounds import parse_background
-from app.session import Session
 from app.sinks.base import NullSink
 from app.sources import open_source
+from app.stream import Stream
 
 
 def resident_mb() -> float:
@@ -88,11 +88,13 @@ def soak(choice: StageChoice, backgrounds: list[str], harmonizers: list[str], *,
     count = switches = 0
     began = time.monotonic()
     threads_before = threading.active_count()
-    with Session(open_source(source, size, loop=True), choice, next(bg_cycle), [NullSink()]) as session:
-        pipeline = session.pipeline
+    # The stream owns and closes the source and the stages; the frames are driven here one by one, so the
+    # frame time is the pipeline's own (the stream's loop would overlap frames and add its pacing).
+    with Stream.build(open_source(source, size, loop=True), choice, next(bg_cycle), [NullSink()]) as stream:
+        pipeline = stream.pipeline
         pipeline.live = True
         while (total is None or count < total) and (deadline is None or time.monotonic() < deadline):
-            frame = session.source.read()
+            frame = stream.source.read()
             t0 = time.perf_counter()
             pipeline.emit(pipeline.process(frame))
             frame_ms.append((time.perf_counter() - t0) * 1e3)

@@ -1,15 +1,17 @@
-"""Owns the running pipeline, its source and the virtual camera; the window talks only to this.
+"""The window's side of the stream: the window talks only to this, and this drives one :class:`~app.stream.Stream`.
 
-Slow work (building models, opening sources and files) runs one job at a time
-on a loader thread, so the window never freezes and changes land in the order
-they were made. What a job leaves for the UI thread, and everything the
-pipeline and camera threads report, goes through a queue that a timer drains.
+The stream controller (:mod:`app.stream`) owns the source, the pipeline and the
+frame loop, as for every front end; here are only what the window adds: the
+settings, the virtual camera the user starts and stops, and Qt signals. Slow work
+(building models, opening sources and files) runs one job at a time on a loader
+thread, so the window never freezes and changes land in the order they were
+made. What a job leaves for the UI thread, and everything the pipeline and
+camera threads report, goes through a queue that a timer drains.
 """
 from __future__ import annotations
 
 import logging
 import queue
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Callable
@@ -17,18 +19,17 @@ from typing import Callable
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from app.assemble import StageChoice, make_blend, make_harmonizer, make_matting, resolve_device
-from app.backgrounds import VideoBackground, parse_background
+from app.backgrounds import parse_background
 from app.commands.devices import cameras
 from app.errors import HarmonicamError, RuntimeFailure, UsageError
 from app.gui.settings import Settings, device_problem
-from app.gui.worker import FrameWorker
 from app.imaging import cover_fit
 from app.pipeline import Pipeline
-from app.session import build_pipeline
 from app.sinks.base import Sink
 from app.sinks.virtual_camera import VirtualCameraSink
 from app.sources import open_source
 from app.sources.base import Source
+from app.stream import Stream, build_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class VirtualCameraOutput(Sink):
     """The window's virtual camera inside the pipeline's sink list.
 
     The window opens and closes the camera (start/stop button), so the
-    open/close that ``run_stream`` does at every source restart are no-ops.
+    open/close that the frame loop does at every source restart are no-ops.
     Frames of another size (after a resolution change) are cover-fit to the
     size the camera was opened with: apps reading it cannot follow a change.
     """
@@ -95,8 +96,7 @@ class Controller(QObject):
         self.settings = settings
         #: The device the pipeline runs on ("cpu" or "cuda"; settings.device may be "auto").
         self.device = self._saved_device(settings.device)[0]
-        self.pipeline: Pipeline | None = None
-        self.worker: FrameWorker | None = None
+        self.stream: Stream | None = None
         self.vcam: VirtualCameraOutput | None = None
         self.cameras: list[tuple[str, str]] = []
         #: Whether the user works in the window (one of its windows is active): its preview then needs
@@ -109,9 +109,6 @@ class Controller(QObject):
         self._choice = settings.stage_choice(self.device)
         self._background_spec = settings.background
         self._source_args: tuple[str, tuple[int, int], float] | None = None  # (spec, size, fps) of the source
-        # Held while the pipeline is replaced or its sinks change, so the virtual camera is never
-        # attached to a pipeline that is being dropped (or dropped from the one that takes over).
-        self._swap_lock = threading.Lock()
         self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader")
         self._closed = False
@@ -155,8 +152,8 @@ class Controller(QObject):
             except queue.Empty:
                 break
             call()
-        worker = self.worker
-        result = worker.take() if worker is not None else None
+        stream = self.stream
+        result = stream.take() if stream is not None else None
         if result is not None:
             self.frame_ready.emit(result)
         if self.pipeline is not None:  # a stage that failed and was replaced while running
@@ -174,11 +171,15 @@ class Controller(QObject):
 
     @property
     def ready(self) -> bool:
-        return self.worker is not None
+        return self.stream is not None
+
+    @property
+    def pipeline(self) -> Pipeline | None:
+        return self.stream.pipeline if self.stream is not None else None
 
     @property
     def source(self) -> Source | None:
-        return self.worker.source if self.worker is not None else None
+        return self.stream.source if self.stream is not None else None
 
     # --- start and sources -----------------------------------------------------------------------
     def start(self) -> None:
@@ -204,8 +205,9 @@ class Controller(QObject):
             problem = f"your model or background choice could not be restored ({exc}); the defaults are used"
         used = fallback or s
         self._choice, self._background_spec = used.stage_choice(self.device), used.background
-        self.pipeline = pipeline
-        self._start_worker(spec, source, s.resolution, s.fps)
+        self.stream = Stream(source, pipeline)
+        self._started(spec, source, s.resolution, s.fps)
+        self.stream.start(*self._loop_args(source, s.fps))
 
         def done() -> None:
             if fallback is not None:
@@ -256,39 +258,28 @@ class Controller(QObject):
                              strict_size=False)
         return source
 
-    def _start_worker(self, spec: str, source: Source, size: tuple[int, int], fps: float) -> None:
-        """Run ``source`` (opened from ``spec`` at ``size`` and ``fps``) through ``self.pipeline``."""
-
-        def on_end(error: BaseException | None) -> None:
-            self._post(lambda: self._stream_ended(worker, error))
-
-        # Files play at their own rate; a camera is capped at the chosen frame rate (which it may not honour).
-        worker = FrameWorker(source, self.pipeline, fps if source.live else source.fps, on_end,
-                             always_on=self._keep_working)
+    def _started(self, spec: str, source: Source, size: tuple[int, int], fps: float) -> None:
+        """``source`` (opened from ``spec`` at ``size`` and ``fps``) is the one that runs."""
         self.source_spec = spec
         self._source_args = (spec, size, fps)
-        self.worker = worker
-        worker.start()
+
+    def _loop_args(self, source: Source, fps: float):
+        """The stream's loop arguments (fps cap, end callback, always-on): files play at their own rate; a
+        camera is capped at the chosen frame rate (which it may not honour)."""
+        return fps if source.live else source.fps, self._on_end, self._keep_working
+
+    def _on_end(self, error: BaseException | None) -> None:  # the pipeline thread
+        self._post(lambda: self._stream_ended(error))
 
     def _keep_working(self) -> bool:
         """Asked by the pipeline thread before each frame: False lets it pause while no app reads the virtual
         camera (see app.idle)."""
         return self.settings.vcam_always_on or self.window_active
 
-    def _stream_ended(self, worker: FrameWorker, error: BaseException | None) -> None:
-        worker.stop()
-        if worker is self.worker:
+    def _stream_ended(self, error: BaseException | None) -> None:
+        if self.stream is not None and not self.stream.alive:  # not restarted meanwhile
             why = f": {error}" if error is not None else ""
             self.message.emit(f"the video stopped{why}; pick a source to start it again", True)
-
-    @staticmethod
-    def _restart_stream(pipeline: Pipeline, source: Source) -> None:
-        """Ready ``pipeline`` for another source: a background video follows a file frame by frame but
-        plays on its own beside a camera; every temporal state starts afresh."""
-        background = pipeline.background
-        if isinstance(background, VideoBackground) and background.frame_locked == source.live:
-            pipeline.set_background(VideoBackground(background.path, frame_locked=not source.live))
-        pipeline.reset_stream()
 
     def rescan_cameras(self) -> None:
         def job() -> None:
@@ -300,12 +291,10 @@ class Controller(QObject):
         """Switch to another source (a fresh stream on the same pipeline); the old one runs until then."""
 
         def job() -> Callable[[], None]:
-            pipeline = self._pipeline()
+            self._pipeline()
             source = self._open(spec, size, fps)
-            if self.worker is not None:
-                self.worker.stop()
-            self._restart_stream(pipeline, source)
-            self._start_worker(spec, source, size, fps)
+            self.stream.set_source(source, *self._loop_args(source, fps))
+            self._started(spec, source, size, fps)
 
             def done() -> None:
                 s = self.settings
@@ -377,26 +366,19 @@ class Controller(QObject):
             except UsageError:
                 why = device_problem(name) or f"{name!r} is not a device"
                 raise RuntimeFailure(f"the pipeline stays on {self.device.upper()}: {why}") from None
-            old, worker, args = self._pipeline(), self.worker, self._source_args
-            if worker is None or args is None:
+            stream, args = self.stream, self._source_args
+            if stream is None or args is None:
                 raise RuntimeFailure("the video is still starting; change the device in a moment")
             # Instant settings as they are now; done() applies any that moved during the build.
             choice = replace(self._choice, device=device, strength=s.strength, keep_bright=s.keep_bright,
                              matte=replace(self._choice.matte, smoothing_s=s.smoothing_s, refine=s.refine))
-            pipeline = build_pipeline(choice, self._background_spec, [], frame_locked=not worker.source.live)
+            pipeline = build_pipeline(choice, self._background_spec, [], frame_locked=not stream.source.live)
             pipeline.set_mirror_output(s.mirror_output)
-            worker.stop()  # closes the source
-            try:
-                source = self._open(*args)
+            try:  # the capture stops and the source is opened again (a camera cannot be opened twice)
+                stream.set_pipeline(pipeline, lambda: self._open(*args), *self._loop_args(stream.source, args[2]))
             except Exception as exc:
-                self._close_quietly(pipeline)
-                raise self._source_lost(old, exc) from exc
-            with self._swap_lock:
-                pipeline.set_sinks([self.vcam] if self.vcam is not None else [])
-                old.set_sinks([])
-                self.pipeline, self.device, self._choice = pipeline, device, choice
-            self._start_worker(args[0], source, args[1], args[2])
-            self._close_quietly(old)  # waits for its stages: on the loader thread, never on the UI thread
+                raise self._source_lost(exc) from exc
+            self.device, self._choice = device, choice
 
             def done() -> None:
                 s.device = name
@@ -410,25 +392,18 @@ class Controller(QObject):
 
         self._submit("device", job)
 
-    def _source_lost(self, pipeline: Pipeline, exc: BaseException) -> HarmonicamError:
-        """The source did not open again after a device switch: ``pipeline`` (the old one) shows the sample
-        clip; the error to report."""
+    def _source_lost(self, exc: BaseException) -> HarmonicamError:
+        """The source did not open again after a device switch: the old pipeline shows the sample clip; the
+        error to report."""
         size, fps = self._source_args[1:]
         try:
             source = self._open(SAMPLE, size, fps)
-            self._restart_stream(pipeline, source)
-            self._start_worker(SAMPLE, source, size, fps)
+            self.stream.set_source(source, *self._loop_args(source, fps))
+            self._started(SAMPLE, source, size, fps)
         except HarmonicamError as sample_exc:
             return RuntimeFailure(f"the device was not changed and the video stopped: {exc} ({sample_exc}); "
                                   "pick a source to start it again")
         return RuntimeFailure(f"the device was not changed: {exc}; showing the built-in sample clip")
-
-    @staticmethod
-    def _close_quietly(pipeline: Pipeline) -> None:
-        try:
-            pipeline.close()
-        except Exception:  # a stage that fails to close must not undo the switch
-            log.warning("closing a replaced pipeline failed", exc_info=True)
 
     def set_strength(self, strength: float) -> None:
         self.settings.strength = strength
@@ -464,17 +439,15 @@ class Controller(QObject):
         sink = VirtualCameraSink(backend, device)
         sink.open(size, self.settings.fps)
         vcam = VirtualCameraOutput(sink, size, self.settings.fps)
-        with self._swap_lock:
-            self.vcam = vcam
-            self.pipeline.set_sinks([vcam])
+        self.vcam = vcam
+        self.stream.set_sinks([vcam])
         return vcam
 
     def stop_vcam(self) -> None:
         if self.vcam is None:
             return
-        with self._swap_lock:
-            vcam, self.vcam = self.vcam, None
-            self.pipeline.set_sinks([])  # no frame is sent after this returns
+        vcam, self.vcam = self.vcam, None
+        self.stream.set_sinks([])  # no frame is sent after this returns
         vcam.sink.close()
 
     # --- end -------------------------------------------------------------------------------------
@@ -486,7 +459,5 @@ class Controller(QObject):
         self._timer.stop()
         self._loader.shutdown(wait=True, cancel_futures=True)
         self.stop_vcam()
-        if self.worker is not None:
-            self.worker.stop()
-        if self.pipeline is not None:
-            self.pipeline.close()
+        if self.stream is not None:
+            self.stream.close()

@@ -8,8 +8,8 @@ from typing import Callable
 from app.sinks.preview import PreviewSink
 
 
-def run_preview_window(sink: PreviewSink, work: Callable[[threading.Event], int]) -> int:
-    """Run ``work(stop)`` on a thread while a window shows ``sink``'s frames; closing the window stops it."""
+def run_preview_window(sink: PreviewSink, work: Callable[[], int], stop: Callable[[], None]) -> int:
+    """Run ``work()`` on a thread while a window shows ``sink``'s frames; closing the window calls ``stop()``."""
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 
@@ -20,12 +20,11 @@ def run_preview_window(sink: PreviewSink, work: Callable[[threading.Event], int]
     view.setWindowTitle("Harmonicam preview")
     view.resize(960, 540)
     view.show()
-    stop = threading.Event()
     result: dict[str, object] = {}
 
     def target():
         try:
-            result["count"] = work(stop)
+            result["count"] = work()
         except BaseException as exc:  # handed to the main thread
             result["error"] = exc
 
@@ -42,9 +41,9 @@ def run_preview_window(sink: PreviewSink, work: Callable[[threading.Event], int]
     timer.timeout.connect(poll)
     timer.start(15)
     worker.start()
-    app.lastWindowClosed.connect(stop.set)
+    app.lastWindowClosed.connect(stop)
     app.exec()
-    stop.set()
+    stop()
     worker.join()
     if "error" in result:
         raise result["error"]

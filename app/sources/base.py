@@ -29,6 +29,10 @@ class Source(abc.ABC):
         """Nobody needs frames for a while (True) or again (False); ``read`` is not called meanwhile.
         A file just waits where it is; a camera stops capturing."""
 
+    def interrupt(self) -> None:
+        """From any thread: a ``read`` in progress, and every later one, returns None at once (a camera's
+        read can wait for a device that is gone). Closing first interrupts; a file has nothing to interrupt."""
+
     def close(self) -> None:
         """Release the device or file."""
 

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 LOST_AFTER_FAILURES = 10
 #: How often a paused capture thread looks whether it may read again.
 PAUSED_STEP_S = 0.05
+#: How long ``close`` waits for the capture thread; a driver stuck longer releases the device when it returns.
+JOIN_S = 1.0
 
 
 def camera_label(device: int | str) -> str:
@@ -90,6 +92,16 @@ class CameraSource(Source):
             self._on_status(message)
 
     def _capture_loop(self) -> None:
+        """Reads until closed. Only this thread touches the capture once it runs, so the capture is
+        released here, after the last read or open, never while the driver still uses it."""
+        try:
+            self._capture_frames()
+        finally:
+            if self._cap is not None:
+                self._cap.release()
+                self._cap = None
+
+    def _capture_frames(self) -> None:
         failures = 0
         while not self._stop.is_set():
             if self._paused.is_set():  # no decoding while nobody needs frames; the device stays open
@@ -113,9 +125,10 @@ class CameraSource(Source):
                                      f"every {self._reopen_interval:g} s")
             if self._cap is not None:
                 self._cap.release()
+                self._cap = None
             if self._stop.wait(self._reopen_interval):
                 break
-            self._cap = self._open()
+            self._cap = self._open()  # released on the way out when the source was closed meanwhile
             failures = 0
 
     def set_paused(self, paused: bool) -> None:
@@ -145,10 +158,16 @@ class CameraSource(Source):
         self._index += 1
         return frame
 
-    def close(self) -> None:
+    def interrupt(self) -> None:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        self._thread.join(timeout=2)
-        if self._cap is not None:
-            self._cap.release()
+
+    def close(self) -> None:
+        """Stop capturing; the capture thread releases the device. A driver stuck in a read for longer
+        than :data:`JOIN_S` is left to finish it (the thread is a daemon): the device is released then."""
+        self.interrupt()
+        self._thread.join(timeout=JOIN_S)
+        if self._thread.is_alive():
+            log.warning("%s did not stop within %g s; it is released once its driver returns",
+                        self.description, JOIN_S)

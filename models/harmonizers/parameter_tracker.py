@@ -8,9 +8,16 @@ seconds, so frames are never held up and the look does not flicker.
 Live streams predict asynchronously on a thread (the newest inputs win; the
 frame rate never waits). File streams predict synchronously whenever the media
 clock has advanced by one period, so a file always renders the same way.
+
+A live prediction that raises (a driver hiccup, a network that cannot take an
+input) does not end harmonization: it is logged once, the last parameters stay
+in use, and the newest request is tried again after a back-off that doubles up
+to :data:`RETRY_MAX_S`; the first success clears it. In file mode the exception
+goes to the caller (the pipeline reports it) and the next due frame tries again.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Callable
 
@@ -19,7 +26,14 @@ import numpy as np
 from models.ops.temporal import TimeEMA
 from models.ops.threads import yield_to_the_frame_loop
 
+log = logging.getLogger(__name__)
+
 Predict = Callable[[Any], np.ndarray]
+
+#: The wait before the first retry of a failed live prediction (seconds); each further failure doubles it.
+RETRY_S = 0.5
+#: The longest wait between retries.
+RETRY_MAX_S = 8.0
 
 
 class ParameterTracker:
@@ -35,7 +49,8 @@ class ParameterTracker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
+        #: The exception of the last live prediction while predictions fail; None once one succeeds.
+        self.error: Exception | None = None
         self.predictions = 0
 
     def due(self, t: float) -> bool:
@@ -66,6 +81,7 @@ class ParameterTracker:
 
     def _work(self) -> None:
         yield_to_the_frame_loop()  # predictions take the CPU time the frames leave
+        backoff = RETRY_S
         while not self._stop.is_set():
             self._wake.wait()
             self._wake.clear()
@@ -75,14 +91,20 @@ class ParameterTracker:
                 continue
             try:
                 self._store(self.predict(job[0]), job[1])
-            except BaseException as exc:  # surfaced on the pipeline thread by current()
+            except Exception as exc:
+                if self.error is None:  # once per run of failures: the log is not flooded at the frame rate
+                    log.warning("a harmonizer prediction failed (%s); the last look is kept and predictions are "
+                                "retried", exc, exc_info=log.isEnabledFor(logging.DEBUG))
                 self.error = exc
-                return
+                self._stop.wait(backoff)  # the newest request waits it out; close() ends the wait
+                backoff = min(2 * backoff, RETRY_MAX_S)
+                continue
+            if self.error is not None:
+                log.info("harmonizer predictions work again")
+                self.error, backoff = None, RETRY_S
 
     def current(self) -> np.ndarray | None:
         """The smoothed parameters, or None before the first prediction."""
-        if self.error is not None:
-            raise RuntimeError(f"harmonizer prediction failed: {self.error}") from self.error
         with self._lock:
             return None if self._ema.value is None else self._ema.value.copy()
 

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from models.matting.solidify import UNLIKE
-from models.ops.temporal import follows
+from models.ops.temporal import StreamPoint, follows
 
 #: Segments shorter than this share of the working long side are not looked at (16 px at 320: a
 #: bar's sides are long, and the detector takes 0.5 ms here instead of 1.4 ms at 5 px).
@@ -169,19 +169,20 @@ class StreamBars:
     frames between. Bars belong to the background, which does not move in a tenth of a second, and a
     search costs ~1.2 ms of the matting thread, which shares two cores with blending and
     harmonization. A frame that does not follow the last one searched (a still, a seek, a new
-    size) is searched afresh."""
+    size, a pause) is searched afresh."""
 
     def __init__(self, every: int = EVERY) -> None:
         self.every = every
         self.reset()
 
     def reset(self) -> None:
-        self._searched: tuple[int, tuple[int, ...]] | None = None  # frame index and size
+        self._searched: StreamPoint | None = None
         self._bars: np.ndarray | None = None
 
-    def __call__(self, index: int, alpha: np.ndarray, rgb: np.ndarray) -> np.ndarray | None:
-        if not follows(index, alpha.shape, self._searched, self.every - 1):
+    def __call__(self, index: int, t: float, alpha: np.ndarray, rgb: np.ndarray) -> np.ndarray | None:
+        """The bars of frame ``index`` taken at ``t`` (seconds)."""
+        if not follows(index, t, alpha.shape, self._searched, self.every - 1):
             self._bars = background_bars(alpha, rgb)
-            self._searched = index, alpha.shape
+            self._searched = index, t, alpha.shape
         return self._bars
 

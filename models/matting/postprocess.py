@@ -35,7 +35,7 @@ from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fa
                                fast_guided_filter_tensor)
 from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import alpha_array, alpha_tensor, resize, rgb_to_gray
-from models.ops.temporal import TimeEMA, follow_share, follows
+from models.ops.temporal import StreamPoint, TimeEMA, follow_share, follows
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +113,9 @@ class MattePostprocess:
         self.options = options or MatteOptions()
         self._ema = TimeEMA(self.options.smoothing_s)
         self._bars = StreamBars()
-        self._decided_at: tuple[int, tuple[int, ...]] | None = None  # frame index and size
+        self._decided_at: StreamPoint | None = None  # the frame the person was decided on
         self._person: np.ndarray | None = None  # the person decided there
-        self._last_at: tuple[int, tuple[int, ...]] | None = None  # index and size of the previous frame
+        self._last_at: StreamPoint | None = None  # the previous frame
         self._grey: np.ndarray | None = None  # the previous frame's blurred grey working copy
         o = self.options
         self._parts = _part_guard(o)
@@ -154,21 +154,22 @@ class MattePostprocess:
             follow = alpha_tensor(follow, raw.device)
         return self._ema.update(raw, frame.timestamp, follow)
 
-    def _solidify(self, index: int, small: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def _solidify(self, frame: Frame, small: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(solid, bars) of the working copy ``small`` (host float32) of frame ``index``: the background
         bars and :func:`solidify`, holding the person decided on the previous frame when this one
         follows it (a dropped frame between them is tolerated)."""
-        bars = self._bars(index, small, rgb)
-        held = self._person if follows(index, small.shape, self._decided_at, 2) else None
+        index, t = frame.index, frame.timestamp
+        bars = self._bars(index, t, small, rgb)
+        held = self._person if follows(index, t, small.shape, self._decided_at, 2) else None
         solid = solidify(small, rgb, bars, held)
-        self._decided_at, self._person = (index, small.shape), solid > BOUNDARY
+        self._decided_at, self._person = (index, t, small.shape), solid > BOUNDARY
         return solid, bars
 
     def _decide(self, frame: Frame, small: np.ndarray) -> Decision:
         """The decisions on the working copy ``small`` of the (smoothed) model answer."""
         o = self.options
         if o.solidify:
-            solid, bars = self._solidify(frame.index, small, frame.scaled(WORK_LONG_SIDE))
+            solid, bars = self._solidify(frame, small, frame.scaled(WORK_LONG_SIDE))
             return Decision(solid, None, bars, reach_of(solid, bars), None)
         decided = small
         if o.islands:
@@ -182,8 +183,8 @@ class MattePostprocess:
         # The motion measure and the part tracker both read the frame's grey working copy and both
         # need to know whether this frame continues the stream (a dropped frame is tolerated).
         grey = cv2.cvtColor(frame.scaled(WORK_LONG_SIDE), cv2.COLOR_RGB2GRAY)
-        at, self._last_at = self._last_at, (frame.index, frame.rgb.shape)
-        continued = follows(frame.index, frame.rgb.shape, at, 2)
+        at, self._last_at = self._last_at, (frame.index, frame.timestamp, frame.rgb.shape)
+        continued = follows(frame.index, frame.timestamp, frame.rgb.shape, at, 2)
         alpha = matte.alpha
         if self.options.smoothing_s > 0:
             alpha = self._smooth(frame, alpha, grey, continued)

@@ -20,11 +20,22 @@ def ema_weight(dt: float, tau: float) -> float:
     return 1.0 - math.exp(-dt / tau)
 
 
-def follows(index: int, shape: tuple[int, ...], last: tuple[int, tuple[int, ...]] | None, within: int) -> bool:
-    """Whether frame ``index`` of size ``shape`` continues the stream at most ``within`` frames after
-    ``last`` = (index, shape) of an earlier frame; a still (the same index again), a seek or a new size
-    does not."""
-    return last is not None and 0 < index - last[0] <= within and tuple(shape) == tuple(last[1])
+#: The longest gap (seconds of the frames' own clock) between two frames of one stream: a longer one is a
+#: pause (nobody watched), a stall or a jump, after which no state is carried over from before it.
+STREAM_GAP_S = 0.5
+
+#: Where a frame stands in its stream: (index, timestamp in seconds, shape).
+StreamPoint = tuple[int, float, tuple[int, ...]]
+
+
+def follows(index: int, t: float, shape: tuple[int, ...], last: StreamPoint | None, within: int) -> bool:
+    """Whether frame ``index`` taken at ``t`` with size ``shape`` continues the stream from ``last``: at most
+    ``within`` frames and :data:`STREAM_GAP_S` seconds after it, at the same size. A still (the same index
+    again), a seek, a new size or a pause does not; a pause is told by time, because a paused camera's
+    frame indices run on without a gap."""
+    if last is None or tuple(shape) != tuple(last[2]):
+        return False
+    return 0 < index - last[0] <= within and 0 < t - last[1] <= STREAM_GAP_S
 
 
 def follow_share(change: np.ndarray | torch.Tensor, lo: float, hi: float) -> np.ndarray | torch.Tensor:

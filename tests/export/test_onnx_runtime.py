@@ -16,7 +16,7 @@ import torch
 from app.assemble import StageChoice
 from app.cli import RUNTIMES as CLI_RUNTIMES
 from app.cli import main
-from app.session import build_pipeline
+from app.stream import build_pipeline
 from app.sources import open_source
 from models import registry
 from models.blending.base import Composite

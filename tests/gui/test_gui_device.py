@@ -82,7 +82,7 @@ def test_switching_rebuilds_the_pipeline_and_is_remembered(no_cuda, open_window,
     assert isinstance(new, Pipeline) and new is not old and new.device == "cpu"
     assert new.matting is not old.matting and new.harmonizer is not old.harmonizer
     assert closed == [old]
-    assert c.worker.pipeline is new and c.source_spec == spec
+    assert c.stream.pipeline is new and c.source_spec == spec
     assert window.settings.device == "cpu" and window.quality_panel.device.currentData() == "cpu"
     _frames_keep_coming(qtbot, window)
     # The virtual camera moved over to the new pipeline and keeps getting frames.
@@ -104,7 +104,7 @@ def test_switching_rebuilds_the_pipeline_and_is_remembered(no_cuda, open_window,
 def test_a_failed_rebuild_keeps_the_old_pipeline(no_cuda, open_window, qtbot, monkeypatch):
     window = open_window()
     c = window.controller
-    old, worker = c.pipeline, c.worker
+    old, stream = c.pipeline, c.stream
 
     def fail(*args, **kwargs):
         raise RuntimeFailure("the GPU ran out of memory; close other apps that use it")
@@ -113,7 +113,7 @@ def test_a_failed_rebuild_keeps_the_old_pipeline(no_cuda, open_window, qtbot, mo
     with wait_failed(qtbot, window, "device") as blocker:
         _activate(window.quality_panel.device, "cpu")
     assert blocker.args == ["device", "the GPU ran out of memory; close other apps that use it"]
-    assert c.pipeline is old and c.worker is worker and worker.alive
+    assert c.pipeline is old and c.stream is stream and stream.alive
     assert window.settings.device == "auto" and window.quality_panel.device.currentData() == "auto"
     assert "ran out of memory" in window.message_bar.text()
     _frames_keep_coming(qtbot, window)

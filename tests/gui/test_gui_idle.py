@@ -129,5 +129,5 @@ def test_the_frame_rate_caps_a_camera(qtbot, monkeypatch, settings_file):
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(lambda: window.preview.view.frames_shown >= 2, timeout=30000)
-    assert window.controller.source.live and window.controller.worker.fps_cap == 15.0
+    assert window.controller.source.live and window.controller.stream.fps_cap == 15.0
     window.close()

@@ -33,11 +33,11 @@ def test_switch_to_image_and_back(open_window, qtbot, tmp_path):
 
 def test_missing_file_keeps_the_running_source(open_window, qtbot, tmp_path):
     window = open_window()
-    worker = window.controller.worker
+    stream = window.controller.stream
     with wait_failed(qtbot, window, "source"):
         window.source_panel.request(str(tmp_path / "gone.mp4"))
     assert "does not exist" in window.message_bar.text()
-    assert window.controller.worker is worker and worker.alive
+    assert window.controller.stream is stream and stream.alive
     assert window.source_panel.source_combo.currentData() == "sample"
 
 
@@ -90,8 +90,8 @@ def test_camera_lost_and_back(qtbot, monkeypatch, settings_file):
     assert not window.message_bar.isVisible()
     shown = window.preview.view.frames_shown
     qtbot.waitUntil(lambda: window.preview.view.frames_shown > shown + 3)
-    worker = window.controller.worker
+    stream = window.controller.stream
     plugged.clear()  # closing while the camera is gone must not hang
     qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=10000)
     window.close()
-    assert not worker.alive
+    assert not stream.alive

@@ -75,7 +75,7 @@ def test_no_driver_shows_the_fix(open_window, qtbot, vcam_backends):
     assert "No v4l2 loopback device found" in doctor.text()
     assert "could not start" in window.message_bar.text()
     assert window.controller.vcam is None and window.vcam_panel.button.text() == "Start virtual camera"
-    assert window.preview.view.frames_shown > 0 and window.controller.worker.alive  # the preview runs on
+    assert window.preview.view.frames_shown > 0 and window.controller.stream.alive  # the preview runs on
 
 
 def test_backend_list_is_pyvirtualcams(open_window, vcam_backends):

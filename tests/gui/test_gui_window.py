@@ -101,10 +101,10 @@ def test_close_stops_everything(open_window, qtbot, vcam_backends):
     window.vcam_panel.backend_combo.setCurrentIndex(window.vcam_panel.backend_combo.findData("harmonicam-test"))
     window.vcam_panel.button.click()
     camera = vcam_backends.instances[-1]
-    worker = window.controller.worker
+    stream = window.controller.stream
     window.close()
     assert camera.closed
-    assert not worker.alive
+    assert not stream.alive
     assert window.controller.pipeline.sinks == []
     assert window.controller.vcam is None
 

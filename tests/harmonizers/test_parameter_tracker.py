@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from models.harmonizers import parameter_tracker
 from models.harmonizers.parameter_tracker import ParameterTracker
 from models.ops.threads import BACKGROUND_NICE
 
@@ -58,18 +59,29 @@ def test_live_prediction_never_blocks_the_caller():
     tracker.close()
 
 
-def test_worker_errors_surface_on_the_pipeline_thread():
-    def broken(x):
-        raise ValueError("bad input")
+def test_a_failing_live_prediction_is_retried_with_back_off_reported_once_and_recovers(monkeypatch, caplog):
+    monkeypatch.setattr(parameter_tracker, "RETRY_S", 0.02, raising=False)
+    attempts = []
 
-    tracker = ParameterTracker(broken, live=True)
-    tracker.submit(1, 0.0)
-    deadline = time.monotonic() + 5
-    while tracker.error is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    with pytest.raises(RuntimeError, match="bad input"):
-        tracker.current()
+    def flaky(x):
+        attempts.append(time.monotonic())
+        if len(attempts) <= 3:
+            raise ValueError("driver hiccup")
+        return np.array([x], np.float32)
+
+    tracker = ParameterTracker(flaky, rate_hz=1000, tau_s=0.0, live=True)
+    t, deadline = 0.0, time.monotonic() + 10
+    while (len(attempts) < 4 or tracker.current() is None) and time.monotonic() < deadline:
+        tracker.submit(1.0, t)  # a frame every 2 ms asks for a prediction
+        t += 0.01
+        time.sleep(0.002)
+    assert tracker.current()[0] == 1.0 and tracker.error is None  # harmonization resumed
+    waits = np.diff(attempts[:4])
+    assert waits[0] >= 0.02 and waits[1] >= 0.04 and waits[2] >= 0.08  # the retries back off
+    reports = [r for r in caplog.records if "prediction failed" in r.getMessage()]
+    assert len(reports) == 1 and "driver hiccup" in reports[0].getMessage()
     tracker.close()
+    assert not [th for th in threading.enumerate() if th.name == "harmonizer-args"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")

@@ -9,7 +9,7 @@ import pytest
 
 from app.assemble import StageChoice
 from app.backgrounds import SHIPPED_DIR
-from app.session import build_pipeline
+from app.stream import build_pipeline
 from app.sources import open_source
 from models import registry
 from models.harmonizers.harmonizer.filters import FILTER_ORDER

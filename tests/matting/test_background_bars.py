@@ -103,15 +103,16 @@ def test_a_stream_searches_every_few_frames_and_a_still_every_time(monkeypatch):
     bars = module.StreamBars(every=3)
     alpha, rgb, _ = head_scene()
     for index in range(7):
-        bars(index, alpha, rgb)
+        bars(index, index / 30, alpha, rgb)
     assert len(searched) == 3                       # frames 0, 3 and 6
     for _ in range(2):
-        bars(0, alpha, rgb)                         # stills all say frame 0: each is searched
-    bars(1, alpha[:90], rgb[:90])                   # the next frame, but another size
-    assert len(searched) == 6
-    bars.reset()
-    bars(2, alpha[:90], rgb[:90])
+        bars(0, 0.0, alpha, rgb)                    # stills all say frame 0: each is searched
+    bars(1, 1 / 30, alpha[:90], rgb[:90])           # the next frame, but another size
+    bars(2, 60.0, alpha[:90], rgb[:90])             # the next frame, but after a minute's pause
     assert len(searched) == 7
+    bars.reset()
+    bars(3, 60.1, alpha[:90], rgb[:90])
+    assert len(searched) == 8
 
 
 def test_tiny_frames_have_no_bars():

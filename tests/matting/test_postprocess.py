@@ -33,13 +33,32 @@ def test_ema_weight_limits():
 
 
 def test_a_frame_follows_an_earlier_one_of_its_stream_within_a_few_frames_at_the_same_size():
-    last = (10, (180, 320))
-    assert follows(11, (180, 320), last, 2) and follows(12, (180, 320), last, 2)
-    assert not follows(13, (180, 320), last, 2)   # too far on: a seek, or frames lost
-    assert not follows(10, (180, 320), last, 2)   # the same index again: a still
-    assert not follows(9, (180, 320), last, 2)    # backwards
-    assert not follows(11, (90, 160), last, 2)    # another size
-    assert not follows(11, (180, 320), None, 2)   # nothing before it
+    last = (10, 1.0, (180, 320))
+    assert follows(11, 1.04, (180, 320), last, 2) and follows(12, 1.07, (180, 320), last, 2)
+    assert not follows(13, 1.1, (180, 320), last, 2)   # too far on: a seek, or frames lost
+    assert not follows(10, 1.0, (180, 320), last, 2)   # the same index again: a still
+    assert not follows(9, 0.96, (180, 320), last, 2)   # backwards
+    assert not follows(11, 1.04, (90, 160), last, 2)   # another size
+    assert not follows(11, 1.04, (180, 320), None, 2)  # nothing before it
+    assert not follows(11, 31.0, (180, 320), last, 2)  # the next frame read, after a pause: judged by time
+
+
+def test_after_a_pause_nothing_from_before_it_is_carried_over():
+    """A paused camera's next frame has the next index but comes minutes later: the person decided before
+    the pause is not held (the post-processing answers as for a fresh stream)."""
+    rgb = np.full((90, 160, 3), 120, np.uint8)
+    before, after = np.zeros((90, 160), np.float32), np.zeros((90, 160), np.float32)
+    before[20:80, 50:110] = 1.0   # the person, sure
+    after[20:80, 50:110] = 0.3    # the model half believes it
+    options = MatteOptions(smoothing_s=0, solidify=True, faces=False, hands=False)
+    paused = MattePostprocess(options)
+    paused(Frame(rgb, 0, 0.0), Matte(before))
+    resumed = paused(Frame(rgb, 1, 90.0), Matte(after)).alpha
+    fresh = MattePostprocess(options)(Frame(rgb, 1, 90.0), Matte(after)).alpha
+    np.testing.assert_array_equal(resumed, fresh)
+    held = MattePostprocess(options)  # without a pause the person is held: the check above can fail
+    held(Frame(rgb, 0, 0.0), Matte(before))
+    assert held(Frame(rgb, 1, 1 / 30), Matte(after)).alpha.max() > fresh.max()
 
 
 def test_ema_restarts_on_shape_change_and_reset():

@@ -16,7 +16,7 @@ import torch
 from app.assemble import StageChoice
 from app.backgrounds import SHIPPED_DIR
 from app.pipeline import Pipeline
-from app.session import build_pipeline
+from app.stream import build_pipeline
 from app.sources import open_source
 from models.frame import Frame
 from models.matting.postprocess import MatteOptions

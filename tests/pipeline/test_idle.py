@@ -16,7 +16,7 @@ from app import idle
 from app.backgrounds import ColourBackground
 from app.idle import IdleGate
 from app.pipeline import Pipeline
-from app.runner import run_stream
+from app.stream import Stream
 from app.sinks.base import NullSink
 from app.sources.base import Source
 from app.timing import StageTimes
@@ -94,22 +94,22 @@ def quick(monkeypatch):
 
 
 class Running:
-    """``run_stream`` on a thread, stopped and joined at the end."""
+    """A stream's loop on a thread, stopped and joined at the end."""
 
     def __init__(self, source, pipeline, **kw):
-        self.stop = threading.Event()
+        self.stream = Stream(source, pipeline)
         self.errors = []
-        self.thread = threading.Thread(target=self._run, args=(source, pipeline), kwargs=kw)
+        self.thread = threading.Thread(target=self._run, kwargs=kw)
         self.thread.start()
 
-    def _run(self, source, pipeline, **kw):
+    def _run(self, **kw):
         try:
-            run_stream(source, pipeline, stop=self.stop, **kw)
+            self.stream.run(**kw)
         except Exception as exc:  # pragma: no cover - reported by close()
             self.errors.append(exc)
 
     def close(self):
-        self.stop.set()
+        self.stream.stop()
         self.thread.join(10)
         assert not self.thread.is_alive() and not self.errors
 
@@ -153,10 +153,10 @@ def test_a_stream_nobody_reads_from_the_start_sends_black_and_processes_nothing(
 
 def test_always_on_keeps_processing_without_readers(quick):
     p = make_pipeline([VirtualCameraStandIn(readers=0)])
-    stop = threading.Event()
-    guard = threading.Timer(10, stop.set)  # a paused stream would otherwise wait for ever
+    stream = Stream(EndlessSource(), p)
+    guard = threading.Timer(10, stream.stop)  # a paused stream would otherwise wait for ever
     guard.start()
-    count = run_stream(EndlessSource(), p, max_frames=5, stop=stop, always_on=True)
+    count = stream.run(max_frames=5, always_on=True)
     guard.cancel()
     assert count == 5 and p.matting.frames == 5 and not p.times.paused
     p.close()
@@ -180,10 +180,10 @@ def test_always_on_is_asked_before_each_frame(quick):
                          ids=["a file or preview", "a camera that cannot count"])
 def test_an_output_that_needs_frames_keeps_the_stream_working(quick, other):
     p = make_pipeline([VirtualCameraStandIn(readers=0), other()])
-    stop = threading.Event()
-    guard = threading.Timer(10, stop.set)  # a paused stream would otherwise wait for ever
+    stream = Stream(EndlessSource(), p)
+    guard = threading.Timer(10, stream.stop)  # a paused stream would otherwise wait for ever
     guard.start()
-    count = run_stream(EndlessSource(), p, max_frames=5, stop=stop)
+    count = stream.run(max_frames=5)
     guard.cancel()
     assert count == 5 and p.matting.frames == 5
     p.close()

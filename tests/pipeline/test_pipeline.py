@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from app.backgrounds import ColourBackground
-from app.pipeline import FADE_S, Pipeline
-from app.runner import run_stream
+from app.handover import FADE_S
+from app.pipeline import Pipeline
+from app.stream import Stream
 from app.sinks.base import NullSink
 from app.sources import open_source
 from models import registry
@@ -197,7 +198,7 @@ def test_every_sink_is_closed_when_one_fails_to_close():
     p = make_pipeline([first, FailingSink(), last])
     src = open_source("sample", size=(64, 36))
     with pytest.raises(OSError, match="disk full"):
-        run_stream(src, p, max_frames=2)
+        Stream(src, p).run(max_frames=2)
     src.close()
     assert first.closed == [True] and last.closed == [True]
 
@@ -219,7 +220,7 @@ def test_swaps_while_running_are_thread_safe():
     sink = NullSink()
     p = make_pipeline([sink])
     src = open_source("sample", size=(160, 90), loop=True)
-    stop, running = threading.Event(), threading.Event()
+    stream, running = Stream(src, p), threading.Event()
     errors = []
 
     def swapper():
@@ -234,16 +235,19 @@ def test_swaps_while_running_are_thread_safe():
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
-            stop.set()
+            stream.stop()
 
     t = threading.Thread(target=swapper)
     t.start()
-    count = run_stream(src, p, max_frames=2000, stop=stop, on_result=lambda r: running.set())
+    count = stream.run(max_frames=2000, on_result=lambda r: running.set())
     t.join()
     src.close()
     p.close()
     assert not errors and count > 1 and sink.count == count
     assert sink.last.shape == (90, 160, 3)
+
+
+LINEAR_BLEND = registry.create("blend", "linear")
 
 
 class BrokenHarmonizer(OffsetHarmonizer):
@@ -299,7 +303,7 @@ def test_a_device_failure_moves_the_pipeline_to_the_cpu():
 
 
 def test_a_stage_that_fails_to_build_closes_the_ones_built_before(monkeypatch, tmp_path):
-    import app.session as session
+    import app.stream as session
     from app.assemble import StageChoice
     from app.errors import RuntimeFailure
 
@@ -324,3 +328,42 @@ def test_a_stage_that_fails_to_build_closes_the_ones_built_before(monkeypatch, t
     with pytest.raises(RuntimeFailure):
         session.build_pipeline(StageChoice(harmonizer_weights=str(bad)), "#010203", [], frame_locked=True)
     assert sorted(closed) == ["background", "matting"]
+
+
+def test_the_overlapped_halves_move_to_the_cpu_on_a_device_failure_too():
+    class DeviceFailingMatting(HalfMatting):
+        def matte(self, frame):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+
+    def cpu_stages():
+        return HalfMatting(), registry.create("blend", "linear"), OffsetHarmonizer(+10)
+
+    for matting, harmonizer in ((DeviceFailingMatting(), OffsetHarmonizer()), (HalfMatting(), DeviceFailingHarmonizer())):
+        p = Pipeline(matting, ColourBackground((0, 0, 255)), registry.create("blend", "linear"), harmonizer,
+                     MattePostprocess(MatteOptions(smoothing_s=0, refine=False)), device="cuda", resident=False,
+                     cpu_stages=cpu_stages)
+        out = p.finish(p.matte_frame(frame_at(0.0))).output  # the failing half is done again on the CPU
+        assert p.device == "cpu" and (out[:, :4] == 210).all()
+        assert len([f for f in p.take_faults() if "now runs on the CPU" in f]) == 1
+        p.close()
+
+
+def test_each_failing_stage_put_in_is_reported_even_where_python_reuses_an_id():
+    """Reports are kept per slot until a swap, never by ``id()``: a new stage can get a freed one's id."""
+    p = make_pipeline()
+    ids = set()
+    put_in = 0
+    while put_in < 200:  # until a new stage gets the id of one reported before (it takes a few tries)
+        blend = BrokenBlend()
+        reused, put_in = id(blend) in ids, put_in + 1
+        ids.add(id(blend))
+        p.set_blend(blend)
+        del blend
+        p.process(frame_at(0.0))
+        p.set_blend(LINEAR_BLEND)  # the broken one is retired, closed and freed
+        p._closer.submit(lambda: None).result()
+        if reused:
+            break
+    assert reused  # the situation this test is about did occur
+    assert len(p.take_faults()) == put_in
+    p.close()

@@ -7,8 +7,7 @@ import numpy as np
 
 from app.assemble import StageChoice
 from app.prefetch import FramePrefetch
-from app.runner import run_stream
-from app.session import build_pipeline
+from app.stream import Stream, build_pipeline
 from app.sinks.base import NullSink
 from app.sources import open_source
 
@@ -56,12 +55,12 @@ def test_overlapped_frames_are_the_frames_of_the_plain_loop():
     assert len({a.tobytes() for a in plain}) > 1  # the clip moves: the frames really differ
 
 
-def test_run_stream_reads_exactly_the_frames_it_processes_and_matting_runs_ahead():
+def test_the_stream_reads_exactly_the_frames_it_processes_and_matting_runs_ahead():
     pipeline = build_pipeline(StageChoice(blend="linear", harmonizer="none"), "#336699", [NullSink()],
                               frame_locked=True)
     source = CountingSource(open_source("sample", SIZE, loop=True))
     try:
-        assert run_stream(source, pipeline, max_frames=7) == 7
+        assert Stream(source, pipeline).run(max_frames=7) == 7
     finally:
         pipeline.close()
         source.close()
@@ -73,14 +72,14 @@ def test_stop_leaves_no_read_running():
     pipeline = build_pipeline(StageChoice(blend="linear", harmonizer="none"), "#336699", [NullSink()],
                               frame_locked=True)
     source = CountingSource(open_source("sample", SIZE, loop=True))
-    stop = threading.Event()
+    stream = Stream(source, pipeline)
 
     def stop_after_three(result):
         if result.frame.index >= 2:
-            stop.set()
+            stream.stop()
 
     try:
-        count = run_stream(source, pipeline, stop=stop, on_result=stop_after_three)
+        count = stream.run(on_result=stop_after_three)
         reads = source.reads
     finally:
         pipeline.close()

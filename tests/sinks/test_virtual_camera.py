@@ -9,7 +9,7 @@ import pytest
 from pyvirtualcam.util import decode_fourcc
 
 from app.errors import UsageError
-from app.pipeline import Pacer
+from app.stream import Pacer
 from app.sinks.virtual_camera import FIXES, VirtualCameraError, VirtualCameraSink, diagnose
 
 
