@@ -17,7 +17,12 @@ peak 1) and the paper's MSE of gradients; optimiser Lion (§5.1, ``models.traini
 cosine decay; checkpoints every ``--epoch-steps`` and ``--resume``; DDP under torchrun.
 
 ``--config small`` is :data:`~models.harmonizers.phnet.network.SMALL`, our narrow
-configuration for one CPU thread; ``iharmony4`` and ``ffhqh`` are the official ones.
+configuration for one CPU thread, with a confidence head that scales the correction per image;
+``iharmony4`` and ``ffhqh`` are the official ones. ``--confidence-only`` trains that head alone on
+``--init``'s frozen network: the network's predictions for ``--confidence-samples`` training
+composites are made once, and since the output at share g is ``composite + g·(prediction −
+composite)``, FN-MSE is a quadratic in g whose coefficients are all the head needs per sample
+(:func:`share_loss_terms`); ``--identity-fraction`` then weighs "leave it alone" against "correct it".
 """
 from __future__ import annotations
 
