@@ -1,7 +1,10 @@
 """Train PHNet (Efremyan et al., "PHNet: Patch-based Normalization for Portrait Harmonization", 2024).
 
     OMP_NUM_THREADS=1 python -m models.training.train_phnet --data corpus --config small \\
-        --out weights/phnet-small.safetensors              # the shipped weights (CPU)
+        --out base.safetensors                             # the network (CPU)
+    OMP_NUM_THREADS=1 python -m models.training.train_phnet --data corpus --init base.safetensors \\
+        --confidence-only --confidence-samples 2048 --batch-size 32 --steps 3000 --epoch-steps 500 \\
+        --identity-fraction 0.5 --out weights/phnet-small.safetensors   # its confidence head: the shipped weights
     torchrun --nproc-per-node 4 -m models.training.train_phnet --data corpus --config ffhqh --out ffhqh.safetensors
     python -m models.training.train_phnet --out weights/phnet-small.safetensors --record eval.json --default
 
@@ -17,11 +20,17 @@ peak 1) and the paper's MSE of gradients; optimiser Lion (§5.1, ``models.traini
 cosine decay; checkpoints every ``--epoch-steps`` and ``--resume``; DDP under torchrun.
 
 ``--config small`` is :data:`~models.harmonizers.phnet.network.SMALL`, our narrow
-configuration for one CPU thread; ``iharmony4`` and ``ffhqh`` are the official ones.
+configuration for one CPU thread, with a confidence head that scales the correction per image;
+``iharmony4`` and ``ffhqh`` are the official ones. ``--confidence-only`` trains that head alone on
+``--init``'s frozen network: the network's predictions for ``--confidence-samples`` training
+composites are made once, and since the output at share g is ``composite + g·(prediction −
+composite)``, FN-MSE is a quadratic in g whose coefficients are all the head needs per sample
+(:func:`share_loss_terms`); ``--identity-fraction`` then weighs "leave it alone" against "correct it".
 """
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import torch
@@ -65,11 +74,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--identity-fraction", type=float, default=0.3,
                    help="share of harmonious training composites (the real photo), so the network "
                         "learns to change nothing when nothing is wrong")
-    p.add_argument("--init", type=Path, help="start from these PHNet weights (fine-tuning)")
+    p.add_argument("--confidence-lr", type=float, default=1e-3,
+                   help="Lion's learning rate for the confidence head (no weight decay; 1e-3 trained the shipped "
+                        "head alone; with the whole network training, 1e-4: faster, the head shuts before it "
+                        "has learned to tell harmonious composites from pushed ones)")
+    p.add_argument("--confidence-only", action="store_true",
+                   help="train only the confidence head of --init's network, which stays as it is: its predictions "
+                        "for --confidence-samples training composites are made once, and --steps batches of "
+                        "them train the head on its loss in closed form (one process)")
+    p.add_argument("--confidence-samples", type=int, default=4096,
+                   help="with --confidence-only: how many training composites the head learns from")
+    p.add_argument("--init", type=Path, help="start from these PHNet weights (fine-tuning); weights without a "
+                                              "confidence head get a new one")
     p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
     add_run_options(p, "steps between checkpoints (the weights so far are written too)")
     add_record_options(p, "PHNet", "; its 'phnet' row is the model")
     args = parse_run_args(p, argv)
+    headed = [c.name for c in CONFIGS if c.confidence]
+    if args.confidence_only and not (args.init and args.config in headed):
+        p.error(f"--confidence-only needs --init weights and a configuration with a confidence head "
+                f"(--config {' or '.join(headed)})")
     if args.size % 8:
         p.error(f"--size must be a multiple of 8 (PHNet's input), got {args.size}")
     return args
@@ -129,6 +153,13 @@ def train_step(model: nn.Module, batch: dict[str, Tensor], device: torch.device,
     return loss, figures
 
 
+def share_figures(share: Tensor, identity: Tensor) -> dict[str, float]:
+    """The confidence head's mean share on the batch's harmonious and pushed composites (a kind the batch lacks
+    is left out)."""
+    kinds = {"share_identity": share[identity], "share_pushed": share[~identity]}
+    return {name: float(values.mean()) for name, values in kinds.items() if values.numel()}
+
+
 def build_network(args: argparse.Namespace) -> PHNet:
     """The configuration's network, official random initialisation, or ``--init``'s weights."""
     (config,) = [c for c in CONFIGS if c.name == args.config]
@@ -136,8 +167,19 @@ def build_network(args: argparse.Namespace) -> PHNet:
     if args.init:
         state = {k: v.float() if v.is_floating_point() else v
                  for k, v in load_state_dict_file(args.init, "initial weights").items()}
+        if net.confidence is not None and not any(k.startswith("confidence.") for k in state):
+            state.update({k: v for k, v in net.state_dict().items() if k.startswith("confidence.")})
         load_strict(net, state, f"PHNet network ({config.name} configuration)", args.init)
     return net
+
+
+def parameter_groups(net: PHNet, args: argparse.Namespace) -> list[dict]:
+    """Lion's groups: the network at ``--lr`` with ``--weight-decay``; its confidence head (when it has one) at
+    ``--confidence-lr`` without decay."""
+    rest = {"params": [p for n, p in net.named_parameters() if not n.startswith("confidence.")]}
+    if net.confidence is None:
+        return [rest]
+    return [rest, {"params": list(net.confidence.parameters()), "lr": args.confidence_lr, "weight_decay": 0.0}]
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -149,7 +191,7 @@ def train(args: argparse.Namespace) -> dict:
 
     net = build_network(args).to(device).float()
     model = DistributedDataParallel(net) if world > 1 else net
-    optimizer = Lion(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    optimizer = Lion(parameter_groups(net, args), lr=args.lr, weight_decay=args.weight_decay)
     schedule = cosine_schedule(optimizer, args.steps)
     checkpoint = Checkpoint(args.checkpoint, model=net, optimizer=optimizer, schedule=schedule)
     if args.resume:
@@ -161,6 +203,7 @@ def train(args: argparse.Namespace) -> dict:
                                                              "grid_count": net.config.grid_count},
             "parameters": sum(p.numel() for p in net.parameters()), "size": args.size, "steps": checkpoint.step,
             "planned_steps": args.steps, "batch_size": args.batch_size, "processes": world, "lr": args.lr,
+            "confidence_lr": args.confidence_lr if net.confidence is not None else None,
             "schedule": f"Lion (betas 0.9, 0.99; weight decay {args.weight_decay}), cosine decay to 0",
             "loss": "{} x PSNR loss (100/PSNR) + {} x FN-MSE + {} x gradient MSE, on the output composited "
                     "over the input with the soft mask".format(*args.loss_weights),
@@ -171,18 +214,115 @@ def train(args: argparse.Namespace) -> dict:
             "machine": machine(device), "history": checkpoint.history,
         }
 
+    shares: list[Tensor] = []  # the confidence head's latest output, for the log
+    if net.confidence is not None:
+        net.confidence.register_forward_hook(lambda module, inputs, out: shares.append(out.detach().flatten()))
+
     def one_step(batch: dict[str, Tensor], done: int) -> dict[str, float]:
         loss, figures = train_step(model, batch, device, args)
         optimiser_step(loss, optimizer)
         schedule.step()
+        if shares:
+            figures.update(share_figures(shares.pop(), batch["identity"].to(device) > 0))
+            shares.clear()
         return {**figures, "loss": float(loss.detach())}
 
     # The weights are written with every checkpoint, so a run stopped early still leaves its latest ones.
     run_epochs(args, checkpoint, loader, dataset, sampler, rank, one_step,
-               lambda f: {"fmse": f"{f['fmse']:.0f}", "input_fmse": f"{f['input_fmse']:.0f}"},
+               lambda f: {"fmse": f"{f['fmse']:.0f}", "input_fmse": f"{f['input_fmse']:.0f}",
+                          **{k: f"{v:.2f}" for k, v in f.items() if k.startswith("share")}},
                before_epoch=lambda done: net.train(), after_save=lambda: save_weights(net, args.out, record()))
     finish_distributed(world)
     return record()
+
+
+# --- the confidence head alone -------------------------------------------------------------------------------
+def share_loss_terms(composite: Tensor, out: Tensor, real: Tensor, mask: Tensor,
+                     min_area: float = MIN_AREA) -> Tensor:
+    """N×3 coefficients (a, b, c) with FN-MSE(g) = a − 2·b·g + c·g² for the output the stage makes at share g.
+
+    At share g the network's image is ``composite + g·d`` with d = out − composite, composited over the input
+    with the soft mask: ``composite + g·m·d``. Its error is g·m·d − e (e = real − composite), a quadratic in g;
+    the coefficients carry FN-MSE's normalisation (:func:`fn_mse`).
+    """
+    e, md = real - composite, mask * (out - composite)
+    norm = composite.shape[1] * mask.sum(dim=(1, 2, 3)).clamp(min=min_area)
+    return torch.stack([(e * e).sum(dim=(1, 2, 3)), (e * md).sum(dim=(1, 2, 3)), (md * md).sum(dim=(1, 2, 3))],
+                       dim=1) / norm[:, None]
+
+
+@torch.no_grad()
+def head_samples(net: PHNet, loader, dataset, device: torch.device, count: int) -> dict[str, Tensor]:
+    """What the confidence head learns from, for ``count`` training composites of the frozen ``net``: its
+    statistics, the loss coefficients (:func:`share_loss_terms`) and whether the composite was harmonious."""
+    parts: dict[str, list[Tensor]] = {"statistics": [], "terms": [], "identity": []}
+    epoch, seen = 0, 0
+    while seen < count:
+        dataset.set_epoch(epoch)
+        for batch in loader:
+            real, mask, synth = (batch[k].to(device) for k in ("real", "mask", "args"))
+            composite = synthesize(real, mask, synth)[0]
+            binary = (mask > 0.5).to(composite.dtype)
+            out = net.prediction(composite, binary)
+            parts["statistics"].append(net.confidence.statistics(composite, out, binary))
+            parts["terms"].append(share_loss_terms(composite, out, real, mask))
+            parts["identity"].append(batch["identity"].to(device) > 0)
+            seen += len(real)
+            if seen >= count:
+                break
+        epoch += 1
+    return {k: torch.cat(v)[:count] for k, v in parts.items()}
+
+
+def train_confidence(args: argparse.Namespace) -> dict:
+    """``--confidence-only``: train the head of ``--init``'s network, the rest frozen; returns the record."""
+    rank, world, device = init_distributed()
+    if world > 1:
+        raise SystemExit("--confidence-only runs in one process: start it without torchrun.")
+    torch.manual_seed(args.seed)
+    items, dataset = training_set(args, world)
+    loader = distributed_loader(dataset, args, world, rank)[1]
+    net = build_network(args).to(device).float().eval()
+    start = time.monotonic()
+    samples = head_samples(net, loader, dataset, device, args.confidence_samples)
+    head = net.confidence.train()
+    optimizer = Lion(head.parameters(), lr=args.confidence_lr)
+    schedule = cosine_schedule(optimizer, args.steps)
+    generator = torch.Generator().manual_seed(args.seed)
+    history, sums = [], {}
+    for step in range(1, args.steps + 1):
+        pick = torch.randint(len(samples["identity"]), (args.batch_size,), generator=generator).to(device)
+        share = head.share(samples["statistics"][pick])[:, 0]
+        a, b, c = samples["terms"][pick].unbind(1)
+        loss = (a - 2 * b * share + c * share.square()).mean()
+        optimiser_step(loss, optimizer)
+        schedule.step()
+        figures = {"fmse": float(loss.detach()) * LEVELS2, **share_figures(share.detach(), samples["identity"][pick])}
+        sums = {k: sums.get(k, []) + [v] for k, v in figures.items()}
+        if step % args.epoch_steps == 0 or step == args.steps:
+            history.append({"step": step, **{k: round(sum(v) / len(v), 5) for k, v in sums.items()}})
+            print(history[-1], flush=True)
+            sums = {}
+    head.eval()
+    terms = samples["terms"]
+    record = {
+        "variant": f"phnet-{net.config.name}", "config": {"enc_sizes": net.config.enc_sizes,
+                                                         "grid_count": net.config.grid_count},
+        "parameters": sum(p.numel() for p in net.parameters()), "size": args.size,
+        "trained": "the confidence head only; the rest is --init's network, unchanged",
+        "init": args.init.name, "samples": len(terms), "steps": args.steps, "batch_size": args.batch_size,
+        "lr": args.confidence_lr, "schedule": "Lion (betas 0.9, 0.99), cosine decay to 0",
+        "loss": "FN-MSE of the output at the head's share (closed form in the share)",
+        "identity_fraction": args.identity_fraction, "data": args.data, "train_images": len(items),
+        "train_groups": len({it.group for it in items}),
+        "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
+        "person_masks": dataset.people, "seconds": round(time.monotonic() - start, 1), "machine": machine(device),
+        "input_fnmse": round(float(terms[:, 0].mean()) * LEVELS2, 1),
+        "full_share_fnmse": round(float((terms[:, 0] - 2 * terms[:, 1] + terms[:, 2]).mean()) * LEVELS2, 1),
+        "history": history,
+    }
+    save_weights(net, args.out, record)
+    return record
 
 
 def record_weights(weights: Path, evaluation: dict, default: bool, notes: str | None = None) -> dict:
@@ -204,7 +344,8 @@ def record_weights(weights: Path, evaluation: dict, default: bool, notes: str | 
 
 
 def main(argv: list[str] | None = None) -> None:
-    train_or_record(parse_args(argv), train, record_weights)
+    args = parse_args(argv)
+    train_or_record(args, train_confidence if args.confidence_only else train, record_weights)
 
 
 if __name__ == "__main__":

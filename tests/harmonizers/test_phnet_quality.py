@@ -21,17 +21,19 @@ def phnet():
 
 
 def test_a_pushed_foreground_is_pulled_back_towards_the_photo(phnet, portraits):
-    # Measured with the shipped weights: the foreground error falls to 0.34–0.69 of the composite's, except a
-    # darker foreground, which the network leaves as it is (1.07 astronaut, 1.00 Grace Hopper); mean 0.60.
+    # Measured with the shipped weights: the foreground error falls to 0.42–0.90 of the composite's, except a
+    # darker foreground, which the network leaves as it is (1.07 astronaut, 1.00 Grace Hopper); mean 0.73 (0.60
+    # before the confidence head, which holds back part of the correction on these single-filter pushes).
     ratios = push_ratios(phnet, portraits)
-    assert np.mean(ratios) < 0.7, ratios
+    assert np.mean(ratios) < 0.78, ratios
 
 
 def test_a_harmonious_composite_is_left_nearly_alone(phnet, portraits):
-    # An untouched photo is harmonious by definition. Identity fMSE with the shipped weights: 148
-    # (astronaut) and 150 (Grace Hopper); the held-out mean, 153.8, is in weights/MANIFEST.json.
+    # An untouched photo is harmonious by definition. Identity fMSE with the shipped weights: 4.6
+    # (astronaut) and 31.0 (Grace Hopper), 148 and 150 before the confidence head; the held-out mean is in
+    # weights/MANIFEST.json.
     for photo, mask, background in portraits:
-        assert fmse(harmonize_still(phnet, photo, mask, background), photo, mask) < 200
+        assert fmse(harmonize_still(phnet, photo, mask, background), photo, mask) < 60
 
 
 def test_the_shipped_weights_match_their_manifest_entry_and_its_figures_meet_the_target():
@@ -41,3 +43,5 @@ def test_the_shipped_weights_match_their_manifest_entry_and_its_figures_meet_the
     path, entry = shipped_entry(ARCHITECTURE, max_bytes=5 * 2 ** 20)
     assert entry["architecture"]["storage"] == ["F16", "I64"]
     assert PHNet.from_checkpoint(path).config == SMALL and entry["architecture"]["options"]["config"] == "small"
+    results = entry["evaluation"]["results"]  # issue 23's bar: no harm, and still most of the correction
+    assert results["model"]["identity_fmse"] <= 150 and results["model"]["fmse"] <= 0.6 * results["none"]["fmse"]

@@ -1,5 +1,6 @@
 """PHNet training: the Lion update and each loss of §4.4 against a straightforward formula, the small
-configuration, and a tiny training run whose weights load through the stage and which resumes."""
+configuration and its confidence head, a tiny training run whose weights load through the stage and which
+resumes, and the head trained alone on a frozen network."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 from safetensors import safe_open
 
@@ -17,7 +19,7 @@ from models.harmonizers.realtime import SmallInputs
 from models.ops.checkpoint import save_safetensors
 from models.training import train_phnet
 from models.training.lion import Lion
-from models.training.train_phnet import fn_mse, gradient_loss, phnet_loss, psnr_loss
+from models.training.train_phnet import fn_mse, gradient_loss, phnet_loss, psnr_loss, share_loss_terms
 
 
 # --- Lion ---------------------------------------------------------------------------------------------------
@@ -97,6 +99,18 @@ def test_the_total_is_the_weighted_sum_of_eq_15(pair):
     assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
 
 
+def test_the_share_loss_terms_give_fn_mse_of_the_output_at_every_share(pair):
+    target, mask = pair[1], pair[2]
+    g = torch.Generator().manual_seed(2)
+    composite = (target + 0.2 * (torch.rand(target.shape, generator=g, dtype=torch.float64) - 0.5) * mask).clamp(0, 1)
+    out = torch.rand(target.shape, generator=g, dtype=torch.float64)
+    a, b, c = share_loss_terms(composite, out, target, mask).unbind(1)
+    for share in (0.0, 0.3, 1.0):
+        shown = torch.lerp(composite, composite + share * (out - composite), mask)  # as harmonize_padded shows it
+        expected = fn_mse(shown, target, mask).item()
+        assert (a - 2 * b * share + c * share ** 2).mean().item() == pytest.approx(expected, rel=1e-12)
+
+
 # --- the small configuration ------------------------------------------------------------------------------
 def test_a_small_checkpoint_is_recognised_and_official_layouts_are_untouched(tmp_path):
     assert [c.name for c in CONFIGS] == ["iharmony4", "ffhqh", "small"]
@@ -107,6 +121,19 @@ def test_a_small_checkpoint_is_recognised_and_official_layouts_are_untouched(tmp
     loaded = PHNet.from_checkpoint(path)
     assert loaded.config == SMALL
     assert sum(p.numel() for p in loaded.parameters()) < 1_000_000  # ~1 MB in fp16
+    assert loaded.confidence is not None and all(PHNet(c).confidence is None for c in CONFIGS if c != SMALL)
+
+
+@pytest.mark.parametrize("logit, expected", [(-40.0, "composite"), (40.0, "prediction")])
+def test_the_confidence_head_moves_the_composite_towards_the_prediction_by_its_share(logit, expected):
+    torch.manual_seed(0)
+    net = PHNet(SMALL).eval()
+    net.confidence.fc[2].bias.data.fill_(logit)   # its last layer starts at zero weight: the share is σ(bias)
+    composite, mask = torch.rand(2, 3, 32, 24), (torch.rand(2, 1, 32, 24) > 0.5).float()
+    with torch.no_grad():
+        out, prediction = net(composite, mask), net.prediction(composite, mask)
+    torch.testing.assert_close(out, composite if expected == "composite" else prediction, rtol=0, atol=1e-6)
+    assert (prediction - composite).abs().mean() > 0.01   # the two cases differ
 
 
 # --- a tiny training run ------------------------------------------------------------------------------------
@@ -152,6 +179,29 @@ def test_a_tiny_run_writes_fp16_weights_the_stage_loads_and_resumes(photos, tmp_
     state = torch.load(checkpoint, weights_only=True)
     assert state["step"] == 3 and [h["step"] for h in state["history"]] == [1, 2, 3]  # one more step, not three
     assert any(not torch.equal(first[k], v) for k, v in state["model"].items())
+
+
+def test_the_head_alone_trains_on_a_frozen_network_started_from_weights_without_one(photos, tmp_path):
+    torch.manual_seed(0)
+    headless = {k: v for k, v in PHNet(SMALL).half().state_dict().items() if not k.startswith("confidence.")}
+    init, out = tmp_path / "headless.safetensors", tmp_path / "phnet-head.safetensors"
+    safetensors.torch.save_file(headless, str(init))
+    train_phnet.main(["--data", str(photos), "--out", str(out), "--init", str(init), "--confidence-only",
+                      "--confidence-samples", "6", "--steps", "4", "--epoch-steps", "2", "--batch-size", "2",
+                      "--size", "32", "--no-person-masks"])
+    trained = PHNet.from_checkpoint(out)
+    state = trained.state_dict()
+    assert all(torch.equal(state[k].half(), v) for k, v in headless.items())  # the network is untouched
+    assert trained.confidence.fc[2].weight.abs().sum() > 0                   # the head learned (it starts at 0)
+    with safe_open(str(out), "pt") as f:
+        training = json.loads(f.metadata()["training"])
+    assert training["samples"] == 6 and [h["step"] for h in training["history"]] == [2, 4]
+
+
+def test_confidence_only_needs_weights_to_start_from(photos, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_phnet.main(["--data", str(photos), "--out", str(tmp_path / "x.safetensors"), "--confidence-only"])
+    assert exit_info.value.code == 2 and "--confidence-only needs --init" in capsys.readouterr().err
 
 
 def test_recording_puts_the_phnet_row_and_architecture_in_the_manifest(tmp_path):

@@ -21,6 +21,8 @@ pass has no Python loop over patches and exports to ONNX as plain MatMul/Gather.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -190,6 +192,54 @@ class SqueezeExcitation(nn.Module):
         channel_weights = self.fc(x.mean(dim=(2, 3)))[:, :, None, None]
         aux = torch.sigmoid(pfe.amax(dim=(2, 3), keepdim=True).mean(dim=1, keepdim=True))
         return x * channel_weights + x * aux
+
+
+class Confidence(nn.Module):
+    """How much of its correction the network applies: one share in (0, 1) per image (ours, not the paper's).
+
+    PN re-normalises the person's features to the background's statistics, so the decoder has to rebuild a
+    person who already fits from what survives of their colours, and a harmonious input comes back changed.
+    This head judges from colour statistics whether the correction is needed: the per-channel mean and
+    deviation of the input and of the network's output in a thin band just inside the mask's edge, of the
+    input in the band just outside it, and of both over the whole person and the input's background. A person
+    pushed out of harmony shows a step at the edge that the correction closes; a harmonious one shows none
+    that the correction would close. The output is moved from the input towards the prediction by that share,
+    so "change nothing" is one number away rather than a whole image to rebuild.
+    """
+
+    #: Half the width of the edge bands, in pixels of the network's input.
+    BAND = 3
+    #: Colour statistics the head reads (6 regions × mean and deviation × RGB).
+    FEATURES = 36
+
+    def __init__(self, hidden: int = 32, initial: float = 0.9) -> None:
+        super().__init__()
+        # The statistics differ in scale by an order of magnitude (means near 0.5, deviations near 0.05):
+        # standardised by their running batch statistics, as in training, so the head learns all of them.
+        self.standardise = nn.BatchNorm1d(self.FEATURES, affine=False)
+        self.fc = nn.Sequential(nn.Linear(self.FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        # Starts near "apply it all", so a network trained without the head behaves almost as before.
+        nn.init.zeros_(self.fc[2].weight)
+        nn.init.constant_(self.fc[2].bias, math.log(initial / (1 - initial)))
+
+    def statistics(self, composite: Tensor, out: Tensor, mask: Tensor) -> Tensor:
+        """What the head reads: N×36 colour statistics of ``composite`` and the network's ``out`` (N×3×H×W) for a
+        binary ``mask`` (N×1×H×W)."""
+        k = 2 * self.BAND + 1
+        grown = F.max_pool2d(mask, k, stride=1, padding=self.BAND)
+        shrunk = 1 - F.max_pool2d(1 - mask, k, stride=1, padding=self.BAND)
+        inner, outer = mask - shrunk, grown - mask
+        regions = ((composite, inner), (out, inner), (composite, outer), (composite, mask), (out, mask),
+                   (composite, 1 - mask))
+        return torch.cat([s for image, region in regions for s in masked_mean_std(image, region)], dim=1).flatten(1)
+
+    def share(self, statistics: Tensor) -> Tensor:
+        """The share (N×1) for :meth:`statistics`."""
+        return torch.sigmoid(self.fc(self.standardise(statistics)))
+
+    def forward(self, composite: Tensor, out: Tensor, mask: Tensor) -> Tensor:
+        """``composite`` and the network's ``out`` N×3×H×W, binary ``mask`` N×1×H×W → N×1×1×1 share."""
+        return self.share(self.statistics(composite, out, mask))[:, :, None, None]
 
 
 class SkipFusion(nn.Module):

@@ -4,7 +4,8 @@ Encoder of six Conv–InstanceNorm–ReLU layers (strides 2,1,2,1,2,1), the SE b
 the PFE (§4.2), and six decoder steps ``x ← Up_i(SkipFusion_i(x, skip_i))`` over the skips
 e5…e0, where the last ``len(grid_count) − 1`` skips first pass through a PN block (§4.1) with
 the mask at their scale. Output: sigmoid of the last transposed convolution, a full N×3×H×W
-image in (0, 1); the caller composites it over the background.
+image in (0, 1); the caller composites it over the background. Our configurations (not the official
+ones) move the input towards that image by a learned per-image share (:class:`Confidence`).
 
 The layout reproduces the official code so that the authors' checkpoints load strictly
 (``iharmony512.pth``: 77 keys, 9,994,295 parameters; ``ffhqh{256,512,1024}.pth``: 85 keys,
@@ -27,7 +28,7 @@ from functools import lru_cache
 import torch
 from torch import Tensor, nn
 
-from models.harmonizers.phnet.blocks import (PatchFeatureExtractor, PatchNormalization, SkipFusion,
+from models.harmonizers.phnet.blocks import (Confidence, PatchFeatureExtractor, PatchNormalization, SkipFusion,
                                              SqueezeExcitation)
 from models.ops.checkpoint import load_state_dict_file, load_strict
 
@@ -41,19 +42,22 @@ _DECODER = ((3, 1), (4, 2), (3, 1), (4, 2), (3, 1), (4, 2))
 
 @dataclass(frozen=True)
 class PHNetConfig:
-    """One configuration (official or ours): encoder widths (input first) and PN grid sides."""
+    """One configuration (official or ours): encoder widths (input first), PN grid sides, and whether the
+    output is scaled by a learned :class:`~models.harmonizers.phnet.blocks.Confidence` (ours only)."""
 
     name: str
     enc_sizes: tuple[int, ...]
     grid_count: tuple[int, ...]
+    confidence: bool = False
 
 
 #: The iHarmony4 model (``config/test_iHarmony4.yaml``, ``iharmony512.pth``).
 IHARMONY4 = PHNetConfig("iharmony4", (3, 16, 32, 64, 128, 256, 512), (10, 5, 1))
 #: The FFHQH portrait model (``config/test_FFHQH.yaml``, ``ffhqh{256,512,1024}.pth``).
 FFHQH = PHNetConfig("ffhqh", (3, 16, 64, 128, 256, 512, 1024), (4, 3, 2, 1))
-#: Ours (``models.training.train_phnet``): narrow enough for one CPU thread in real time at 256 px.
-SMALL = PHNetConfig("small", (3, 16, 16, 32, 48, 64, 96), (4, 3, 1))
+#: Ours (``models.training.train_phnet``): narrow enough for one CPU thread in real time at 256 px, with a
+#: confidence head so that a person who already fits is left alone.
+SMALL = PHNetConfig("small", (3, 16, 16, 32, 48, 64, 96), (4, 3, 1), confidence=True)
 CONFIGS = (IHARMONY4, FFHQH, SMALL)
 
 
@@ -76,7 +80,7 @@ class PHNet(nn.Module):
     """PHNet with the official parameter names; ``forward(composite, mask)`` → raw sigmoid output.
 
     Submodules are created in the official order (PFE, encoder, PN blocks, decoder, skip
-    fusions, SE), so a seeded random initialisation equals the official one.
+    fusions, SE; our confidence head last), so a seeded random initialisation equals the official one.
     """
 
     def __init__(self, config: PHNetConfig, branch_weights: tuple[float, float] = (0.5, 0.5),
@@ -93,6 +97,7 @@ class PHNet(nn.Module):
         self.decoder = nn.ModuleList(_decoder_layer(i, dec[i], dec[i + 1]) for i in range(len(_DECODER)))
         self.skip = nn.ModuleList(SkipFusion(c) for c in dec)
         self.SE_block = SqueezeExcitation(enc[-1])
+        self.confidence = Confidence() if config.confidence else None
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike) -> PHNet:
@@ -109,7 +114,16 @@ class PHNet(nn.Module):
         return net.eval()
 
     def forward(self, composite: Tensor, mask: Tensor) -> Tensor:
-        """``composite`` N×3×H×W in [0,1], ``mask`` N×1×H×W binary (H, W multiples of 8) → N×3×H×W."""
+        """``composite`` N×3×H×W in [0,1], ``mask`` N×1×H×W binary (H, W multiples of 8) → N×3×H×W: the
+        prediction, moved from the composite by the confidence head's share where the network has one."""
+        mask = mask.to(composite.dtype)
+        out = self.prediction(composite, mask)
+        if self.confidence is None:
+            return out
+        return composite + self.confidence(composite, out, mask) * (out - composite)
+
+    def prediction(self, composite: Tensor, mask: Tensor) -> Tensor:
+        """The network's own image for ``forward``'s inputs, before any confidence head (the official forward)."""
         h, w = composite.shape[-2:]
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
             raise ValueError(f"PHNet needs height and width that are multiples of {SIZE_MULTIPLE}, "

@@ -8,8 +8,8 @@ the edge, then cropped back. As upstream, the raw output is composited over the 
 binary masks), the composite and the colour-map fit use the soft matte. The shared machinery fits, smooths and applies the colour map
 (:class:`~models.harmonizers.realtime.ImageToImageHarmonizer`).
 
-Weights: ours (the small configuration, ``models.training.train_phnet``) from ``weights/`` by
-default; a user's official checkpoint (``iharmony512.pth``, ``ffhqh{256,512,1024}.pth``) through
+Weights: ours (the small configuration with its confidence head, ``models.training.train_phnet``)
+from ``weights/`` by default; a user's official checkpoint (``iharmony512.pth``, ``ffhqh{256,512,1024}.pth``) through
 ``--harmonizer-weights`` (the official ones are not shipped: their licence is share-alike).
 """
 from __future__ import annotations
