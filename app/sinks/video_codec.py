@@ -35,9 +35,9 @@ _STSD_PATH = (b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd")
 
 
 class FrameWriter(Protocol):
-    """Writes BGR uint8 H×W×3 frames of one size to one file."""
+    """Writes RGB uint8 H×W×3 frames of one size to one file, each converted once to what its encoder takes."""
 
-    def write(self, bgr: np.ndarray) -> None: ...
+    def write(self, rgb: np.ndarray) -> None: ...
 
     def release(self) -> None: ...
 
@@ -50,8 +50,8 @@ class OpenCVWriter:
         if not self._writer.isOpened():
             raise OSError(f"OpenCV cannot write {fourcc} to {path.suffix}")
 
-    def write(self, bgr: np.ndarray) -> None:
-        self._writer.write(bgr)
+    def write(self, rgb: np.ndarray) -> None:
+        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))  # OpenCV's writers take BGR
 
     def release(self) -> None:
         self._writer.release()
@@ -78,12 +78,13 @@ class PyAVWriter:
             self._container.close()
             raise
 
-    def write(self, bgr: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray) -> None:
         import av
 
-        if bgr.shape[:2] != (self._height, self._width):
-            bgr = np.ascontiguousarray(bgr[:self._height, :self._width])
-        self._container.mux(self._stream.encode(av.VideoFrame.from_ndarray(bgr, format="bgr24")))
+        if rgb.shape[:2] != (self._height, self._width):
+            rgb = np.ascontiguousarray(rgb[:self._height, :self._width])
+        # RGB as it comes: the encoder's conversion to 4:2:0 is the only one.
+        self._container.mux(self._stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
 
     def release(self) -> None:
         try:

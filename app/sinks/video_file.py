@@ -74,11 +74,12 @@ class VideoFileSink(Sink):
 
     def send(self, rgb):
         """One RGB H×W×3 frame, or a grey H×W one (a matte)."""
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_GRAY2BGR if rgb.ndim == 2 else cv2.COLOR_RGB2BGR)
+        if rgb.ndim == 2:
+            rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
         if self.still:
-            self._last = bgr
+            self._last = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)  # for cv2.imwrite
         else:
-            self._writer.write(bgr)
+            self._writer.write(rgb)
         self.frames += 1
 
     def close(self, success: bool = True):
