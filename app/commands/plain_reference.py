@@ -24,6 +24,7 @@ from app.commands.busy import busy_cores
 from app.sinks.base import NullSink
 from app.sources import open_source
 from app.timing import StageTimes, stats
+from models import registry
 from models.frame import Frame
 from models.matting.mediapipe_selfie import MediaPipeSelfie
 
@@ -41,7 +42,7 @@ class PlainVirtualBackground:
     """Segment a small copy, average the mask over time, enlarge it, blend linearly."""
 
     def __init__(self) -> None:
-        self._segmenter = MediaPipeSelfie(variant="landscape")
+        self._segmenter: MediaPipeSelfie = registry.create("matting", PLAIN_MATTING)
         self._mask: np.ndarray | None = None
 
     def __call__(self, frame: Frame, background: Background, times: StageTimes) -> np.ndarray:
