@@ -147,11 +147,7 @@ class Stages:
     def close(self) -> None:
         """Close every stage and state, even when one of them fails; waits for retired stages."""
         with self._matting_lock, self._lock:
-            closers = [self.harmonizer_state.close, self.blend_state.close]
-            if self._handover is not None:
-                closers += self._handover.closers
-                self._handover = None
-            closers += [self.harmonizer.close, self.blend.close, self.matting.close, self.postprocess.close,
-                        self.background.close]
+            closers = [*self._new_states(), self.harmonizer.close, self.blend.close, self.matting.close,
+                       self.postprocess.close, self.background.close]
         self._closer.shutdown(wait=True)
         close_all(closers, "the pipeline")
