@@ -4,7 +4,13 @@
         --out base.safetensors                             # the network (CPU)
     OMP_NUM_THREADS=1 python -m models.training.train_phnet --data corpus --init base.safetensors \\
         --confidence-only --confidence-samples 2048 --batch-size 32 --steps 3000 --epoch-steps 500 \\
-        --identity-fraction 0.5 --out weights/phnet-small.safetensors   # its confidence head: the shipped weights
+        --identity-fraction 0.5 --out headed.safetensors          # its confidence head (the previous release)
+    OMP_NUM_THREADS=1 python -m models.training.train_phnet --data corpus --init headed.safetensors \\
+        --steps 200 --epoch-steps 50 --lr 2e-4 --identity-fraction 0.15 --out tuned.safetensors   # a short fine-tune
+    OMP_NUM_THREADS=1 python -m models.training.train_phnet --data corpus --init headed.safetensors \\
+        --average-with tuned.safetensors --average-weight 0.5 --confidence-only --confidence-samples 2048 \\
+        --batch-size 32 --steps 3000 --epoch-steps 500 --identity-fraction 0.5 \\
+        --out weights/phnet-small.safetensors     # halfway between the two, a new head on it: the shipped weights
     torchrun --nproc-per-node 4 -m models.training.train_phnet --data corpus --config ffhqh --out ffhqh.safetensors
     python -m models.training.train_phnet --out weights/phnet-small.safetensors --record eval.json --default
 
@@ -26,6 +32,9 @@ configuration for one CPU thread, with a confidence head that scales the correct
 composites are made once, and since the output at share g is ``composite + g·(prediction −
 composite)``, FN-MSE is a quadratic in g whose coefficients are all the head needs per sample
 (:func:`share_loss_terms`); ``--identity-fraction`` then weighs "leave it alone" against "correct it".
+``--average-with`` puts the network on the straight line between ``--init`` and a fine-tune of it
+(:func:`average_states`): the fine-tune corrects more and changes harmonious people more, and halfway
+keeps most of the one and little of the other.
 """
 from __future__ import annotations
 
@@ -86,6 +95,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="with --confidence-only: how many training composites the head learns from")
     p.add_argument("--init", type=Path, help="start from these PHNet weights (fine-tuning); weights without a "
                                               "confidence head get a new one")
+    p.add_argument("--average-with", type=Path, metavar="WEIGHTS",
+                   help="weight-space average of --init's network with these weights of the same configuration, "
+                        "fine-tuned from it (WiSE-FT): the network is (1 − w)·init + w·these; the confidence head "
+                        "stays --init's (meant for --confidence-only, which then trains it on the average)")
+    p.add_argument("--average-weight", type=float, default=0.5, metavar="W",
+                   help="with --average-with: the share w of the fine-tuned weights, in [0, 1] (default 0.5)")
     p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
     add_run_options(p, "steps between checkpoints (the weights so far are written too)")
     add_record_options(p, "PHNet", "; its 'phnet' row is the model")
@@ -94,6 +109,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.confidence_only and not (args.init and args.config in headed):
         p.error(f"--confidence-only needs --init weights and a configuration with a confidence head "
                 f"(--config {' or '.join(headed)})")
+    if args.average_with and not args.init:
+        p.error("--average-with needs --init: the weights it is averaged with")
+    if not 0 <= args.average_weight <= 1:
+        p.error(f"--average-weight must be in [0, 1], got {args.average_weight}")
     if args.size % 8:
         p.error(f"--size must be a multiple of 8 (PHNet's input), got {args.size}")
     return args
@@ -160,13 +179,39 @@ def share_figures(share: Tensor, identity: Tensor) -> dict[str, float]:
     return {name: float(values.mean()) for name, values in kinds.items() if values.numel()}
 
 
+def _float_state(path: Path, what: str) -> dict[str, Tensor]:
+    return {k: v.float() if v.is_floating_point() else v for k, v in load_state_dict_file(path, what).items()}
+
+
+def average_states(init: dict[str, Tensor], tuned: dict[str, Tensor], weight: float) -> dict[str, Tensor]:
+    """WiSE-FT (Wortsman et al., "Robust fine-tuning of zero-shot models", CVPR 2022, Eq. 1):
+    θ = (1 − w)·θ_init + w·θ_tuned for every floating-point tensor of the network; the confidence head and
+    integer buffers stay ``init``'s. Fine-tuning from ``init`` keeps both in one basin, so the straight line
+    between them trades what the fine-tune gained against what it broke, without another training run."""
+    missing = sorted(k for k in init if not k.startswith("confidence.") and k not in tuned)
+    if missing:
+        raise ValueError(f"--average-with weights lack {len(missing)} tensors of --init's network "
+                         f"(first: {missing[0]}); give weights of the same configuration, fine-tuned from --init")
+    return {k: (1 - weight) * v + weight * tuned[k]
+            if v.is_floating_point() and not k.startswith("confidence.") else v
+            for k, v in init.items()}
+
+
+def averaged(args: argparse.Namespace) -> dict:
+    """The record's note of ``--average-with`` (nothing without it)."""
+    return {"average_with": args.average_with.name, "average_weight": args.average_weight} if args.average_with else {}
+
+
 def build_network(args: argparse.Namespace) -> PHNet:
-    """The configuration's network, official random initialisation, or ``--init``'s weights."""
+    """The configuration's network, official random initialisation, or ``--init``'s weights (averaged with
+    ``--average-with``'s when given)."""
     (config,) = [c for c in CONFIGS if c.name == args.config]
     net = PHNet(config)
     if args.init:
-        state = {k: v.float() if v.is_floating_point() else v
-                 for k, v in load_state_dict_file(args.init, "initial weights").items()}
+        state = _float_state(args.init, "initial weights")
+        if args.average_with:
+            state = average_states(state, _float_state(args.average_with, "weights to average with"),
+                                   args.average_weight)
         if net.confidence is not None and not any(k.startswith("confidence.") for k in state):
             state.update({k: v for k, v in net.state_dict().items() if k.startswith("confidence.")})
         load_strict(net, state, f"PHNet network ({config.name} configuration)", args.init)
@@ -207,7 +252,8 @@ def train(args: argparse.Namespace) -> dict:
             "schedule": f"Lion (betas 0.9, 0.99; weight decay {args.weight_decay}), cosine decay to 0",
             "loss": "{} x PSNR loss (100/PSNR) + {} x FN-MSE + {} x gradient MSE, on the output composited "
                     "over the input with the soft mask".format(*args.loss_weights),
-            "init": args.init.name if args.init else None, "identity_fraction": args.identity_fraction,
+            "init": args.init.name if args.init else None, **averaged(args),
+            "identity_fraction": args.identity_fraction,
             "data": args.data, "train_images": len(items), "train_groups": len({it.group for it in items}),
             "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
             "person_masks": dataset.people, "seconds": round(checkpoint.elapsed, 1),
@@ -309,8 +355,10 @@ def train_confidence(args: argparse.Namespace) -> dict:
         "variant": f"phnet-{net.config.name}", "config": {"enc_sizes": net.config.enc_sizes,
                                                          "grid_count": net.config.grid_count},
         "parameters": sum(p.numel() for p in net.parameters()), "size": args.size,
-        "trained": "the confidence head only; the rest is --init's network, unchanged",
-        "init": args.init.name, "samples": len(terms), "steps": args.steps, "batch_size": args.batch_size,
+        "trained": "the confidence head only; the rest is --init's network, unchanged" if not args.average_with
+                   else f"the confidence head only, on the network (1 − {args.average_weight})·--init + "
+                        f"{args.average_weight}·--average-with (WiSE-FT)",
+        "init": args.init.name, **averaged(args), "samples": len(terms), "steps": args.steps, "batch_size": args.batch_size,
         "lr": args.confidence_lr, "schedule": "Lion (betas 0.9, 0.99), cosine decay to 0",
         "loss": "FN-MSE of the output at the head's share (closed form in the share)",
         "identity_fraction": args.identity_fraction, "data": args.data, "train_images": len(items),

@@ -198,6 +198,56 @@ def test_the_head_alone_trains_on_a_frozen_network_started_from_weights_without_
     assert training["samples"] == 6 and [h["step"] for h in training["history"]] == [2, 4]
 
 
+def test_averaging_puts_the_network_on_the_line_between_init_and_tuned_and_keeps_init_s_head():
+    torch.manual_seed(0)
+    init, tuned = PHNet(SMALL).state_dict(), PHNet(SMALL).state_dict()
+    tuned = {k: v + 1 if v.is_floating_point() else v + 5 for k, v in tuned.items()}
+    mixed = train_phnet.average_states(init, tuned, 0.25)
+    name = next(k for k, v in init.items() if v.is_floating_point() and not k.startswith("confidence."))
+    assert torch.allclose(mixed[name], 0.75 * init[name] + 0.25 * tuned[name])
+    heads = [k for k in init if k.startswith("confidence.")]
+    integers = [k for k, v in init.items() if not v.is_floating_point()]
+    assert heads and integers
+    assert all(torch.equal(mixed[k], init[k]) for k in heads + integers)
+    assert all(torch.equal(train_phnet.average_states(init, tuned, w)[name], init[name] if w == 0 else tuned[name])
+               for w in (0.0, 1.0))
+
+
+def test_averaging_with_weights_of_another_configuration_says_which_tensor_is_missing():
+    init = PHNet(SMALL).state_dict()
+    tuned = {k: v for k, v in init.items() if not k.startswith("confidence.")}
+    dropped = next(iter(tuned))
+    del tuned[dropped]
+    with pytest.raises(ValueError, match=f"lack 1 tensors.*{dropped}"):
+        train_phnet.average_states(init, tuned, 0.5)
+
+
+def test_the_head_trains_on_the_averaged_network(photos, tmp_path):
+    torch.manual_seed(0)
+    init, tuned, out = (tmp_path / f"{n}.safetensors" for n in ("init", "tuned", "head"))
+    save_safetensors(PHNet(SMALL).half(), init)
+    save_safetensors(PHNet(SMALL).half(), tuned)
+    train_phnet.main(["--data", str(photos), "--out", str(out), "--init", str(init), "--average-with", str(tuned),
+                      "--average-weight", "0.5", "--confidence-only", "--confidence-samples", "4", "--steps", "2",
+                      "--epoch-steps", "2", "--batch-size", "2", "--size", "32", "--no-person-masks"])
+    a, b, trained = (PHNet.from_checkpoint(p).state_dict() for p in (init, tuned, out))
+    name = next(k for k, v in a.items() if v.is_floating_point() and not k.startswith("confidence."))
+    assert torch.allclose(trained[name].float(), (a[name].float() + b[name].float()) / 2, atol=1e-3)
+    with safe_open(str(out), "pt") as f:
+        training = json.loads(f.metadata()["training"])
+    assert training["average_with"] == "tuned.safetensors" and training["average_weight"] == 0.5
+
+
+def test_averaging_needs_init_and_a_weight_between_0_and_1(photos, tmp_path, capsys):
+    base = ["--data", str(photos), "--out", str(tmp_path / "x.safetensors")]
+    for extra, said in ((["--average-with", "t.safetensors"], "--average-with needs --init"),
+                        (["--init", "i.safetensors", "--average-with", "t.safetensors", "--average-weight", "1.5"],
+                         "--average-weight must be in [0, 1]")):
+        with pytest.raises(SystemExit) as exit_info:
+            train_phnet.main(base + extra)
+        assert exit_info.value.code == 2 and said in capsys.readouterr().err
+
+
 def test_confidence_only_needs_weights_to_start_from(photos, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train_phnet.main(["--data", str(photos), "--out", str(tmp_path / "x.safetensors"), "--confidence-only"])
