@@ -82,7 +82,7 @@ class Pipeline(Stages):
         #: NumPy and OpenCV are faster; tests run the tensor path on the CPU too).
         self.resident = device != "cpu" if resident is None else resident
         self.outputs = SinkFanout(sinks)
-        self.times = StageTimes()
+        self.times = StageTimes(device=device)
 
     # --- outputs ----------------------------------------------------------------------------
     @property
@@ -192,5 +192,6 @@ class Pipeline(Stages):
                 return
             self._replace_device_stages(*self._cpu_stages())
             self.device, self.resident = "cpu", False
+            self.times.on_host()
         self.faults.report("device", f"the GPU failed ({str(exc).splitlines()[0][:120]}); "
                                      "Harmonicam now runs on the CPU")

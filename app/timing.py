@@ -30,8 +30,9 @@ class StageTimes:
 
     def __init__(self, window: int = 300, device: str | torch.device = "cpu") -> None:
         self.window = window
-        #: CUDA events time the device stages (see the module's docstring).
-        self.events = torch.device(device).type == "cuda"
+        #: CUDA events time the device stages (see the module's docstring); a "cuda" label without a GPU
+        #: (the tests' device path on CPU tensors) is timed by the wall clock.
+        self.events = torch.device(device).type == "cuda" and torch.cuda.is_available()
         self._pending: deque[tuple[str, torch.cuda.Event, torch.cuda.Event]] = deque()
         self.ms: dict[str, deque[float]] = {s: deque(maxlen=window) for s in STAGES}
         self.latency_ms: deque[float] = deque(maxlen=window)
@@ -65,6 +66,12 @@ class StageTimes:
         while self._pending and self._pending[0][2].query():
             stage, start, end = self._pending.popleft()
             self.add(stage, start.elapsed_time(end))
+
+    def on_host(self) -> None:
+        """Time every stage by the wall clock from now on (the pipeline moved to the CPU); event pairs still
+        pending are dropped, since the device that would finish them may be gone."""
+        self.events = False
+        self._pending.clear()
 
     def frame_finished(self, latency_ms: float) -> None:
         self.latency_ms.append(latency_ms)

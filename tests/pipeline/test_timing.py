@@ -37,3 +37,25 @@ def test_on_cuda_device_stages_are_timed_by_events_without_waiting():
     # The GPU's time for the products, not the few microseconds it took to queue them.
     assert summary["harmonize"]["median"] > queued_ms
     assert "sink" in summary
+
+
+def test_a_cuda_label_without_a_gpu_is_timed_by_the_wall_clock(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    times = StageTimes(device="cuda")
+    assert not times.events
+    with times.measure("matting"):
+        time.sleep(0.01)
+    assert times.summary()["matting"]["median"] >= 9
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_after_moving_to_the_host_the_wall_clock_times_every_stage_and_pending_events_are_dropped():
+    times = StageTimes(device="cuda")
+    with times.measure("blend"):
+        torch.randn(2048, 2048, device="cuda").sum()
+    times.on_host()
+    assert not times.events and not times._pending
+    with times.measure("blend"):
+        time.sleep(0.01)
+    assert times.summary()["blend"]["median"] >= 9
