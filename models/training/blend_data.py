@@ -24,6 +24,13 @@ places, both over real photo textures of the corpus:
 Users with a matting data set pass ``--foregrounds DIR`` holding ``fg/`` and ``alpha/``
 images with matching names (the layout of the common portrait-matting sets).
 
+3. **Real matte errors** — frames of real video with a reference mask per frame
+   (:func:`models.training.footage.footage_shots`): the source is the camera frame itself, α̃
+   is what the pipeline really gave for it (the model and the post-processing, in stream order),
+   and the target puts the person's reference layer (closed-form matting on the annotation) over
+   a new background. These carry the errors no degradation model draws: the model's misses on
+   real bodies, motion blur, real fringes and compression.
+
 The degradation model (:func:`degrade`) is calibrated on what MediaPipe does to the
 people above at the working size (long side 512): a smooth ramp 6–14 px wide where
 the true edge is 1–3 px (σ ≈ 2–5 px after its 256-px output is enlarged), the outline
@@ -37,6 +44,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -50,6 +58,9 @@ from models.matting.postprocess import MatteOptions, MattePostprocess
 from models.ops.files import atomic_path
 from models.paths import cache_dir
 from models.training.data import Item, PersonMasker, _chw, load_rgb, place_silhouette, random_mask, stable_seed
+
+if TYPE_CHECKING:
+    from models.training.footage import Shot
 
 WORK_LONG_SIDE = 512   # the learned blend's working size for a 720p or 1080p frame
 CROP = 128             # training crop, centred near the outline
@@ -260,14 +271,17 @@ class BlendTriplets(Dataset):
     A sample is a dict of float tensors in [0,1]: ``source``, ``background``, ``target`` 3×H×W and
     ``alpha`` (imperfect), ``true_alpha``, ``excluded`` (1 where the matte post-processing decided the
     background's, :attr:`Matte.excluded`) 1×H×W. Held-out samples are fixed by their index.
+    A ``shot_share`` of the samples come from ``shots`` of real footage (the module's third kind).
     """
 
     def __init__(self, foregrounds: Sequence[Foreground], photos: Sequence[np.ndarray], *, train: bool,
                  length: int, seed: int = 0, crop: int = CROP, cutout_share: float = 0.6,
                  matting: Callable[[np.ndarray], np.ndarray] | None = None,
-                 refine: Callable[[np.ndarray, np.ndarray], Matte] | None = None) -> None:
+                 refine: Callable[[np.ndarray, np.ndarray], Matte] | None = None,
+                 shots: Sequence[Shot] = (), shot_share: float = 0.0) -> None:
         if not photos:
             raise ValueError("no background photos")
+        self.shots, self.shot_share = list(shots), shot_share if shots else 0.0
         self.people = [f for f in foregrounds if f.person]
         self.photos = list(photos)
         self.silhouettes = [f.alpha for f in self.people]
@@ -310,9 +324,8 @@ class BlendTriplets(Dataset):
         x = int(np.clip(cx - side // 2 + rng.integers(-side // 4, side // 4 + 1), 0, w - side))
         return y, x, side
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        seed = [self.seed, self.epoch, index] if self.train else [self.seed, stable_seed("blend-test"), index]
-        rng = np.random.default_rng(seed)
+    def _synthetic(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """[source, new background, target, imperfect α, true α, excluded] of a layer over a photo."""
         layer = self._foreground(rng)
         h, w = layer.alpha.shape
         old, new = (_cover(self.photos[rng.integers(len(self.photos))], (w, h), rng) for _ in range(2))
@@ -328,9 +341,23 @@ class BlendTriplets(Dataset):
             imperfect = matte.alpha
             if matte.excluded is not None:
                 excluded[matte.excluded_at((w, h))] = 1
-        layers = [source, new, target, imperfect, layer.alpha, excluded]
+        return [source, new, target, imperfect, layer.alpha, excluded]
+
+    def _real(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """The same of a real shot: the camera frame, the pipeline's matte, its reference layer over a photo."""
+        shot = self.shots[rng.integers(len(self.shots))]
+        h, w = shot.matte.shape
+        new = _cover(self.photos[rng.integers(len(self.photos))], (w, h), rng)
+        target = compose(shot.reference.rgb, shot.reference.alpha, new)
+        return [shot.rgb, new, target, shot.matte, shot.reference.alpha, shot.excluded]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        seed = [self.seed, self.epoch, index] if self.train else [self.seed, stable_seed("blend-test"), index]
+        rng = np.random.default_rng(seed)
+        real = self.shot_share > 0 and rng.random() < self.shot_share
+        layers = self._real(rng) if real else self._synthetic(rng)
         if self.train:
-            y, x, side = self._window(layer.alpha, rng)
+            y, x, side = self._window(layers[4], rng)
             flip = rng.random() < 0.5
             layers = [cv2.resize(im[y:y + side, x:x + side], (self.crop, self.crop), interpolation=cv2.INTER_AREA)
                       for im in layers]

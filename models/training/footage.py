@@ -15,12 +15,16 @@ folder as an argument.
   fresh :class:`MattePostprocess` with its default options, in order and with the file's timestamps,
   so temporal smoothing and whatever else carries over between frames act as they do live; every n-th is
   handed out.
+* **Shots** (:func:`footage_shots`): both together, at a blend's working size, for training a blend on
+  real matte errors (the sequences the split allows, :data:`TRAINING_SEQUENCES`).
 """
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from models.frame import Frame
@@ -31,6 +35,8 @@ from models.training.evaluate_footage import Clip, read_clip
 
 #: The DAVIS sequences kept for evaluation only (the folder's split; the other six may train or calibrate).
 EVALUATION_SEQUENCES = ("breakdance", "dance-twirl", "hike", "lucia", "parkour", "swing", "tennis")
+#: The six the split allows for training (and calibration).
+TRAINING_SEQUENCES = ("breakdance-flare", "dance-jump", "hockey", "kite-walk", "rollerblade", "stroller")
 REFERENCE_BAND = 0.004  # half-width of the trimap's unknown band around the annotation (× long side)
 
 
@@ -70,3 +76,39 @@ def pipeline_mattes(clip: Clip, matting: Matting, every: int) -> Iterator[tuple[
             if mask is None:
                 raise FileNotFoundError(f"{clip.masks} has no annotation {frame.index:05d}.png")
             yield frame, matte, mask.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Shot:
+    """A real frame with what the pipeline gave a blend for it and what the blend should have made of it:
+    ``rgb`` the camera frame (uint8 H×W×3), ``matte`` the pipeline's α and ``excluded`` (1 where its
+    post-processing decided the background's), float32 H×W, and the ``reference`` layer (:func:`reference_layer`)."""
+
+    rgb: np.ndarray
+    matte: np.ndarray
+    excluded: np.ndarray
+    reference: Foreground
+
+
+def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return image if image.shape[1::-1] == size else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def footage_shots(clips: Sequence[Clip], matting: Matting, every: int, long_side: int) -> list[Shot]:
+    """:class:`Shot` of frames 0, ``every``, … of each clip with a person in view, made at the clip's size
+    (as the evaluation makes its references) and reduced to ``long_side``."""
+    shots = []
+    for clip in clips:
+        for frame, matte, mask in pipeline_mattes(clip, matting, every):
+            if not mask.any():
+                continue
+            w, h = frame.size
+            scale = long_side / max(w, h)
+            size = (round(w * scale), round(h * scale))
+            reference = reference_layer(frame.rgb, mask)
+            excluded = matte.excluded_at((w, h))
+            excluded = np.zeros((h, w), np.float32) if excluded is None else excluded.astype(np.float32)
+            shots.append(Shot(_shrink(frame.rgb, size), _shrink(np.asarray(matte.alpha, np.float32), size),
+                              (_shrink(excluded, size) > 0.5).astype(np.float32), Foreground(_shrink(reference.rgb, size),
+                                                                 _shrink(reference.alpha, size), True)))
+    return shots

@@ -1,11 +1,16 @@
 """Train the blending U-Net (Xing et al., ACM MM 2022, §4.2) on synthetic triplets.
 
     python -m models.training.train_blend --data corpus --out weights/blend-unet.safetensors \\
-        --steps 3000 --batch-size 16                            # the shipped weights (CPU, one thread)
+        --steps 3000 --batch-size 16                            # from scratch (CPU, one thread)
+    python -m models.training.train_blend --data corpus --footage ../shared/eval/real-footage \\
+        --init weights/blend-unet.safetensors --out tuned.safetensors   # fine-tuned on real matte errors too
     torchrun --nproc-per-node 4 -m models.training.train_blend --data corpus --foregrounds /data/matting …
 
 Each step draws crops around the outline of triplets (``blend_data``): the source over
 an old background, its imperfect matte, the complete new background and the target.
+With ``--footage`` a ``--footage-share`` of them are real frames of the DAVIS sequences the
+folder's split allows for training, with the matte the pipeline really gave them
+(:func:`~models.training.footage.footage_shots`).
 The loss is Eq. 1 (L1 plus L1 over the boundary band of the true matte) plus an L1 pull of
 the refined alpha towards the true one, weighted ``--alpha-weight``: where the person's
 colour equals the new background's, the image alone cannot tell whether α is right, but
@@ -25,6 +30,7 @@ from models.training.blend_data import (WORK_LONG_SIDE, BlendTriplets, PipelineM
                                          people)
 from models.training.boundary import blend_loss, boundary_band_tensor
 from models.training.data import PersonMasker, collect, load_rgb, source_name
+from models.training.footage import EVALUATION_SEQUENCES, TRAINING_SEQUENCES, Shot, footage_shots, sequence_clips
 from models.training.loop import (Checkpoint, add_run_options, cosine_schedule, distributed_loader,
                                   finish_distributed, init_distributed, machine, optimiser_step, parse_run_args,
                                   print_record, run_epochs, save_weights)
@@ -40,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a matting data set folder with fg/ and alpha/ (repeatable)")
     p.add_argument("--no-people", action="store_true", help="cut-outs only: no face detection and matting of "
                    "the photos' people")
+    p.add_argument("--footage", type=Path, help="a real-footage folder (DAVIS-like sequences with a mask per "
+                   "frame): real frames with the pipeline's real mattes")
+    p.add_argument("--footage-sequences", default=",".join(TRAINING_SEQUENCES),
+                   help="comma-separated sequences of --footage to train on (default: the six the split allows)")
+    p.add_argument("--footage-every", type=int, default=3, help="use frames 0, N, 2N, … of each sequence")
+    p.add_argument("--footage-share", type=float, default=0.5, help="share of the samples from --footage")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights")
     p.add_argument("--widths", type=int, nargs=3, default=(16, 32, 64))
     p.add_argument("--init", type=Path, help="start from these blending weights (continue or fine-tune)")
@@ -51,7 +63,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--alpha-weight", type=float, default=0.25)
     add_run_options(p)
     args = parse_run_args(p, argv)
+    if args.footage_every < 1:
+        p.error("--footage-every must be 1 or more")
+    if not 0 <= args.footage_share <= 1:
+        p.error(f"--footage-share must be in [0, 1], got {args.footage_share}")
+    held_out = sorted(set(args.footage_sequences.split(",")) & set(EVALUATION_SEQUENCES))
+    if args.footage and held_out:
+        p.error(f"{', '.join(held_out)} are kept for evaluation by the footage's split; train on others")
     return args
+
+
+def real_shots(args: argparse.Namespace, matte: PipelineMatte) -> list[Shot]:
+    """``--footage``'s shots at the working size, made with the pipeline's matting model (none without it)."""
+    if not args.footage:
+        return []
+    clips = sequence_clips(args.footage, [n for n in args.footage_sequences.split(",") if n])
+    return footage_shots(clips, matte.model, args.footage_every, WORK_LONG_SIDE)
 
 
 def train_step(model, batch: dict[str, torch.Tensor], device: torch.device, band_weight: float,
@@ -75,8 +102,10 @@ def train(args: argparse.Namespace) -> dict:
     found = [] if args.no_people else people(items, PersonMasker())
     foregrounds = found + [f for root in args.foregrounds for f in folder_foregrounds(root)]
     matte = PipelineMatte()
+    shots = real_shots(args, matte)
     dataset = BlendTriplets(foregrounds, photos, train=True, length=args.epoch_steps * args.batch_size * world,
-                            seed=args.seed, crop=args.crop, matting=matte.raw, refine=matte.refine)
+                            seed=args.seed, crop=args.crop, matting=matte.raw, refine=matte.refine,
+                            shots=shots, shot_share=args.footage_share)
     sampler, loader = distributed_loader(dataset, args, world, rank)
     net = (BlendUNet.from_checkpoint(args.init).float().train() if args.init else BlendUNet(tuple(args.widths)))
     net = net.to(device)
@@ -102,6 +131,8 @@ def train(args: argparse.Namespace) -> dict:
         "band_weight": args.band_weight, "alpha_weight": args.alpha_weight, "band_radius": BAND_RADIUS,
         "data": args.data, "train_images": len(items), "people": len(found),
         "foreground_folders": [str(p) for p in args.foregrounds],
+        "footage": {"sequences": args.footage_sequences.split(","), "every": args.footage_every,
+                    "shots": len(shots), "share": args.footage_share} if shots else None,
         "train_files": [source_name(it.real) for it in items] if len(items) <= 200 else "see --data",
         "seconds": round(checkpoint.elapsed, 1), "machine": machine(device), "history": checkpoint.history,
     }

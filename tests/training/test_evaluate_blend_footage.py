@@ -13,6 +13,7 @@ from models.matting.base import Matte, Matting
 from models.training.blend_data import compose
 from models.training.boundary import boundary_band
 from models.training.evaluate_blend_footage import evaluate_footage, main
+from models.training.evaluate_footage import read_clip
 from models.training.footage import pipeline_mattes, reference_layer, sequence_clips
 from tests.conftest import write_image
 
@@ -119,3 +120,62 @@ def test_the_command_scores_every_usable_blend_with_the_real_matting_model(foota
         assert row["count"] == 2 and all(math.isfinite(v) for v in row.values())
     assert report["matting"] == "mediapipe" and report["matte_options"]["smoothing_s"] >= 0
     assert "walk" in capsys.readouterr().out
+
+
+# --- training a blend on real matte errors ----------------------------------------------------------------
+def test_shots_carry_the_pipeline_s_matte_and_the_reference_layer_at_the_working_size(footage):
+    from models.training.footage import footage_shots
+
+    clip = sequence_clips(footage, ["walk"])[0]
+    shots = footage_shots([clip], AnnotationMatting(grow=4), every=2, long_side=80)
+    assert len(shots) == 3                                          # frames 0, 2, 4
+    shot = shots[0]
+    assert shot.rgb.shape == (60, 80, 3) and shot.matte.shape == shot.excluded.shape == (60, 80)
+    frame, mask = next(read_clip(clip))
+    reference = reference_layer(frame.rgb, mask.astype(np.float32))
+    small = cv2.resize(reference.alpha, (80, 60), interpolation=cv2.INTER_AREA)
+    assert np.abs(shot.reference.alpha - small).max() < 1e-6       # the evaluation's reference, reduced
+    # The matte is the model's (the annotation grown by 4 px) after the post-processing: wider than the person.
+    assert (shot.matte > 0.5).sum() > (shot.reference.alpha > 0.5).sum()
+
+
+def test_real_samples_put_the_reference_layer_over_a_new_background_and_keep_the_frame_as_source(footage):
+    from models.training.blend_data import BlendTriplets
+    from models.training.footage import footage_shots
+
+    shots = footage_shots(sequence_clips(footage, ["walk"]), AnnotationMatting(grow=4), every=3, long_side=80)
+    w, h = 80, 60
+    photo = np.full((h, w, 3), (20, 200, 40), np.uint8)
+    data = BlendTriplets([], [photo], train=False, length=4, shots=shots, shot_share=1.0)
+    sample = {k: v.numpy() for k, v in data[0].items()}
+    shot = next(s for s in shots if np.allclose(s.rgb.transpose(2, 0, 1) / 255, sample["source"], atol=1e-6))
+    assert np.allclose(sample["alpha"][0], shot.matte) and np.allclose(sample["true_alpha"][0], shot.reference.alpha)
+    target = compose(shot.reference.rgb, shot.reference.alpha, photo)
+    assert np.allclose(sample["target"], target.transpose(2, 0, 1) / 255, atol=1e-6)
+    # None of them without shots: the synthetic samples stay exactly what they were.
+    plain = BlendTriplets([], [photo], train=False, length=4)
+    with_none = BlendTriplets([], [photo], train=False, length=4, shots=shots, shot_share=0.0)
+    assert all(np.array_equal(plain[0][k], with_none[0][k]) for k in plain[0])
+
+
+def test_training_on_footage_refuses_the_sequences_kept_for_evaluation(footage, tmp_path, capsys):
+    from models.training.train_blend import main as train_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--data", str(footage), "--out", str(tmp_path / "w.safetensors"), "--footage", str(footage),
+                    "--footage-sequences", "walk,tennis"])
+    assert exit_info.value.code == 2 and "tennis are kept for evaluation" in capsys.readouterr().err
+
+
+def test_a_short_training_run_on_footage_records_its_shots(footage, tmp_path):
+    import safetensors
+
+    from models.training.train_blend import main as train_main
+
+    out = tmp_path / "w.safetensors"
+    train_main(["--data", str(footage), "--out", str(out), "--checkpoint", str(tmp_path / "state.ckpt"),
+                "--footage", str(footage), "--footage-sequences", "walk", "--footage-every", "3",
+                "--widths", "4", "8", "8", "--crop", "32", "--batch-size", "2", "--epoch-steps", "1", "--steps", "1",
+                "--no-people"])
+    record = json.loads(safetensors.safe_open(str(out), "pt").metadata()["training"])
+    assert record["footage"] == {"sequences": ["walk"], "every": 3, "shots": 2, "share": 0.5}
