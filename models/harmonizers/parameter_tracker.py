@@ -74,10 +74,14 @@ class ParameterTracker:
             self._thread.start()
         self._wake.set()
 
-    def _store(self, params: np.ndarray, t: float) -> None:
+    def _store(self, params: np.ndarray, t: float) -> bool:
+        """Take a prediction in; returns whether it ends a run of failures. The error is cleared under the same
+        lock, so no reader sees the new look beside the old error."""
         with self._lock:
             self._ema.update(np.asarray(params, np.float32), t)
             self.predictions += 1
+            recovered, self.error = self.error is not None, None
+        return recovered
 
     def _work(self) -> None:
         yield_to_the_frame_loop()  # predictions take the CPU time the frames leave
@@ -90,7 +94,7 @@ class ParameterTracker:
             if job is None or self._stop.is_set():
                 continue
             try:
-                self._store(self.predict(job[0]), job[1])
+                recovered = self._store(self.predict(job[0]), job[1])
             except Exception as exc:
                 if self.error is None:  # once per run of failures: the log is not flooded at the frame rate
                     log.warning("a harmonizer prediction failed (%s); the last look is kept and predictions are "
@@ -99,9 +103,9 @@ class ParameterTracker:
                 self._stop.wait(backoff)  # the newest request waits it out; close() ends the wait
                 backoff = min(2 * backoff, RETRY_MAX_S)
                 continue
-            if self.error is not None:
+            if recovered:
                 log.info("harmonizer predictions work again")
-                self.error, backoff = None, RETRY_S
+                backoff = RETRY_S
 
     def current(self) -> np.ndarray | None:
         """The smoothed parameters, or None before the first prediction."""
