@@ -165,11 +165,19 @@ def test_a_signal_closes_the_window_and_quits(qtbot, qapp, signum):
     window = QWidget()
     qtbot.addWidget(window)
     window.show()
-    QTimer.singleShot(50, lambda: os.kill(os.getpid(), signum))
-    QTimer.singleShot(10_000, qapp.quit)  # never hang the test run
+    # Timers of our own, stopped at the end: a pending one-shot would fire in the next test's event loop.
+    kill, guard = QTimer(), QTimer()
+    for timer, action, ms in ((kill, lambda: os.kill(os.getpid(), signum), 50), (guard, qapp.quit, 10_000)):
+        timer.setSingleShot(True)
+        timer.timeout.connect(action)
+        timer.start(ms)  # the guard never lets the test run hang
     started = time.monotonic()
-    with close_on_signals(qapp, window.close, wake_ms=20) as received:
-        qapp.exec()
+    try:
+        with close_on_signals(qapp, window.close, wake_ms=20) as received:
+            qapp.exec()
+    finally:
+        kill.stop()
+        guard.stop()
     assert received == [signum] and time.monotonic() - started < 5
     assert not window.isVisible()
     assert signal.getsignal(signum) == before
