@@ -161,6 +161,9 @@ def test_a_signal_closes_the_window_and_quits(qtbot, qapp, signum):
 
     from app.gui.launch import close_on_signals
 
+    # A shell starts a background job with SIGINT ignored, and a signal ignored at the start stays ignored
+    # (handle_signals, as nohup wants): the test gives itself the handler an interactive start has.
+    inherited = signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
     before = signal.getsignal(signum)
     window = QWidget()
     qtbot.addWidget(window)
@@ -175,12 +178,14 @@ def test_a_signal_closes_the_window_and_quits(qtbot, qapp, signum):
     try:
         with close_on_signals(qapp, window.close, wake_ms=20) as received:
             qapp.exec()
+        after = signal.getsignal(signum)
     finally:
         kill.stop()
         guard.stop()
+        signal.signal(signum, inherited)
     assert received == [signum] and time.monotonic() - started < 5
     assert not window.isVisible()
-    assert signal.getsignal(signum) == before
+    assert after == before
 
 
 def test_ctrl_c_in_the_window_exits_130_without_traceback(tmp_path):
