@@ -65,6 +65,8 @@ if TYPE_CHECKING:
 WORK_LONG_SIDE = 512   # the learned blend's working size for a 720p or 1080p frame
 CROP = 128             # training crop, centred near the outline
 TRIMAP_BAND = 0.025    # half-width of the unknown band handed to closed-form matting (× long side)
+#: A sample's layers, in the order the triplet makers return them.
+SAMPLE_LAYERS = ("source", "background", "target", "alpha", "true_alpha", "excluded")
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,8 @@ class BlendTriplets(Dataset):
         return y, x, side
 
     def _synthetic(self, rng: np.random.Generator) -> list[np.ndarray]:
-        """[source, new background, target, imperfect α, true α, excluded] of a layer over a photo."""
+        """The :data:`SAMPLE_LAYERS` of a layer over a photo: its source over another, the new background, the
+        target, the imperfect α, the true α and what the post-processing excluded."""
         layer = self._foreground(rng)
         h, w = layer.alpha.shape
         old, new = (_cover(self.photos[rng.integers(len(self.photos))], (w, h), rng) for _ in range(2))
@@ -357,10 +360,9 @@ class BlendTriplets(Dataset):
         real = self.shot_share > 0 and rng.random() < self.shot_share
         layers = self._real(rng) if real else self._synthetic(rng)
         if self.train:
-            y, x, side = self._window(layers[4], rng)
+            y, x, side = self._window(layers[SAMPLE_LAYERS.index("true_alpha")], rng)
             flip = rng.random() < 0.5
             layers = [cv2.resize(im[y:y + side, x:x + side], (self.crop, self.crop), interpolation=cv2.INTER_AREA)
                       for im in layers]
             layers = [np.ascontiguousarray(im[:, ::-1]) if flip else im for im in layers]
-        names = ("source", "background", "target", "alpha", "true_alpha", "excluded")
-        return {name: _chw(im) for name, im in zip(names, layers)}
+        return {name: _chw(im) for name, im in zip(SAMPLE_LAYERS, layers)}
