@@ -1,4 +1,4 @@
-"""Train the blending U-Net (Xing et al., ACM MM 2022, §4.2) on synthetic triplets.
+"""Train the blending U-Net (Xing et al., ACM MM 2022, §4.2) on synthetic triplets, and on real matte errors.
 
     python -m models.training.train_blend --data corpus --out weights/blend-unet.safetensors \\
         --steps 3000 --batch-size 16                            # from scratch (CPU, one thread)
