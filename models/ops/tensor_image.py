@@ -41,7 +41,7 @@ def to_bytes(image: Tensor) -> Tensor:
 
 
 def download(image: Tensor) -> np.ndarray:
-    """1×3×H×W in [0,1] → uint8 H×W×3 in host memory, waiting for it (see app.transfer for the frame's own)."""
+    """1×3×H×W in [0,1] → uint8 H×W×3 in host memory, waiting for it: the frame's one download on a device path."""
     return to_bytes(image).cpu().numpy()
 
 
