@@ -8,20 +8,20 @@ file and trusted only when the file it wrote says ``avc1`` in its sample descrip
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
 import struct
-import sys
 import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Protocol
 
 import cv2
 import numpy as np
+
+from models.ops.native_logs import quiet_native_logs
 
 log = logging.getLogger(__name__)
 
@@ -146,26 +146,12 @@ def _find_box(data: bytes, start: int, end: int, name: bytes) -> tuple[int, int]
     return None
 
 
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence what FFmpeg and OpenCV print from C while an encoder is tried: a failed try is expected."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _writes_h264(encoder: Encoder, folder: Path) -> bool:
     """Whether ``encoder`` writes a small file whose sample description is H.264."""
     path = folder / "probe.mp4"
     frame = np.zeros((48, 64, 3), np.uint8)
     try:
-        with _quiet_stderr():
+        with quiet_native_logs():  # a failed try is expected; --debug shows why
             writer = encoder.open(path, (64, 48), 30.0)
             try:
                 for _ in range(2):

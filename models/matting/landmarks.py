@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.matting.mediapipe_selfie import quiet_native_logs
+from models.ops.native_logs import quiet_native_logs
 
 #: Erosion of a face hull, as a share of the face's width.
 FACE_ERODE = 0.04

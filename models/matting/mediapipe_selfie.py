@@ -6,20 +6,16 @@ mediapipe releases ship no models; they only need ``model_path``.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import logging
 import os
-import sys
-import warnings
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 
 from models.frame import Frame
 from models.matting.base import Matte, Matting, MattingModelError
+from models.ops.native_logs import quiet_native_logs
 from models.ops.tensor_image import alpha_tensor, resize
 from models.registry import register
 
@@ -39,30 +35,6 @@ def bundled_model(variant: str) -> Path | None:
         return None
     path = Path(mediapipe.__file__).parent / "modules" / "selfie_segmentation" / VARIANTS[variant]
     return path if path.is_file() else None
-
-
-@contextlib.contextmanager
-def quiet_native_logs() -> Iterator[None]:
-    """Hide the C++ start-up chatter (EGL, XNNPACK, feedback tensors) unless debugging.
-
-    MediaPipe logs straight to file descriptor 2, so Python's logging cannot
-    filter it; the descriptor is pointed at /dev/null for the duration.
-    """
-    if logging.getLogger().isEnabledFor(logging.DEBUG):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _check() -> str | None:

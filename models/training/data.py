@@ -227,7 +227,7 @@ class PersonMasker:
             import mediapipe as mp
             from mediapipe.tasks.python import BaseOptions, vision
 
-            from models.matting.mediapipe_selfie import quiet_native_logs
+            from models.ops.native_logs import quiet_native_logs
             from models.registry import create
 
             model = Path(mp.__file__).parent / self.FACE_MODEL
@@ -242,7 +242,7 @@ class PersonMasker:
         import mediapipe as mp
 
         from models.frame import Frame
-        from models.matting.mediapipe_selfie import quiet_native_logs
+        from models.ops.native_logs import quiet_native_logs
 
         faces, matting = self._models()
         with quiet_native_logs():
