@@ -112,3 +112,11 @@ class StageTimes:
 def stats(values) -> dict[str, float]:
     arr = np.fromiter(values, dtype=np.float64)
     return {"median": round(float(np.median(arr)), 2), "p95": round(float(np.percentile(arr, 95)), 2)}
+
+
+def run_figures(times: StageTimes, frames: int, wall_s: float) -> dict:
+    """What a timed run of ``frames`` in ``wall_s`` seconds reports: frames, FPS, median and p95 latency, and
+    the per-stage summary (a bench row's figures)."""
+    latency = stats(times.latency_ms)
+    return {"frames": frames, "fps": round(frames / wall_s, 1), "latency_ms": latency["median"],
+            "latency_p95_ms": latency["p95"], "stages_ms": times.summary()}

@@ -28,7 +28,7 @@ from app.imaging import IMAGE_EXTENSIONS
 from app.sinks.base import NullSink
 from app.sources import open_source
 from app.stream import Stream
-from app.timing import STAGES, stats
+from app.timing import STAGES, run_figures, stats
 from models import registry
 from models.ops.files import write_json
 from models.ops.onnx_runtime import providers_of
@@ -106,13 +106,12 @@ def bench_row(source_spec: str, size: tuple[int, int], choice: StageChoice, back
             count = stream.run(frames, live=True)
             wall = time.perf_counter() - t0
         providers = providers_of(pipeline.matting, pipeline.blend, pipeline.harmonizer)  # what ran, before they close
-        latency = stats(pipeline.times.latency_ms)
+        figures = run_figures(pipeline.times, count, wall)
     return {
         "device": choice.device, "runtime": choice.runtime, "providers": providers, "busy_cores": busy,
         "resolution": f"{size[0]}x{size[1]}", "matting": choice.matting,
-        "blend": choice.blend, "harmonizer": choice.harmonizer, "frames": count,
-        "fps": round(count / wall, 1), "latency_ms": latency["median"], "latency_p95_ms": latency["p95"],
-        "stages_ms": pipeline.times.summary(), **({"gpu_memory_mb": memory()} if memory else {}),
+        "blend": choice.blend, "harmonizer": choice.harmonizer, **figures,
+        **({"gpu_memory_mb": memory()} if memory else {}),
     }
 
 

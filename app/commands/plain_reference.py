@@ -23,7 +23,7 @@ from app.backgrounds import Background, parse_background
 from app.commands.busy import busy_cores
 from app.sinks.base import NullSink
 from app.sources import open_source
-from app.timing import StageTimes, stats
+from app.timing import StageTimes, run_figures
 from models import registry
 from models.frame import Frame
 from models.matting.mediapipe_selfie import MediaPipeSelfie
@@ -94,10 +94,8 @@ def plain_row(source_spec: str, size: tuple[int, int], background_spec: str, fra
         app.close()
         background.close()
         source.close()
-    latency = stats(times.latency_ms)
     return {
         "device": "cpu", "runtime": "mediapipe", "providers": ["mediapipe-xnnpack"], "busy_cores": busy,
         "resolution": f"{size[0]}x{size[1]}", "matting": PLAIN_MATTING, "blend": PLAIN,
-        "harmonizer": "none", "frames": count, "fps": round(count / wall, 1), "latency_ms": latency["median"],
-        "latency_p95_ms": latency["p95"], "stages_ms": times.summary(),
+        "harmonizer": "none", **run_figures(times, count, wall),
     }
