@@ -20,7 +20,7 @@ from models.matting.mediapipe_selfie import VARIANTS, WORK_LONG_SIDE
 from models.matting.selfie_torch.network import SIZE_MULTIPLE, SelfieSegmenter
 from models.matting.selfie_torch.resampling import (mask_to_size, mask_to_size_tensor, model_input, model_input_host,
                                                     working_copy)
-from models.matting.selfie_torch.tflite import TfliteError
+from models.matting.selfie_torch.tflite import TfliteError, is_tflite
 from models.matting.selfie_torch.weights import find_weights, missing_reason
 from models.ops.checkpoint import CheckpointError, load_state_dict_file, load_strict, stored_options
 from models.ops.onnx_export import OnnxSpec
@@ -37,8 +37,8 @@ def load_network(path: Path, variant: str) -> tuple[SelfieSegmenter, tuple[int, 
     """The network with the weights in ``path`` (converted safetensors, or a selfie ``.tflite``) and its
     input (width, height); a MattingModelError when the file does not fit."""
     with path.open("rb") as f:
-        is_tflite = f.read(8)[4:] == b"TFL3"
-    if is_tflite:
+        head = f.read(8)
+    if is_tflite(head):
         try:
             return convert(path)
         except TfliteError as exc:

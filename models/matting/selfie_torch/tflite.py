@@ -147,10 +147,15 @@ def _options(op: Table) -> dict:
     return {name: _scalar(table, slot, flags, default) for slot, (name, flags, default) in enumerate(layout)}
 
 
+def is_tflite(head: bytes) -> bool:
+    """Whether a file starting with ``head`` (its first 8 bytes suffice) carries the schema's identifier, TFL3."""
+    return len(head) >= 8 and head[4:8] == b"TFL3"
+
+
 def read_tflite(source: str | Path | bytes) -> Graph:
     """The first subgraph of the ``.tflite`` file (or its bytes) ``source``; a TfliteError if unreadable."""
     data = bytearray(Path(source).read_bytes() if not isinstance(source, bytes) else source)
-    if len(data) < 8 or data[4:8] != b"TFL3":  # the schema's file identifier
+    if not is_tflite(data):
         raise TfliteError("not a TensorFlow Lite model (no TFL3 identifier)")
     try:
         model = Table(data, flatbuffers.encode.Get(flatbuffers.packer.uoffset, data, 0))

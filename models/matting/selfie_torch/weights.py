@@ -21,7 +21,7 @@ from models.paths import cache_dir
 
 #: The environment variable naming a folder of converted weights.
 ENV = "HARMONICAM_SELFIE_WEIGHTS"
-CONVERT = "python -m models.matting.selfie_torch.convert --variant {variant} --out selfie-{variant}.safetensors"
+CONVERT = "python -m models.matting.selfie_torch.convert --variant {variant} --out {file}"
 
 
 def file_name(variant: str) -> str:
@@ -40,7 +40,7 @@ def missing_reason(variant: str) -> str | None:
     if path is not None:
         return None if path.is_file() else f"{ENV} names {path.parent}, which holds no {path.name}"
     if bundled_model(variant) is None:
-        return (f"no converted weights: run '{CONVERT.format(variant=variant)}' where mediapipe is installed, "
+        return (f"no converted weights: run '{CONVERT.format(variant=variant, file=file_name(variant))}' where mediapipe is installed, "
                 f"then pass --matting-model FILE or set {ENV} to its folder")
     return None
 
