@@ -18,6 +18,7 @@ and point the app at one file with ``--matting-model FILE``, or at both with
 from __future__ import annotations
 
 import argparse
+import json
 import struct
 import sys
 from pathlib import Path
@@ -119,7 +120,7 @@ def convert(tflite: str | Path) -> tuple[SelfieSegmenter, tuple[int, int]]:
 def write(tflite: str | Path, out: str | Path) -> tuple[int, int]:
     """Convert ``tflite`` and write the weights to ``out`` (safetensors, atomically); returns the input size."""
     model, (width, height) = convert(tflite)
-    save_safetensors(model, out, {"architecture": f'{{"width": {width}, "height": {height}}}',
+    save_safetensors(model, out, {"architecture": json.dumps({"width": width, "height": height}),
                                   "source": Path(tflite).name,
                                   "licence": "Apache-2.0, MediaPipe selfie segmentation (Google LLC)"})
     return width, height
