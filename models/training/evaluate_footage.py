@@ -426,9 +426,14 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
 def evaluate(root: Path, out: Path | None, names: list[str] | None = None, limit: int | None = None,
              pairs: list[tuple[str, str]] | None = None, background: np.ndarray | None = None,
              config_names: list[str] | None = None) -> dict:
-    clips = [c for c in find_clips(root) if names is None or c.name in names]
-    if not clips:
+    found = find_clips(root)
+    if not found:
         raise SystemExit(f"no video found under {root}; pass --data with a folder of clips")
+    unknown = sorted(set(names or ()) - {c.name for c in found})
+    if unknown:
+        raise SystemExit(f"--clips: no clip named {', '.join(unknown)} under {root}; "
+                         f"choose from {', '.join(c.name for c in found)}")
+    clips = [c for c in found if names is None or c.name in names]
     configs = {k: v for k, v in configurations().items() if config_names is None or k in config_names}
     matting = registry.create("matting", "mediapipe")
     report: dict = {"clips": {}, "configurations": {k: vars(v) for k, v in configs.items()}}

@@ -117,3 +117,12 @@ def test_a_clip_with_masks_runs_end_to_end(tmp_path, astronaut):
 def test_a_folder_without_clips_says_what_to_do(tmp_path):
     with pytest.raises(SystemExit, match="pass --data"):
         ef.evaluate(tmp_path, None)
+
+
+def test_an_unknown_clip_name_lists_the_clips(tmp_path):
+    """A misspelt ``--clips`` name (or one without its folder, ``hockey`` for ``davis/hockey``) stops the
+    run before any work, naming the clips there are, rather than silently evaluating fewer."""
+    (tmp_path / "davis" / "hockey").mkdir(parents=True)
+    (tmp_path / "davis" / "hockey" / "video.mp4").write_bytes(b"")
+    with pytest.raises(SystemExit, match=r"no clip named hockey .*choose from davis/hockey"):
+        ef.evaluate(tmp_path, None, ["hockey"])
