@@ -161,12 +161,14 @@ def add_keep_bright(p: argparse.ArgumentParser) -> None:
                    "--no-keep-bright lets the harmonizer go as far as it likes)")
 
 
+MATTING_MODEL_HELP = ("model file for the matting backend (a selfie .tflite for mediapipe and mediapipe-body, "
+                      ".safetensors or .tflite for selfie-torch, RVM/MODNet .onnx for onnx)")
+
+
 def add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--matting", default="mediapipe", metavar="NAME",
                    help="matting backend: " + ", ".join(registry.names("matting")) + " (default mediapipe)")
-    p.add_argument("--matting-model", metavar="PATH",
-                   help="model file for the matting backend (.tflite for mediapipe, .safetensors or .tflite "
-                        "for selfie-torch, RVM/MODNet .onnx for onnx)")
+    p.add_argument("--matting-model", metavar="PATH", help=MATTING_MODEL_HELP)
     p.add_argument("--blend", default="auto", metavar="NAME",
                    help="blending: auto, " + ", ".join(registry.names("blend")) + " (default auto: the blend "
                    "that wins on held-out real footage on the device, today linear everywhere)")
@@ -257,9 +259,7 @@ def build_parser() -> Parser:
                        + ", ".join(registry.names("harmonizer")) + ")")
     bench.add_argument("--matting", default="mediapipe", metavar="NAME",
                        help="matting backend: " + ", ".join(registry.names("matting")) + " (default mediapipe)")
-    bench.add_argument("--matting-model", metavar="PATH",
-                       help="model file for the matting backend (.tflite for mediapipe, .safetensors or .tflite "
-                            "for selfie-torch, RVM/MODNet .onnx for onnx)")
+    bench.add_argument("--matting-model", metavar="PATH", help=MATTING_MODEL_HELP)
     bench.add_argument("--blends", type=lambda s: s.split(","), default=["auto"], metavar="NAME[,NAME]",
                        help="blends to measure: auto, " + ", ".join(registry.names("blend"))
                        + " (default auto: the device's default blend)")

@@ -1,5 +1,6 @@
 """Matting backends; importing this package registers them."""
 from models.matting import (
+    mediapipe_body,  # noqa: F401
     mediapipe_selfie,  # noqa: F401
     onnx_matting,  # noqa: F401
 )

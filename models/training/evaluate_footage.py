@@ -425,7 +425,7 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
 
 def evaluate(root: Path, out: Path | None, names: list[str] | None = None, limit: int | None = None,
              pairs: list[tuple[str, str]] | None = None, background: np.ndarray | None = None,
-             config_names: list[str] | None = None) -> dict:
+             config_names: list[str] | None = None, matting_name: str = "mediapipe") -> dict:
     found = find_clips(root)
     if not found:
         raise SystemExit(f"no video found under {root}; pass --data with a folder of clips")
@@ -435,10 +435,12 @@ def evaluate(root: Path, out: Path | None, names: list[str] | None = None, limit
                          f"choose from {', '.join(c.name for c in found)}")
     clips = [c for c in found if names is None or c.name in names]
     configs = {k: v for k, v in configurations().items() if config_names is None or k in config_names}
-    matting = registry.create("matting", "mediapipe")
-    report: dict = {"clips": {}, "configurations": {k: vars(v) for k, v in configs.items()}}
+    matting = registry.create("matting", matting_name)
+    report: dict = {"matting": matting_name, "clips": {},
+                    "configurations": {k: vars(v) for k, v in configs.items()}}
     try:
         for clip in clips:
+            matting.reset()  # a model that tracks (the pose model) starts each clip afresh
             finder = PartFinder()
             try:
                 result = evaluate_clip(clip, matting, configs, limit, finder, pairs or [], background)
@@ -465,6 +467,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--blends", default="", help="comma-separated blends for the face measures")
     p.add_argument("--harmonizers", default="none", help="comma-separated harmonizers for the face measures")
     p.add_argument("--background", type=Path, help="image the face measures composite over")
+    p.add_argument("--matting", default="mediapipe", choices=registry.usable("matting"), metavar="NAME",
+                   help="the registered matting model that makes the raw matte (default mediapipe)")
     args = p.parse_args(argv)
     if not args.data.is_dir():
         p.error(f"--data {args.data} is not a folder; pass the folder that holds the clips")
@@ -483,7 +487,7 @@ def main(argv: list[str] | None = None) -> dict:
     if unknown:
         p.error(f"--configs: unknown {', '.join(sorted(unknown))}; choose from {', '.join(configurations())}")
     report = evaluate(args.data, args.out, args.clips.split(",") if args.clips else None, args.frames, pairs,
-                      background, names)
+                      background, names, args.matting)
     if args.out is not None:
         write_json(args.out / "report.json", report)
     text = table(report)

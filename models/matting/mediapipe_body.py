@@ -1,0 +1,81 @@
+"""Full-body framing: MediaPipe's selfie model joined with the person segmentation of its pose model.
+
+The selfie model is made for a person close to the camera. Seen whole — standing, dancing, on a
+bike — a person is a small figure in its 256×256 view, and it loses legs, arms and whole torsos.
+MediaPipe's pose model (BlazePose GHUM, Bazarevsky et al. 2020; ``pose_landmark_full`` in the
+mediapipe wheel) first finds one body, then segments the crop around it, so it sees a distant
+person at the crop's resolution. It follows one person only, and misses a body it cannot find
+(upside down, in a crowd).
+
+The union of the two, ``α = max(α_selfie, α_pose)``, keeps everything the selfie model finds
+(a second person, an object held out) and adds the body the pose model sees. In video mode the pose
+model tracks its body from frame to frame; :meth:`MediaPipeBody.reset` starts it afresh.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from models.matting.base import MattingModelError
+from models.matting.mediapipe_selfie import MediaPipeSelfie
+from models.matting.mediapipe_selfie import _check as _selfie_check
+from models.ops.native_logs import quiet_native_logs
+from models.registry import register
+
+NO_POSE_MODEL = "this mediapipe ships no pose model (pose_landmark_full.tflite); use --matting mediapipe"
+
+
+def bundled_pose_model() -> Path | None:
+    """The pose landmark model (with its segmentation output) bundled in the installed mediapipe, if any."""
+    import mediapipe
+
+    path = Path(mediapipe.__file__).parent / "modules" / "pose_landmark" / "pose_landmark_full.tflite"
+    return path if path.is_file() else None
+
+
+def _check() -> str | None:
+    problem = _selfie_check()
+    return NO_POSE_MODEL if problem is None and bundled_pose_model() is None else problem
+
+
+def _new_pose():
+    import mediapipe as mp
+
+    with quiet_native_logs():
+        # Complexity 1 is pose_landmark_full, the one pose model the wheel ships (0 and 2 are downloads).
+        # MediaPipe's own mask smoothing is off: the post-processing smooths α in time, once.
+        return mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, enable_segmentation=True,
+                                      smooth_segmentation=False)
+
+
+@register("matting", "mediapipe-body",
+          "MediaPipe selfie and pose segmentation joined, for a whole body in view (CPU, slower)", check=_check)
+class MediaPipeBody(MediaPipeSelfie):
+    """Person probability: the larger of MediaPipe's selfie and pose segmentations. ``model_path`` replaces
+    the selfie model (the general one by default), as for ``mediapipe``."""
+
+    def __init__(self, model_path: str | os.PathLike | None = None, device: str = "cpu") -> None:
+        if bundled_pose_model() is None:
+            raise MattingModelError(NO_POSE_MODEL)
+        self._pose = None
+        super().__init__("general", model_path, device)
+        self._pose = _new_pose()
+
+    def segment(self, rgb: np.ndarray) -> np.ndarray:
+        """Person confidence (float32, the size of ``rgb``): the larger of the two models' answers."""
+        selfie = super().segment(rgb)
+        if self._pose is None:  # the selfie model's warm-up, before the pose model exists
+            return selfie
+        with quiet_native_logs():
+            pose = self._pose.process(np.ascontiguousarray(rgb)).segmentation_mask
+        return selfie if pose is None else np.maximum(selfie, pose)
+
+    def reset(self) -> None:
+        self._pose.close()
+        self._pose = _new_pose()
+
+    def close(self) -> None:
+        super().close()
+        self._pose.close()
