@@ -126,3 +126,12 @@ def test_an_unknown_clip_name_lists_the_clips(tmp_path):
     (tmp_path / "davis" / "hockey" / "video.mp4").write_bytes(b"")
     with pytest.raises(SystemExit, match=r"no clip named hockey .*choose from davis/hockey"):
         ef.evaluate(tmp_path, None, ["hockey"])
+
+
+def test_matting_takes_only_a_usable_registered_model(tmp_path, capsys):
+    """``--matting`` offers the registry's usable models; anything else is a usage error (exit 2) naming them."""
+    with pytest.raises(SystemExit) as stop:
+        ef.main(["--data", str(tmp_path), "--matting", "rvm"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'rvm'" in err and "mediapipe-body" in err
