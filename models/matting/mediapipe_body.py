@@ -13,6 +13,7 @@ model tracks its body from frame to frame; :meth:`MediaPipeBody.reset` starts it
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -62,19 +63,25 @@ class MediaPipeBody(MediaPipeSelfie):
         self._pose = None
         super().__init__("general", model_path, device)
         self._pose = _new_pose()
+        self._quiet = True  # the pose graph logs its set-up on the first body it finds
 
     def segment(self, rgb: np.ndarray) -> np.ndarray:
         """Person confidence (float32, the size of ``rgb``): the larger of the two models' answers."""
         selfie = super().segment(rgb)
         if self._pose is None:  # the selfie model's warm-up, before the pose model exists
             return selfie
-        with quiet_native_logs():
+        # Only until then: fd 2 is the process's, and other threads' messages must not vanish every frame.
+        with quiet_native_logs() if self._quiet else contextlib.nullcontext():
             pose = self._pose.process(np.ascontiguousarray(rgb)).segmentation_mask
-        return selfie if pose is None else np.maximum(selfie, pose)
+        if pose is None:
+            return selfie
+        self._quiet = False
+        return np.maximum(selfie, pose)
 
     def reset(self) -> None:
         self._pose.close()
         self._pose = _new_pose()
+        self._quiet = True
 
     def close(self) -> None:
         super().close()
