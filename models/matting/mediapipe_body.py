@@ -47,8 +47,11 @@ def _new_pose():
     with quiet_native_logs():
         # Complexity 1 is pose_landmark_full, the one pose model the wheel ships (0 and 2 are downloads).
         # MediaPipe's own mask smoothing is off: the post-processing smooths α in time, once.
-        return mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, enable_segmentation=True,
+        pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, enable_segmentation=True,
                                       smooth_segmentation=False)
+        # The graph sets its models up on its first frame and logs it; one blank frame does it here.
+        pose.process(np.zeros((64, 64, 3), np.uint8))
+    return pose
 
 
 @register("matting", "mediapipe-body",
