@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -67,19 +68,25 @@ class MediaPipeBody(MediaPipeSelfie):
         super().__init__("general", model_path, device)
         self._pose = _new_pose()
         self._quiet = True  # the pose graph logs its set-up on the first body it finds
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pose")
 
     def segment(self, rgb: np.ndarray) -> np.ndarray:
         """Person confidence (float32, the size of ``rgb``): the larger of the two models' answers."""
-        selfie = super().segment(rgb)
         if self._pose is None:  # the selfie model's warm-up, before the pose model exists
-            return selfie
-        # Only until then: fd 2 is the process's, and other threads' messages must not vanish every frame.
+            return super().segment(rgb)
+        # The two graphs run side by side: the selfie model's few milliseconds hide behind the pose model's.
+        pose = self._worker.submit(self._pose_mask, np.ascontiguousarray(rgb))
+        selfie = super().segment(rgb)
+        mask = pose.result()
+        return selfie if mask is None else np.maximum(selfie, mask)
+
+    def _pose_mask(self, rgb: np.ndarray) -> np.ndarray | None:
+        # Quiet only until the first body: fd 2 is the process's, and other threads' messages must not
+        # vanish every frame.
         with quiet_native_logs() if self._quiet else contextlib.nullcontext():
-            pose = self._pose.process(np.ascontiguousarray(rgb)).segmentation_mask
-        if pose is None:
-            return selfie
-        self._quiet = False
-        return np.maximum(selfie, pose)
+            mask = self._pose.process(rgb).segmentation_mask
+        self._quiet = self._quiet and mask is None
+        return mask
 
     def reset(self) -> None:
         self._pose.close()
@@ -87,5 +94,6 @@ class MediaPipeBody(MediaPipeSelfie):
         self._quiet = True
 
     def close(self) -> None:
+        self._worker.shutdown()
         super().close()
         self._pose.close()
