@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from app.errors import RuntimeFailure, UsageError
 from models import registry
+from models.matting import DEFAULT_MATTING
 from models.matting.postprocess import MatteOptions
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ AUTO = "auto"
 
 @dataclass
 class StageChoice:
-    matting: str = "mediapipe"
+    matting: str = DEFAULT_MATTING
     matting_model: str | None = None
     blend: str = "auto"  # AUTO: the blend that wins on real footage and keeps real time on ``device``
     blend_weights: str | None = None

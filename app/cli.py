@@ -18,6 +18,7 @@ from pathlib import Path
 from app.errors import HarmonicamError, UsageError
 from app.signals import Terminated, exit_code, signal_name, terminate_on_signals
 from models import registry
+from models.matting import DEFAULT_MATTING
 from models.matting.postprocess import MatteOptions
 
 log = logging.getLogger("harmonicam")
@@ -161,13 +162,16 @@ def add_keep_bright(p: argparse.ArgumentParser) -> None:
                    "--no-keep-bright lets the harmonizer go as far as it likes)")
 
 
-MATTING_MODEL_HELP = ("model file for the matting backend (a selfie .tflite for mediapipe and mediapipe-body, "
+def matting_help() -> str:
+    return f"matting backend: {', '.join(registry.names('matting'))} (default {DEFAULT_MATTING})"
+
+
+MATTING_MODEL_HELP = ("model file for the matting backend (a selfie .tflite for the mediapipe backends, "
                       ".safetensors or .tflite for selfie-torch, RVM/MODNet .onnx for onnx)")
 
 
 def add_stage_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--matting", default="mediapipe", metavar="NAME",
-                   help="matting backend: " + ", ".join(registry.names("matting")) + " (default mediapipe)")
+    p.add_argument("--matting", default=DEFAULT_MATTING, metavar="NAME", help=matting_help())
     p.add_argument("--matting-model", metavar="PATH", help=MATTING_MODEL_HELP)
     p.add_argument("--blend", default="auto", metavar="NAME",
                    help="blending: auto, " + ", ".join(registry.names("blend")) + " (default auto: the blend "
@@ -257,8 +261,7 @@ def build_parser() -> Parser:
     bench.add_argument("--harmonizers", type=lambda s: s.split(","), metavar="NAME[,NAME]",
                        help="harmonizers to measure (default: every usable one: "
                        + ", ".join(registry.names("harmonizer")) + ")")
-    bench.add_argument("--matting", default="mediapipe", metavar="NAME",
-                       help="matting backend: " + ", ".join(registry.names("matting")) + " (default mediapipe)")
+    bench.add_argument("--matting", default=DEFAULT_MATTING, metavar="NAME", help=matting_help())
     bench.add_argument("--matting-model", metavar="PATH", help=MATTING_MODEL_HELP)
     bench.add_argument("--blends", type=lambda s: s.split(","), default=["auto"], metavar="NAME[,NAME]",
                        help="blends to measure: auto, " + ", ".join(registry.names("blend"))

@@ -26,6 +26,8 @@ from models.matting.mediapipe_selfie import _check as _selfie_check
 from models.ops.native_logs import quiet_native_logs
 from models.registry import register
 
+#: BlazePose's landmark numbers of the hips.
+LEFT_HIP, RIGHT_HIP = 23, 24
 NO_POSE_MODEL = "this mediapipe ships no pose model (pose_landmark_full.tflite); use --matting mediapipe"
 
 
@@ -42,17 +44,27 @@ def _check() -> str | None:
     return NO_POSE_MODEL if problem is None and bundled_pose_model() is None else problem
 
 
-def _new_pose():
+def new_pose(video: bool = True, segmentation: bool = True):
+    """MediaPipe's pose graph, set up: tracking from frame to frame (``video``) or finding the body afresh in
+    every image, with or without its person segmentation."""
     import mediapipe as mp
 
     with quiet_native_logs():
         # Complexity 1 is pose_landmark_full, the one pose model the wheel ships (0 and 2 are downloads).
         # MediaPipe's own mask smoothing is off: the post-processing smooths α in time, once.
-        pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, enable_segmentation=True,
-                                      smooth_segmentation=False)
+        pose = mp.solutions.pose.Pose(static_image_mode=not video, model_complexity=1,
+                                      enable_segmentation=segmentation, smooth_segmentation=False)
         # The graph sets its models up on its first frame and logs it; one blank frame does it here.
         pose.process(np.zeros((64, 64, 3), np.uint8))
     return pose
+
+
+def hips_visibility(result) -> float:
+    """How visible the pose model finds both hips (the smaller of their visibility scores; 0 without a body)."""
+    if result.pose_landmarks is None:
+        return 0.0
+    points = result.pose_landmarks.landmark
+    return min(points[LEFT_HIP].visibility, points[RIGHT_HIP].visibility)
 
 
 @register("matting", "mediapipe-body",
@@ -66,7 +78,7 @@ class MediaPipeBody(MediaPipeSelfie):
             raise MattingModelError(NO_POSE_MODEL)
         self._pose = None
         super().__init__("general", model_path, device)
-        self._pose = _new_pose()
+        self._pose = new_pose()
         self._quiet = True  # the pose graph logs its set-up on the first body it finds
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pose")
 
@@ -74,23 +86,27 @@ class MediaPipeBody(MediaPipeSelfie):
         """Person confidence (float32, the size of ``rgb``): the larger of the two models' answers."""
         if self._pose is None:  # the selfie model's warm-up, before the pose model exists
             return super().segment(rgb)
-        # The two graphs run side by side: the selfie model's few milliseconds hide behind the pose model's.
-        pose = self._worker.submit(self._pose_mask, np.ascontiguousarray(rgb))
-        selfie = super().segment(rgb)
-        mask = pose.result()
-        return selfie if mask is None else np.maximum(selfie, mask)
+        return self.joined(rgb)[0]
 
-    def _pose_mask(self, rgb: np.ndarray) -> np.ndarray | None:
+    def joined(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        """(the larger of the two models' answers, how visible the pose model finds both hips: 0–1)."""
+        # The two graphs run side by side: the selfie model's few milliseconds hide behind the pose model's.
+        pose = self._worker.submit(self._pose_answer, np.ascontiguousarray(rgb))
+        selfie = MediaPipeSelfie.segment(self, rgb)
+        mask, hips = pose.result()
+        return (selfie if mask is None else np.maximum(selfie, mask)), hips
+
+    def _pose_answer(self, rgb: np.ndarray) -> tuple[np.ndarray | None, float]:
         # Quiet only until the first body: fd 2 is the process's, and other threads' messages must not
         # vanish every frame.
         with quiet_native_logs() if self._quiet else contextlib.nullcontext():
-            mask = self._pose.process(rgb).segmentation_mask
-        self._quiet = self._quiet and mask is None
-        return mask
+            result = self._pose.process(rgb)
+        self._quiet = self._quiet and result.segmentation_mask is None
+        return result.segmentation_mask, hips_visibility(result)
 
     def reset(self) -> None:
         self._pose.close()
-        self._pose = _new_pose()
+        self._pose = new_pose()
         self._quiet = True
 
     def close(self) -> None:

@@ -50,6 +50,7 @@ import numpy as np
 
 from models import registry
 from models.frame import Frame
+from models.matting import DEFAULT_MATTING
 from models.matting.base import Matte
 from models.matting.landmarks import PartFinder, Parts
 from models.matting.postprocess import MatteOptions, MattePostprocess
@@ -425,7 +426,7 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
 
 def evaluate(root: Path, out: Path | None, names: list[str] | None = None, limit: int | None = None,
              pairs: list[tuple[str, str]] | None = None, background: np.ndarray | None = None,
-             config_names: list[str] | None = None, matting_name: str = "mediapipe") -> dict:
+             config_names: list[str] | None = None, matting_name: str = DEFAULT_MATTING) -> dict:
     found = find_clips(root)
     if not found:
         raise SystemExit(f"no video found under {root}; pass --data with a folder of clips")
@@ -467,8 +468,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--blends", default="", help="comma-separated blends for the face measures")
     p.add_argument("--harmonizers", default="none", help="comma-separated harmonizers for the face measures")
     p.add_argument("--background", type=Path, help="image the face measures composite over")
-    p.add_argument("--matting", default="mediapipe", choices=registry.usable("matting"), metavar="NAME",
-                   help="the registered matting model that makes the raw matte (default mediapipe)")
+    p.add_argument("--matting", default=DEFAULT_MATTING, choices=registry.usable("matting"), metavar="NAME",
+                   help=f"the registered matting model that makes the raw matte (default {DEFAULT_MATTING}, the "
+                   "app's; mediapipe is the selfie model alone)")
     args = p.parse_args(argv)
     if not args.data.is_dir():
         p.error(f"--data {args.data} is not a folder; pass the folder that holds the clips")

@@ -20,8 +20,10 @@ import dataclasses, json
 from app.assemble import StageChoice
 from app.backgrounds import SHIPPED_DIR
 from app.commands.soak import soak
+from models.ops.allocator import keep_freed_memory
 from models.ops.threads import apply_thread_budget
 apply_thread_budget()
+keep_freed_memory()  # as the app starts
 backgrounds = [str(SHIPPED_DIR / "sunset-warm.jpg"), "blur:1", "#336699"]
 report = soak(StageChoice(harmonizer="harmonizer"), backgrounds, ["harmonizer", "reinhard", "none"],
               size=(96, 54), frames=1200, switch_every=10)

@@ -6,6 +6,7 @@ from gui_helpers import wait_applied, wait_failed
 from PyQt6.QtCore import Qt
 
 from models import registry
+from models.matting import DEFAULT_MATTING
 from models.harmonizers.base import Harmonizer
 
 
@@ -55,7 +56,7 @@ def test_combos_list_the_registry_and_switch(open_window, qtbot):
             assert getattr(s, kind) == name
             with wait_applied(qtbot, window, kind):
                 _activate(combo, default)
-    assert s.matting == "mediapipe"
+    assert s.matting == DEFAULT_MATTING
     shown = window.preview.view.frames_shown
     qtbot.waitUntil(lambda: window.preview.view.frames_shown > shown + 2)
 
@@ -97,7 +98,7 @@ def test_bad_model_file_keeps_the_running_matting(open_window, qtbot, monkeypatc
         _activate(combo, "onnx")  # needs a file: the (patched) dialog asks for it
     assert "model.onnx" in window.message_bar.text()
     assert window.controller.pipeline.matting is before
-    assert combo.currentData() == window.settings.matting == "mediapipe"
+    assert combo.currentData() == window.settings.matting == DEFAULT_MATTING
 
 
 def test_sliders_reach_the_pipeline(open_window, qtbot):

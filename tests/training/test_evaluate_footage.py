@@ -99,7 +99,7 @@ def test_a_clip_with_masks_runs_end_to_end(tmp_path, astronaut):
     out = tmp_path / "report"
     cv2.imwrite(str(tmp_path / "bg.png"), np.full((64, 64, 3), (40, 90, 160), np.uint8))
     report = ef.main(["--data", str(tmp_path / "clips"), "--out", str(out), "--blends", "linear,defringe",
-                      "--harmonizers", "none", "--background", str(tmp_path / "bg.png")])
+                      "--harmonizers", "none", "--background", str(tmp_path / "bg.png"), "--matting", "mediapipe"])
     rows = report["clips"]["astro"]["configs"]
     assert set(rows) == set(ef.configurations())
     assert rows["raw"]["iou"] > 0.999 and rows["raw"]["overrides"] == 0.0

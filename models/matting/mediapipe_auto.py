@@ -1,0 +1,107 @@
+"""The selfie model alone while the person is close to the camera; joined by the pose model while a whole body
+is in view.
+
+Close to the camera — at a desk, on a call — the selfie model sees the person large and keeps them whole,
+and MediaPipe's pose model (:mod:`models.matting.mediapipe_body`) would add little for six times the
+cost. Seen whole, a person is a small figure to the selfie model, which loses legs, arms and torsos; that
+is when the pose model's segmentation of the crop around the body pays. BlazePose says which case it is:
+its hips are in view (its own visibility score) only when the camera sees the body below the waist.
+
+So the selfie model runs on every frame, and once every ``BODY_PROBE_S`` seconds of the stream's own
+clock the pose model looks for a body (finding it afresh, without segmentation). While both hips are
+visible the pose model segments every frame and the matte is the union of the two answers, as
+``mediapipe-body``; after ``BODY_LEAVE_S`` seconds without visible hips it goes back to the selfie
+model alone. Every decision comes from frames and their timestamps, so a file renders the same every
+time.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.frame import Frame
+from models.matting.base import Matte
+from models.matting.mediapipe_body import MediaPipeBody, _check, hips_visibility, new_pose
+from models.matting.mediapipe_selfie import MediaPipeSelfie
+from models.registry import register
+
+#: Seconds of the stream between two looks for a whole body while the selfie model runs alone: the pose
+#: model's search costs ~35 ms of CPU, so once a second is ~4 % of a core.
+BODY_PROBE_S = 1.0
+#: Both hips at least this visible to the pose model: the body is in view below the waist. BlazePose
+#: scores a hip it sees at ~1.0 and one below the frame's edge near 0.
+HIPS_VISIBLE = 0.9
+#: Seconds without visible hips before the pose model stops: a body that turns or bends for a moment
+#: stays joined.
+BODY_LEAVE_S = 2.0
+
+
+@dataclass
+class BodyWatch:
+    """When the pose model looks for a body, and whether it is joined, on the stream's own clock (seconds)."""
+
+    probed_at: float | None = None  # the last look for a body
+    hips_at: float | None = None  # when both hips were last seen; None: the selfie model runs alone
+
+    @property
+    def joined(self) -> bool:
+        return self.hips_at is not None
+
+    def probe_due(self, t: float) -> bool:
+        """Whether the pose model should look for a body at ``t`` (never while it is joined)."""
+        return not self.joined and (self.probed_at is None or not 0 <= t - self.probed_at < BODY_PROBE_S)
+
+    def probed(self, t: float, hips: float) -> None:
+        """The look at ``t`` found both hips this visible (0 without a body)."""
+        self.probed_at = t
+        if hips >= HIPS_VISIBLE:
+            self.hips_at = t
+
+    def seen(self, t: float, hips: float) -> bool:
+        """The joined pose model's hips at ``t``; False (and no longer joined) once they have been out of view
+        for ``BODY_LEAVE_S`` seconds, or the clock went back."""
+        if hips >= HIPS_VISIBLE:
+            self.hips_at = t
+        elif self.hips_at is not None and not 0 <= t - self.hips_at < BODY_LEAVE_S:
+            self.hips_at = None
+        return self.joined
+
+
+@register("matting", "mediapipe-auto",
+          "MediaPipe selfie segmentation, joined by its pose segmentation while a whole body is in view "
+          "(default)", check=_check)
+class MediaPipeAuto(MediaPipeBody):
+    """``mediapipe`` close to the camera, ``mediapipe-body`` while the body is in view below the waist."""
+
+    def __init__(self, model_path: str | os.PathLike | None = None, device: str = "cpu") -> None:
+        super().__init__(model_path, device)
+        self._probe = new_pose(video=False, segmentation=False)
+        self._now = 0.0  # the timestamp of the frame being matted
+        self.watch = BodyWatch()
+
+    def matte(self, frame: Frame) -> Matte:
+        self._now = frame.timestamp
+        return super().matte(frame)
+
+    def segment(self, rgb: np.ndarray) -> np.ndarray:
+        if self._pose is None:  # the selfie model's warm-up
+            return MediaPipeSelfie.segment(self, rgb)
+        t, watch = self._now, self.watch
+        if watch.probe_due(t):
+            watch.probed(t, hips_visibility(self._probe.process(np.ascontiguousarray(rgb))))
+        if not watch.joined:
+            return MediaPipeSelfie.segment(self, rgb)
+        alpha, hips = self.joined(rgb)
+        if not watch.seen(t, hips):
+            super().reset()  # the pose model's tracking starts afresh when a body returns
+        return alpha
+
+    def reset(self) -> None:
+        super().reset()
+        self.watch = BodyWatch()
+
+    def close(self) -> None:
+        super().close()
+        self._probe.close()

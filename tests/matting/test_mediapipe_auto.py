@@ -1,0 +1,76 @@
+"""The default matting: the selfie model alone close to the camera, joined by the pose model while a whole
+body is in view."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.imaging import cover_fit
+from models import registry
+from models.matting.mediapipe_auto import BODY_LEAVE_S, BODY_PROBE_S, HIPS_VISIBLE, BodyWatch
+from models.matting.mediapipe_body import hips_visibility, new_pose
+
+
+def test_the_pose_model_looks_for_a_body_once_per_probe_interval():
+    watch, looks = BodyWatch(), []
+    for t in np.arange(0, 3.01, 0.1):
+        if watch.probe_due(t):
+            looks.append(round(float(t), 1))
+            watch.probed(t, 0.0)  # no body
+    assert looks == [0.0, BODY_PROBE_S, 2 * BODY_PROBE_S, 3 * BODY_PROBE_S] and not watch.joined
+
+
+def test_visible_hips_join_the_pose_model_until_they_are_out_of_view_long_enough():
+    watch = BodyWatch()
+    watch.probed(5.0, HIPS_VISIBLE)
+    assert watch.joined and not watch.probe_due(5.5)  # no looks while joined: the pose model runs anyway
+    assert watch.seen(5.5, 0.2)  # bending for a moment
+    assert watch.seen(4.9 + BODY_LEAVE_S, 0.0)
+    assert watch.seen(5.0 + BODY_LEAVE_S, 1.0)  # back in view: the clock restarts
+    assert watch.seen(4.9 + 2 * BODY_LEAVE_S, 0.0)
+    assert not watch.seen(5.1 + 2 * BODY_LEAVE_S, 0.0)  # gone
+    assert not watch.joined and watch.probe_due(5.2 + 2 * BODY_LEAVE_S)
+
+
+def test_a_clock_that_goes_back_starts_over():
+    """A rewound file or a new stream with its own clock: looked at again, and no stale joining."""
+    watch = BodyWatch()
+    watch.probed(10.0, 0.0)
+    assert watch.probe_due(2.0)
+    watch.probed(2.0, 1.0)
+    assert not watch.seen(1.0, 0.0)
+
+
+@pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
+def test_portraits_show_no_hips(photo, request):
+    """Upper-body portraits, the framing of a call: the pose model finds the person but not the hips, so the
+    selfie model runs alone."""
+    pose = new_pose(video=False, segmentation=False)
+    try:
+        result = pose.process(cover_fit(request.getfixturevalue(photo), (640, 480)))
+    finally:
+        pose.close()
+    assert result.pose_landmarks is not None and hips_visibility(result) < HIPS_VISIBLE
+
+
+def test_close_to_the_camera_it_is_the_selfie_model_exactly(sample_clip):
+    """The sample clip (a portrait in motion) over 1.5 s: the answers are the selfie model's, bit for bit."""
+    from app.sources import open_source
+
+    auto, selfie = registry.create("matting", "mediapipe-auto"), registry.create("matting", "mediapipe")
+    source = open_source(str(sample_clip), (640, 360))
+    try:
+        for _ in range(45):
+            frame = source.read()
+            assert np.array_equal(auto.matte(frame).alpha, selfie.matte(frame).alpha)
+        assert auto.watch.probed_at is not None and not auto.watch.joined
+    finally:
+        source.close()
+        auto.close()
+        selfie.close()
+
+
+def test_it_is_the_app_default():
+    from app.assemble import StageChoice
+
+    assert StageChoice().matting == "mediapipe-auto" and "mediapipe-auto" in registry.usable("matting")
