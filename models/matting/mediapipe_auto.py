@@ -23,7 +23,7 @@ import numpy as np
 
 from models.frame import Frame
 from models.matting.base import Matte
-from models.matting.mediapipe_body import MediaPipeBody, _check, hips_visibility, new_pose
+from models.matting.mediapipe_body import MediaPipeBody, PoseGraph, _check, hips_visibility
 from models.matting.mediapipe_selfie import MediaPipeSelfie
 from models.registry import register
 
@@ -77,7 +77,7 @@ class MediaPipeAuto(MediaPipeBody):
 
     def __init__(self, model_path: str | os.PathLike | None = None, device: str = "cpu") -> None:
         super().__init__(model_path, device)
-        self._probe = new_pose(video=False, segmentation=False)
+        self._probe = PoseGraph(video=False, segmentation=False)
         self._now = 0.0  # the timestamp of the frame being matted
         self.watch = BodyWatch()
 

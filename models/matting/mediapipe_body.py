@@ -44,19 +44,33 @@ def _check() -> str | None:
     return NO_POSE_MODEL if problem is None and bundled_pose_model() is None else problem
 
 
-def new_pose(video: bool = True, segmentation: bool = True):
-    """MediaPipe's pose graph, set up: tracking from frame to frame (``video``) or finding the body afresh in
-    every image, with or without its person segmentation."""
-    import mediapipe as mp
+class PoseGraph:
+    """MediaPipe's pose graph: tracking from frame to frame (``video``) or finding the body afresh in every
+    image, with or without its person segmentation. Its set-up messages are silenced: on creation, and until
+    the first body it finds (fd 2 is the process's, so only until then: other threads' messages must not
+    vanish every frame)."""
 
-    with quiet_native_logs():
-        # Complexity 1 is pose_landmark_full, the one pose model the wheel ships (0 and 2 are downloads).
-        # MediaPipe's own mask smoothing is off: the post-processing smooths α in time, once.
-        pose = mp.solutions.pose.Pose(static_image_mode=not video, model_complexity=1,
-                                      enable_segmentation=segmentation, smooth_segmentation=False)
-        # The graph sets its models up on its first frame and logs it; one blank frame does it here.
-        pose.process(np.zeros((64, 64, 3), np.uint8))
-    return pose
+    def __init__(self, video: bool = True, segmentation: bool = True) -> None:
+        import mediapipe as mp
+
+        with quiet_native_logs():
+            # Complexity 1 is pose_landmark_full, the one pose model the wheel ships (0 and 2 are downloads).
+            # MediaPipe's own mask smoothing is off: the post-processing smooths α in time, once.
+            self._graph = mp.solutions.pose.Pose(static_image_mode=not video, model_complexity=1,
+                                                 enable_segmentation=segmentation, smooth_segmentation=False)
+            # The graph sets its models up on its first frame and logs it; one blank frame does it here.
+            self._graph.process(np.zeros((64, 64, 3), np.uint8))
+        self._quiet = True
+
+    def process(self, rgb: np.ndarray):
+        """MediaPipe's answer for ``rgb`` (uint8 H×W×3, contiguous): landmarks and, when asked for, the mask."""
+        with quiet_native_logs() if self._quiet else contextlib.nullcontext():
+            result = self._graph.process(rgb)
+        self._quiet = self._quiet and result.pose_landmarks is None
+        return result
+
+    def close(self) -> None:
+        self._graph.close()
 
 
 def hips_visibility(result) -> float:
@@ -78,8 +92,7 @@ class MediaPipeBody(MediaPipeSelfie):
             raise MattingModelError(NO_POSE_MODEL)
         self._pose = None
         super().__init__("general", model_path, device)
-        self._pose = new_pose()
-        self._quiet = True  # the pose graph logs its set-up on the first body it finds
+        self._pose = PoseGraph()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pose")
 
     def segment(self, rgb: np.ndarray) -> np.ndarray:
@@ -97,17 +110,12 @@ class MediaPipeBody(MediaPipeSelfie):
         return (selfie if mask is None else np.maximum(selfie, mask)), hips
 
     def _pose_answer(self, rgb: np.ndarray) -> tuple[np.ndarray | None, float]:
-        # Quiet only until the first body: fd 2 is the process's, and other threads' messages must not
-        # vanish every frame.
-        with quiet_native_logs() if self._quiet else contextlib.nullcontext():
-            result = self._pose.process(rgb)
-        self._quiet = self._quiet and result.segmentation_mask is None
+        result = self._pose.process(rgb)
         return result.segmentation_mask, hips_visibility(result)
 
     def reset(self) -> None:
         self._pose.close()
-        self._pose = new_pose()
-        self._quiet = True
+        self._pose = PoseGraph()
 
     def close(self) -> None:
         self._worker.shutdown()

@@ -8,7 +8,7 @@ import pytest
 from app.imaging import cover_fit
 from models import registry
 from models.matting.mediapipe_auto import BODY_LEAVE_S, BODY_PROBE_S, HIPS_VISIBLE, BodyWatch
-from models.matting.mediapipe_body import hips_visibility, new_pose
+from models.matting.mediapipe_body import PoseGraph, hips_visibility
 
 
 def test_the_pose_model_looks_for_a_body_once_per_probe_interval():
@@ -45,7 +45,7 @@ def test_a_clock_that_goes_back_starts_over():
 def test_portraits_show_no_hips(photo, request):
     """Upper-body portraits, the framing of a call: the pose model finds the person but not the hips, so the
     selfie model runs alone."""
-    pose = new_pose(video=False, segmentation=False)
+    pose = PoseGraph(video=False, segmentation=False)
     try:
         result = pose.process(cover_fit(request.getfixturevalue(photo), (640, 480)))
     finally:
