@@ -86,8 +86,6 @@ class MediaPipeAuto(MediaPipeBody):
         return super().matte(frame)
 
     def segment(self, rgb: np.ndarray) -> np.ndarray:
-        if self._pose is None:  # the selfie model's warm-up
-            return MediaPipeSelfie.segment(self, rgb)
         t, watch = self._now, self.watch
         if watch.probe_due(t):
             watch.probed(t, hips_visibility(self._probe.process(np.ascontiguousarray(rgb))))

@@ -90,15 +90,12 @@ class MediaPipeBody(MediaPipeSelfie):
     def __init__(self, model_path: str | os.PathLike | None = None, device: str = "cpu") -> None:
         if bundled_pose_model() is None:
             raise MattingModelError(NO_POSE_MODEL)
-        self._pose = None
         super().__init__("general", model_path, device)
         self._pose = PoseGraph()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pose")
 
     def segment(self, rgb: np.ndarray) -> np.ndarray:
         """Person confidence (float32, the size of ``rgb``): the larger of the two models' answers."""
-        if self._pose is None:  # the selfie model's warm-up, before the pose model exists
-            return super().segment(rgb)
         return self.joined(rgb)[0]
 
     def joined(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:

@@ -75,7 +75,8 @@ class MediaPipeSelfie(Matting):
         try:
             with quiet_native_logs():
                 self._segmenter = vision.ImageSegmenter.create_from_options(options)
-                self.segment(np.zeros((64, 64, 3), np.uint8))  # the delegate logs on first use
+                # The delegate logs on first use: the selfie model's own call, not what a subclass joins to it.
+                MediaPipeSelfie.segment(self, np.zeros((64, 64, 3), np.uint8))
         except (RuntimeError, ValueError) as exc:
             raise MattingModelError(f"{path} is not a MediaPipe segmentation model ({exc})") from None
         self.model_path = path
