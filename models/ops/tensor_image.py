@@ -41,7 +41,8 @@ def to_bytes(image: Tensor) -> Tensor:
 
 
 def download(image: Tensor) -> np.ndarray:
-    """1×3×H×W in [0,1] → uint8 H×W×3 in host memory, waiting for it: the frame's one download on a device path."""
+    """1×3×H×W in [0,1] → uint8 H×W×3 in host memory, waiting for it: the frame's one download on a device
+    path."""
     return to_bytes(image).cpu().numpy()
 
 

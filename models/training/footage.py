@@ -108,7 +108,7 @@ def footage_shots(clips: Sequence[Clip], matting: Matting, every: int, long_side
             reference = reference_layer(frame.rgb, mask)
             excluded = matte.excluded_at((w, h))
             excluded = np.zeros((h, w), np.float32) if excluded is None else excluded.astype(np.float32)
+            small_reference = Foreground(_shrink(reference.rgb, size), _shrink(reference.alpha, size), True)
             shots.append(Shot(_shrink(frame.rgb, size), _shrink(np.asarray(matte.alpha, np.float32), size),
-                              (_shrink(excluded, size) > 0.5).astype(np.float32), Foreground(_shrink(reference.rgb, size),
-                                                                 _shrink(reference.alpha, size), True)))
+                              (_shrink(excluded, size) > 0.5).astype(np.float32), small_reference))
     return shots

@@ -359,7 +359,8 @@ def train_confidence(args: argparse.Namespace) -> dict:
         "trained": "the confidence head only; the rest is --init's network, unchanged" if not args.average_with
                    else f"the confidence head only, on the network (1 − {args.average_weight})·--init + "
                         f"{args.average_weight}·--average-with (WiSE-FT)",
-        "init": args.init.name, **averaged(args), "samples": len(terms), "steps": args.steps, "batch_size": args.batch_size,
+        "init": args.init.name, **averaged(args), "samples": len(terms), "steps": args.steps,
+        "batch_size": args.batch_size,
         "lr": args.confidence_lr, "schedule": "Lion (betas 0.9, 0.99), cosine decay to 0",
         "loss": "FN-MSE of the output at the head's share (closed form in the share)",
         "identity_fraction": args.identity_fraction, "data": args.data, "train_images": len(items),

@@ -111,7 +111,8 @@ def test_a_clip_with_masks_runs_end_to_end(tmp_path, astronaut):
     # pixels: detail and grey as the camera's.
     looks = report["clips"]["astro"]["faces"]
     for pair in ("linear + none", "defringe + none"):
-        assert looks[pair]["detail"] == pytest.approx(1.0, abs=1e-3) and looks[pair]["grey"] == pytest.approx(1.0, abs=1e-3)
+        assert looks[pair]["detail"] == pytest.approx(1.0, abs=1e-3)
+        assert looks[pair]["grey"] == pytest.approx(1.0, abs=1e-3)
 
 
 def test_a_folder_without_clips_says_what_to_do(tmp_path):

@@ -40,7 +40,8 @@ def missing_reason(variant: str) -> str | None:
     if path is not None:
         return None if path.is_file() else f"{ENV} names {path.parent}, which holds no {path.name}"
     if bundled_model(variant) is None:
-        return (f"no converted weights: run '{CONVERT.format(variant=variant, file=file_name(variant))}' where mediapipe is installed, "
+        command = CONVERT.format(variant=variant, file=file_name(variant))
+        return (f"no converted weights: run '{command}' where mediapipe is installed, "
                 f"then pass --matting-model FILE or set {ENV} to its folder")
     return None
 
