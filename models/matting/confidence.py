@@ -35,6 +35,10 @@ BOUNDARY = 0.5
 #: The nearest float32 values on either side of the boundary: a kept side is strictly that side.
 ABOVE_BOUNDARY = float(np.nextafter(np.float32(BOUNDARY), np.float32(1)))
 BELOW_BOUNDARY = float(np.nextafter(np.float32(BOUNDARY), np.float32(0)))
+# The thresholds as OpenCV compares float32 maps (src > thresh in double): raw ≥ SURE_PERSON and
+# raw > SURE_BACKGROUND as NumPy decides them on float32.
+_BELOW_SURE_PERSON = float(np.nextafter(np.float32(SURE_PERSON), np.float32(0)))
+_SURE_BACKGROUND_F32 = float(np.float32(SURE_BACKGROUND))
 #: Working pixels (≈ 4 px in 720p) beyond the model's unsure band that refinement may still change:
 #: MediaPipe's outline is a 256-pixel prediction enlarged, so its true edge can lie one working
 #: pixel inside its confident region.
@@ -51,16 +55,14 @@ def drop_unsure_islands(alpha: np.ndarray, share: float = ISLAND_SHARE) -> np.nd
     """``alpha`` (working copy, float32) without its unsure islands: 8-connected regions of α > 0.5
     smaller than ``share`` of the largest whose peak α stays below ``SURE_PERSON``. A new array when
     something goes, else ``alpha`` itself."""
-    labels, small = small_regions(alpha > BOUNDARY, share)
-    if small.size == 0:
+    small = small_regions(alpha > BOUNDARY, share)
+    if small.ids.size == 0:
         return alpha
-    peaks = np.zeros(labels.max() + 1, np.float32)
-    np.maximum.at(peaks, labels.ravel(), alpha.ravel())
-    drop = small[peaks[small] < SURE_PERSON]
+    drop = small.ids[small.reduce(alpha, np.maximum, 0.0) < SURE_PERSON]
     if drop.size == 0:
         return alpha
     # The island's faint rim goes with it (one working pixel), so no halo of it is left.
-    gone = cv2.dilate(np.isin(labels, drop).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    gone = cv2.dilate(small.mask(drop).view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     return np.where(gone & (alpha < SURE_PERSON), 0.0, alpha).astype(np.float32)
 
 
@@ -83,15 +85,13 @@ def close_unsure_holes(alpha: np.ndarray, share: float = HOLE_SHARE) -> np.ndarr
     person = alpha > BOUNDARY
     if not person.any():
         return alpha
-    labels, candidates = enclosed_pockets(person, share)
-    if candidates.size == 0:
+    pockets = enclosed_pockets(person, share)
+    if pockets.ids.size == 0:
         return alpha
-    floors = np.ones(labels.max() + 1, np.float32)
-    np.minimum.at(floors, labels.ravel(), alpha.ravel())
-    close = candidates[floors[candidates] > SURE_BACKGROUND]
+    close = pockets.ids[pockets.reduce(alpha, np.minimum, 1.0) > SURE_BACKGROUND]
     if close.size == 0:
         return alpha
-    return np.where(np.isin(labels, close), 1.0, alpha).astype(np.float32)
+    return np.where(pockets.mask(close), 1.0, alpha).astype(np.float32)
 
 
 def close_unsure_holes_tensor(alpha: torch.Tensor, share: float = HOLE_SHARE) -> torch.Tensor:
@@ -111,9 +111,16 @@ def keep_sides(alpha: np.ndarray, raw: np.ndarray) -> np.ndarray:
     raw ≤ ``SURE_BACKGROUND``, at full resolution.
 
     Smoothing and refinement may soften a sure answer but never turn it over. This holds on thin
-    structures too (a finger, a held stick), which have no inside for :func:`guard`'s eroded masks."""
-    np.maximum(alpha, ABOVE_BOUNDARY, out=alpha, where=raw >= SURE_PERSON)
-    np.minimum(alpha, BELOW_BOUNDARY, out=alpha, where=raw <= SURE_BACKGROUND)
+    structures too (a finger, a held stick), which have no inside for :func:`guard`'s eroded masks.
+    The two clamps are per-pixel bounds made by thresholding ``raw`` (lower bound ``ABOVE_BOUNDARY`` or 0,
+    upper bound ``BELOW_BOUNDARY`` or 1), so that every pass is one of OpenCV's vectorised loops."""
+    raw = np.asarray(raw, np.float32)
+    # float32 raw ≥ SURE_PERSON exactly when it is above the float32 just below it.
+    low = cv2.threshold(raw, _BELOW_SURE_PERSON, ABOVE_BOUNDARY, cv2.THRESH_BINARY)[1]
+    cv2.max(alpha, low, dst=alpha)
+    high = cv2.threshold(raw, _SURE_BACKGROUND_F32, 1.0, cv2.THRESH_BINARY)[1]
+    cv2.max(high, BELOW_BOUNDARY, dst=high)
+    cv2.min(alpha, high, dst=alpha)
     return alpha
 
 
@@ -146,15 +153,44 @@ def sure_masks_tensor(model: torch.Tensor, rim: int = RIM) -> tuple[torch.Tensor
     return eroded(model >= SURE_PERSON), eroded(model <= SURE_BACKGROUND)
 
 
-def guard(alpha: np.ndarray, model: np.ndarray, sure: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def guard(alpha: np.ndarray, model: np.ndarray, sure: tuple[np.ndarray, np.ndarray],
+          box: tuple[slice, slice] | None = None) -> np.ndarray:
     """``alpha`` (float32 H×W, written in place and returned) clamped to the model's answer ``model``
     (H×W) where it is sure: α ≥ model on the sure person, α ≤ model on the sure background
-    (``sure`` from :func:`sure_masks`, at any size; enlarged by nearest neighbour)."""
-    size = alpha.shape[1], alpha.shape[0]
-    person, background = (resize_mask(m, size) for m in sure)
-    np.maximum(alpha, model, out=alpha, where=person)
-    np.minimum(alpha, model, out=alpha, where=background)
+    (``sure`` from :func:`sure_masks`, at any size; enlarged by nearest neighbour).
+
+    ``box`` (rows, columns of the full frame): where ``alpha`` may differ from ``model``; outside it the
+    clamps change nothing, so only the box is clamped (and only its part of the masks is enlarged)."""
+    if box is None:
+        box = slice(0, alpha.shape[0]), slice(0, alpha.shape[1])
+    a, m = alpha[box], model[box]
+    person, background = (nearest_part(mask, alpha.shape, box) for mask in sure)
+    np.maximum(a, m, out=a, where=person)
+    np.minimum(a, m, out=a, where=background)
     return alpha
+
+
+def nearest_part(mask: np.ndarray, shape: tuple[int, int], box: tuple[slice, slice]) -> np.ndarray:
+    """The part ``box`` (rows, columns) of ``mask`` enlarged to ``shape`` (H, W) by nearest neighbour:
+    full-frame pixel (y, x) takes mask pixel (⌊y·h/H⌋, ⌊x·w/W⌋), OpenCV's nearest sampling."""
+    (h, w), (H, W) = mask.shape, shape
+    if (h, w) == (H, W):
+        return mask[box]
+    rows = np.minimum(np.arange(box[0].start, box[0].stop) * h // H, h - 1)
+    cols = np.minimum(np.arange(box[1].start, box[1].stop) * w // W, w - 1)
+    return mask[np.ix_(rows, cols)]
+
+
+def changed_box(change: np.ndarray, shape: tuple[int, int]) -> tuple[slice, slice] | None:
+    """The box (rows, columns of a frame of ``shape`` = (H, W)) where ``change``, a working-size map
+    enlarged bilinearly to the frame, is not zero: its non-zero pixels' box with one working pixel of
+    margin, the reach of bilinear interpolation; None when nothing changed."""
+    x, y, w, h = cv2.boundingRect((change != 0).view(np.uint8))
+    if w == 0:
+        return None
+    (sh, sw), (H, W) = change.shape, shape
+    return (slice(max(0, (y - 1) * H // sh), min(H, -(-(y + h + 1) * H // sh))),
+            slice(max(0, (x - 1) * W // sw), min(W, -(-(x + w + 1) * W // sw))))
 
 
 def guard_tensor(alpha: torch.Tensor, model: torch.Tensor, sure: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:

@@ -26,7 +26,7 @@ import torch
 from models.frame import Frame, on_device
 from models.matting.background_bars import StreamBars
 from models.matting.base import Matte
-from models.matting.confidence import (close_unsure_holes, close_unsure_holes_tensor, drop_unsure_islands,
+from models.matting.confidence import (changed_box, close_unsure_holes, close_unsure_holes_tensor, drop_unsure_islands,
                                        drop_unsure_islands_tensor, guard, guard_tensor, keep_sides, keep_sides_tensor,
                                        sure_masks, sure_masks_tensor)
 from models.matting.landmarks import PartGuard
@@ -213,10 +213,16 @@ class MattePostprocess:
         elif d is not None and d.change is not None:  # only what the decisions changed, enlarged
             alpha = cv2.add(model, cv2.resize(d.change, (w, h), interpolation=cv2.INTER_LINEAR))
             np.clip(alpha, 0.0, 1.0, out=alpha)
+            changed = changed_box(d.change, (h, w))
         else:
             alpha = np.array(model, dtype=np.float32)  # a copy: the EMA state must stay untouched
+            changed = None  # the model's answer itself: nothing for the guard to clamp
         if d is not None and d.sure is not None:
-            alpha = keep_sides(guard(alpha, model, d.sure), matte.alpha)
+            if o.refine or o.solidify:  # refinement may move α anywhere
+                guard(alpha, model, d.sure)
+            elif changed is not None:
+                guard(alpha, model, d.sure, changed)
+            keep_sides(alpha, matte.alpha)
         parts = self._guarded_parts(frame, grey, continued)
         if parts is not None:
             np.maximum(alpha, parts, out=alpha)

@@ -64,8 +64,8 @@ HELD = 0.55
 def small_regions(mask: np.ndarray, share: float) -> np.ndarray | None:
     """The 8-connected regions of ``mask`` (bool) smaller than ``share`` of its largest one, as a bool
     mask; None when there are none."""
-    labels, drop = regions.small_regions(mask, share)
-    return np.isin(labels, drop) if drop.size else None
+    small = regions.small_regions(mask, share)
+    return small.mask() if small.ids.size else None
 
 
 def island_keep(alpha: np.ndarray, share: float = ISLAND_SHARE) -> np.ndarray | None:
@@ -87,8 +87,8 @@ def drop_islands(alpha: np.ndarray) -> np.ndarray:
 
 def _fill_small_holes(body: np.ndarray, share: float) -> np.ndarray:
     """``body`` (bool) with its enclosed background pockets smaller than ``share`` of its area filled."""
-    labels, small = regions.enclosed_pockets(body, share)
-    return body | np.isin(labels, small) if small.size else body
+    pockets = regions.enclosed_pockets(body, share)
+    return body | pockets.mask() if pockets.ids.size else body
 
 
 def _touching_outside(parts: np.ndarray, body: np.ndarray) -> np.ndarray:

@@ -7,8 +7,9 @@ import torch
 
 from models.frame import Frame
 from models.matting.base import Matte
-from models.matting.confidence import (close_unsure_holes, close_unsure_holes_tensor, drop_unsure_islands,
-                                       drop_unsure_islands_tensor, guard, guard_tensor, sure_masks, sure_masks_tensor)
+from models.matting.confidence import (SURE_BACKGROUND, SURE_PERSON, changed_box, close_unsure_holes,
+                                       close_unsure_holes_tensor, drop_unsure_islands, drop_unsure_islands_tensor,
+                                       guard, guard_tensor, keep_sides, nearest_part, sure_masks, sure_masks_tensor)
 from models.matting.postprocess import MatteOptions, MattePostprocess
 
 
@@ -65,6 +66,40 @@ def test_the_tensor_guard_agrees_with_the_host_guard():
     sure = sure_masks_tensor(torch.from_numpy(small)[None, None])
     device = guard_tensor(torch.from_numpy(refined)[None, None], torch.from_numpy(model)[None, None], sure)
     assert np.array_equal(device[0, 0].numpy(), host)
+
+
+def test_a_guard_in_the_changed_box_is_the_guard_of_the_whole_frame():
+    model = cv2.resize(body(), (1280, 720), interpolation=cv2.INTER_LINEAR)
+    change = np.zeros((180, 320), np.float32)
+    change[40:47, 100:109] = -0.6  # a decision: some of the person taken back
+    change[150:152, 10:12] = 0.4
+    decided = np.clip(model + cv2.resize(change, (1280, 720), interpolation=cv2.INTER_LINEAR), 0, 1)
+    box = changed_box(change, model.shape)
+    outside = np.ones(model.shape, bool)
+    outside[box] = False
+    assert np.array_equal(decided[outside], model[outside])  # the box holds every pixel the change reached
+    sure = sure_masks(cv2.resize(model, (320, 180), interpolation=cv2.INTER_AREA))
+    assert np.array_equal(guard(decided.copy(), model, sure, box), guard(decided.copy(), model, sure))
+    assert changed_box(np.zeros_like(change), model.shape) is None
+
+
+def test_a_part_of_a_mask_enlarged_by_nearest_neighbour_is_opencvs():
+    mask = np.random.default_rng(1).random((180, 320)) > 0.5
+    whole = cv2.resize(mask.view(np.uint8), (1280, 720), interpolation=cv2.INTER_NEAREST).view(bool)
+    box = slice(37, 401), slice(5, 999)
+    assert np.array_equal(nearest_part(mask, (720, 1280), box), whole[box])
+
+
+def test_keep_sides_is_the_clamp_by_the_raw_answers_side():
+    rng = np.random.default_rng(2)
+    raw = rng.random((90, 160), dtype=np.float32)
+    raw[:5] = SURE_PERSON  # exactly at the thresholds, which count as sure
+    raw[5:10] = np.float32(SURE_BACKGROUND)
+    alpha = rng.random((90, 160), dtype=np.float32)
+    expected = np.where((raw >= np.float32(SURE_PERSON)) & (alpha <= 0.5), np.nextafter(np.float32(0.5), 1), alpha)
+    expected = np.where((raw <= np.float32(SURE_BACKGROUND)) & (expected >= 0.5),
+                        np.nextafter(np.float32(0.5), 0), expected)
+    assert np.array_equal(keep_sides(alpha.copy(), raw), expected)
 
 
 def decided_on_both_sides(alpha: np.ndarray) -> None:
