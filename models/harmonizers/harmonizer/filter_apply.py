@@ -229,9 +229,13 @@ def _run_strip(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, plan: _Plan
     c8 = cv2.split(comp)
     bufs = scratch.planes(rows, cols)
     y = [cv2.LUT(p, plan.lut[i], dst=bufs[i]) for i, p in enumerate(c8)]
-    light: np.ndarray | float = 0.0
+    # Saturation leaves the planes as offsets from the lightness plane, which the next step adds back.
+    # A plane of zeros otherwise, not a scalar: OpenCV reads a scalar beside a 1×1 plane as a 4-vector.
     if plan.saturation:
         light = _saturate(y, plan.saturation, bufs[3:])
+    else:
+        light = bufs[3]
+        light.fill(0)
     blended = []
     for i in range(3):
         if plan.tone_exact is not None:
@@ -241,8 +245,7 @@ def _run_strip(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, plan: _Plan
             diff = np.subtract(y[i], c8[i], out=y[i])
         else:
             # Round to the 16-bit index (saturating = clamping to [0, 1]).
-            # An array, not a scalar: OpenCV reads a scalar beside a 1×1 plane as a 4-vector.
-            idx = cv2.add(y[i], np.full_like(y[i], light), dtype=cv2.CV_16U)
+            idx = cv2.add(y[i], light, dtype=cv2.CV_16U)
             if plan.tone is None:
                 diff = cv2.addWeighted(idx, 255 / _SCALE, c8[i], -1, 0, dtype=cv2.CV_32F)
             else:
