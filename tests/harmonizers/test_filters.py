@@ -15,9 +15,11 @@ from skimage import data
 
 from models.harmonizers.harmonizer import filters as F
 from models.harmonizers.harmonizer.filter_apply import (
+    STATS_PIXELS,
     FilterApplier,
     apply_filters_reference_uint8,
     effective_args,
+    statistics_sample,
 )
 from models.harmonizers.harmonizer.lut_export import export_cube
 
@@ -224,6 +226,20 @@ def test_fast_path_matches_reference(photo, soft_mask):
         fast = applier(photo, soft_mask, args)
         assert fast.dtype == np.uint8 and fast.shape == photo.shape
         assert np.abs(fast.astype(np.int16) - ref).max() <= 1
+
+
+def test_a_large_frame_takes_its_statistics_from_a_sample_and_stays_within_a_level():
+    frame = cv2.resize(data.astronaut(), (1280, 720), interpolation=cv2.INTER_CUBIC)
+    sample = statistics_sample(frame)
+    assert sample.shape[0] * sample.shape[1] <= STATS_PIXELS < frame.shape[0] * frame.shape[1]
+    small = cv2.resize(frame, (320, 180), interpolation=cv2.INTER_AREA)
+    assert statistics_sample(small) is small
+    mask = np.zeros((720, 1280), np.float32)
+    cv2.ellipse(mask, (680, 450), (300, 330), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (41, 41), 0)
+    args = (0.6, 0.3, -0.5, 0.2, 0.1, -0.1)  # temperature and contrast: both whole-frame statistics
+    ref = apply_filters_reference_uint8(frame, mask, args)
+    assert np.abs(FilterApplier()(frame, mask, args).astype(np.int16) - ref).max() <= 1
 
 
 @pytest.mark.parametrize("args", [
