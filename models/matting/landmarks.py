@@ -189,30 +189,20 @@ def paint(parts: list[Tracked], size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-class PartGuard:
-    """Faces and hands stay the person: the matte is raised to 1 inside each face and hand found in
-    the frame — the face oval's whole hull (the oval's landmarks run along the face's outline), and a
-    hand's palm and finger bones (:func:`hand_mask`, inside the hand) — so nothing around them is
-    raised.
+class PartWatch:
+    """One landmark model (faces or hands) over a stream: run every ``interval_s`` seconds of media time,
+    its parts tracked in between; a frame that does not follow the previous one is searched from scratch.
+    ``phase`` (a share of the interval) moves the runs within a stream later by that much after such a
+    search. The model is made at first use."""
 
-    The landmark models see the full frame (their landmarks come from their own crop around each
-    part, which a reduced copy would make coarser: a face's top moved by ~10 px in 720p). Within a
-    stream they run every ``interval_s`` seconds of media time, and each part is tracked in between
-    by template matching on a small grey copy; a frame that does not follow the previous one (a
-    still, a seek) is searched from scratch. The models are made at first use."""
-
-    def __init__(self, faces: bool = True, hands: bool = True, interval_s: float = LANDMARK_INTERVAL_S) -> None:
-        self.faces, self.hands, self.interval_s = faces, hands, interval_s
+    def __init__(self, faces: bool, hands: bool, interval_s: float, phase: float = 0.0) -> None:
+        self.faces, self.hands, self.interval_s, self.phase = faces, hands, interval_s, phase
         self._finders: dict[bool, PartFinder] = {}  # by video mode
-        self._parts: list[Tracked] = []
-        self._found_at: float | None = None  # timestamp of the last run of the models
+        self.parts: list[Tracked] = []
+        self._found_at: float | None = None  # timestamp the runs are counted from
 
-    def __call__(self, rgb: np.ndarray, grey: np.ndarray, timestamp: float,
-                 follows: bool = True) -> np.ndarray | None:
-        """float32 H×W mask of ``rgb`` (1 inside the parts), None when there are none. ``grey``: a
-        reduced grey copy of ``rgb`` to track the parts on; ``follows``: the frame continues the
-        stream of the previous call."""
-        size = (rgb.shape[1], rgb.shape[0])
+    def __call__(self, rgb: np.ndarray, grey: np.ndarray, timestamp: float, follows: bool) -> list[Tracked]:
+        """The parts in ``rgb`` (``grey``: its reduced grey copy), found or followed."""
         due = (not follows or self._found_at is None or timestamp < self._found_at
                or timestamp - self._found_at >= self.interval_s)
         if due:
@@ -222,11 +212,11 @@ class PartGuard:
             if finder is None:
                 finder = self._finders[follows] = PartFinder(self.faces, self.hands, video=follows, face_erode=0.0)
             found = finder(rgb)
-            self._parts = [t for m in found.faces + found.hands if (t := start_tracking(m, grey)) is not None]
-            self._found_at = timestamp
+            self.parts = [t for m in found.faces + found.hands if (t := start_tracking(m, grey)) is not None]
+            self._found_at = timestamp - (0.0 if follows else self.phase * self.interval_s)
         else:
-            self._parts = [t for p in self._parts if (t := follow_part(p, grey, size[0])) is not None]
-        return paint(self._parts, size) if self._parts else None
+            self.parts = [t for p in self.parts if (t := follow_part(p, grey, rgb.shape[1])) is not None]
+        return self.parts
 
     def _drop(self, video: bool) -> None:
         finder = self._finders.pop(video, None)
@@ -234,10 +224,45 @@ class PartGuard:
             finder.close()
 
     def reset(self) -> None:
-        """Forget the tracked parts (a new source or scene)."""
         self._drop(True)
-        self._parts, self._found_at = [], None
+        self.parts, self._found_at = [], None
 
     def close(self) -> None:
         self.reset()
         self._drop(False)
+
+
+class PartGuard:
+    """Faces and hands stay the person: the matte is raised to 1 inside each face and hand found in
+    the frame — the face oval's whole hull (the oval's landmarks run along the face's outline), and a
+    hand's palm and finger bones (:func:`hand_mask`, inside the hand) — so nothing around them is
+    raised.
+
+    The landmark models see the full frame (their landmarks come from their own crop around each
+    part, which a reduced copy would make coarser: a face's top moved by ~10 px in 720p). Within a
+    stream each runs every ``interval_s`` seconds of media time (:class:`PartWatch`), the hand model
+    half an interval after the face model: run on the same frame, the two (~25 ms of CPU) stalled the
+    frame loop's other half, which waits for the matte, every 0.15 s. Each part is refreshed as often
+    as before; on real footage only the hand figure moved, within what the phase of the runs alone
+    moves it by (``evaluate_footage``)."""
+
+    def __init__(self, faces: bool = True, hands: bool = True, interval_s: float = LANDMARK_INTERVAL_S) -> None:
+        self._watches = ([PartWatch(True, False, interval_s)] if faces else []) + (
+            [PartWatch(False, True, interval_s, phase=0.5)] if hands else [])
+
+    def __call__(self, rgb: np.ndarray, grey: np.ndarray, timestamp: float,
+                 follows: bool = True) -> np.ndarray | None:
+        """float32 H×W mask of ``rgb`` (1 inside the parts), None when there are none. ``grey``: a
+        reduced grey copy of ``rgb`` to track the parts on; ``follows``: the frame continues the
+        stream of the previous call."""
+        parts = [t for watch in self._watches for t in watch(rgb, grey, timestamp, follows)]
+        return paint(parts, (rgb.shape[1], rgb.shape[0])) if parts else None
+
+    def reset(self) -> None:
+        """Forget the tracked parts (a new source or scene)."""
+        for watch in self._watches:
+            watch.reset()
+
+    def close(self) -> None:
+        for watch in self._watches:
+            watch.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from models.matting import landmarks
 from models.matting.landmarks import follow_part, hand_mask, paint, start_tracking
 
 
@@ -64,3 +65,34 @@ def test_painting_ramps_only_around_the_parts_as_the_whole_image_would():
     pasted = (corner | middle).astype(np.float32)
     np.testing.assert_allclose(paint(parts, full), cv2.blur(pasted, (5, 5)), atol=1e-6)
     assert paint([], full).max() == 0.0
+
+
+def test_the_hand_model_runs_half_an_interval_after_the_face_model(monkeypatch):
+    runs: list[tuple[str, int]] = []
+    frame = {"index": 0}
+
+    class Recording:
+        """Stands in for the landmark models: records which one ran on which frame, finds nothing."""
+
+        def __init__(self, faces: bool, hands: bool, video: bool, face_erode: float) -> None:
+            self.kind = "faces" if faces else "hands"
+
+        def __call__(self, rgb: np.ndarray) -> landmarks.Parts:
+            runs.append((self.kind, frame["index"]))
+            return landmarks.Parts([], [])
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(landmarks, "PartFinder", Recording)
+    guard = landmarks.PartGuard(interval_s=0.15)
+    rgb, grey = np.zeros((72, 128, 3), np.uint8), np.zeros((18, 32), np.uint8)
+    for i in range(30):  # one second at 30 fps
+        frame["index"] = i
+        assert guard(rgb, grey, i / 30, follows=i > 0) is None
+    faces = [i for kind, i in runs if kind == "faces"]
+    hands = [i for kind, i in runs if kind == "hands"]
+    # A new stream is searched for both at once; then each runs every 0.15 s (5 frames at 30 fps), the
+    # hands half an interval after the faces, never on the same frame.
+    assert faces == [0, 5, 10, 15, 20, 25]
+    assert hands == [0, 3, 8, 13, 18, 23, 28]
