@@ -224,6 +224,7 @@ class PartWatch:
             finder.close()
 
     def reset(self) -> None:
+        """Forget the tracked parts (a new source or scene)."""
         self._drop(True)
         self.parts, self._found_at = [], None
 
