@@ -198,7 +198,7 @@ class PartWatch:
     def __init__(self, faces: bool, hands: bool, interval_s: float, phase: float = 0.0) -> None:
         self.faces, self.hands, self.interval_s, self.phase = faces, hands, interval_s, phase
         self._finders: dict[bool, PartFinder] = {}  # by video mode
-        self.parts: list[Tracked] = []
+        self._parts: list[Tracked] = []
         self._found_at: float | None = None  # timestamp the runs are counted from
 
     def __call__(self, rgb: np.ndarray, grey: np.ndarray, timestamp: float, follows: bool) -> list[Tracked]:
@@ -212,11 +212,11 @@ class PartWatch:
             if finder is None:
                 finder = self._finders[follows] = PartFinder(self.faces, self.hands, video=follows, face_erode=0.0)
             found = finder(rgb)
-            self.parts = [t for m in found.faces + found.hands if (t := start_tracking(m, grey)) is not None]
+            self._parts = [t for m in found.faces + found.hands if (t := start_tracking(m, grey)) is not None]
             self._found_at = timestamp - (0.0 if follows else self.phase * self.interval_s)
         else:
-            self.parts = [t for p in self.parts if (t := follow_part(p, grey, rgb.shape[1])) is not None]
-        return self.parts
+            self._parts = [t for p in self._parts if (t := follow_part(p, grey, rgb.shape[1])) is not None]
+        return self._parts
 
     def _drop(self, video: bool) -> None:
         finder = self._finders.pop(video, None)
@@ -226,7 +226,7 @@ class PartWatch:
     def reset(self) -> None:
         """Forget the tracked parts (a new source or scene)."""
         self._drop(True)
-        self.parts, self._found_at = [], None
+        self._parts, self._found_at = [], None
 
     def close(self) -> None:
         self.reset()

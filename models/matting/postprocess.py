@@ -195,6 +195,7 @@ class MattePostprocess:
         h, w = alpha.shape
         model = alpha  # the model's answer (smoothed); never written
         d = None
+        changed = None  # where the decisions alone made α differ from the model's answer
         if o.decides:
             d = self._decide(frame, cv2.resize(alpha, fit_long_side(w, h, WORK_LONG_SIDE),
                                                interpolation=cv2.INTER_AREA))
@@ -216,11 +217,10 @@ class MattePostprocess:
             changed = changed_box(d.change, (h, w))
         else:
             alpha = np.array(model, dtype=np.float32)  # a copy: the EMA state must stay untouched
-            changed = None  # the model's answer itself: nothing for the guard to clamp
-        if d is not None and d.sure is not None:
-            if o.refine or o.solidify:  # refinement may move α anywhere
+        if d is not None and d.sure is not None:  # solidify decides no sure masks
+            if o.refine:  # refinement may move α anywhere
                 guard(alpha, model, d.sure)
-            elif changed is not None:
+            elif changed is not None:  # elsewhere α is the model's answer: nothing to clamp
                 guard(alpha, model, d.sure, changed)
             keep_sides(alpha, matte.alpha)
         parts = self._guarded_parts(frame, grey, continued)
