@@ -8,7 +8,9 @@ is when the pose model's segmentation of the crop around the body pays. BlazePos
 its hips are in view (its own visibility score) only when the camera sees the body below the waist.
 
 So the selfie model runs on every frame, and once every ``BODY_PROBE_S`` seconds of the stream's own
-clock the pose model looks for a body (finding it afresh, without segmentation). While both hips are
+clock the pose model looks for a body (finding it afresh, without segmentation); when it finds none although
+the selfie model sees a person, its detector missed (motion blur, an unusual pose: a few frames), and it
+looks again after ``BODY_RETRY_S``. While both hips are
 visible the pose model segments every frame and the matte is the union of the two answers, as
 ``mediapipe-body``; after ``BODY_LEAVE_S`` seconds without visible hips it goes back to the selfie
 model alone. Every decision comes from frames and their timestamps, so a file renders the same every
@@ -30,6 +32,11 @@ from models.registry import register
 #: Seconds of the stream between two looks for a whole body while the selfie model runs alone: the pose
 #: model's search costs ~35 ms of CPU, so once a second is ~4 % of a core.
 BODY_PROBE_S = 1.0
+#: Seconds before the next look after one that found no body while the selfie model saw a person (at least
+#: ``PERSON_SHARE`` of its matte above 0.5). A close-up still finds a body (without hips) and an empty room
+#: no person, so neither pays for the quicker looks.
+BODY_RETRY_S = 0.2
+PERSON_SHARE = 0.01
 #: Both hips at least this visible to the pose model: the body is in view below the waist. BlazePose
 #: scores a hip it sees at ~1.0 and one below the frame's edge near 0.
 HIPS_VISIBLE = 0.9
@@ -43,6 +50,7 @@ class BodyWatch:
     """When the pose model looks for a body, and whether it is joined, on the stream's own clock (seconds)."""
 
     probed_at: float | None = None  # the last look for a body
+    missed: bool = False  # the last look found no body although the selfie model saw a person
     hips_at: float | None = None  # when both hips were last seen; None: the selfie model runs alone
 
     @property
@@ -51,11 +59,13 @@ class BodyWatch:
 
     def probe_due(self, t: float) -> bool:
         """Whether the pose model should look for a body at ``t`` (never while it is joined)."""
-        return not self.joined and (self.probed_at is None or not 0 <= t - self.probed_at < BODY_PROBE_S)
+        interval = BODY_RETRY_S if self.missed else BODY_PROBE_S
+        return not self.joined and (self.probed_at is None or not 0 <= t - self.probed_at < interval)
 
-    def probed(self, t: float, hips: float) -> None:
-        """The look at ``t`` found both hips this visible (0 without a body)."""
-        self.probed_at = t
+    def probed(self, t: float, hips: float, missed: bool = False) -> None:
+        """The look at ``t`` found both hips this visible (0 without a body); ``missed``: it found no body
+        although the selfie model saw a person."""
+        self.probed_at, self.missed = t, missed
         if hips >= HIPS_VISIBLE:
             self.hips_at = t
 
@@ -79,6 +89,7 @@ class MediaPipeAuto(MediaPipeBody):
         super().__init__(model_path, device)
         self._probe = PoseGraph(video=False, segmentation=False)
         self._now = 0.0  # the timestamp of the frame being matted
+        self._last: np.ndarray | None = None  # the previous frame's answer
         self.watch = BodyWatch()
 
     def matte(self, frame: Frame) -> Matte:
@@ -88,17 +99,27 @@ class MediaPipeAuto(MediaPipeBody):
     def segment(self, rgb: np.ndarray) -> np.ndarray:
         t, watch = self._now, self.watch
         if watch.probe_due(t):
-            watch.probed(t, hips_visibility(self._probe.process(np.ascontiguousarray(rgb))))
+            result = self._probe.process(np.ascontiguousarray(rgb))
+            watch.probed(t, hips_visibility(result), missed=result.pose_landmarks is None and self._person_seen())
         if not watch.joined:
-            return MediaPipeSelfie.segment(self, rgb)
+            self._last = MediaPipeSelfie.segment(self, rgb)
+            return self._last
         alpha, hips = self.joined(rgb)
         if not watch.seen(t, hips):
             super().reset()  # the pose model's tracking starts afresh when a body returns
+        self._last = alpha
         return alpha
+
+    def _person_seen(self) -> bool:
+        """Whether the previous frame's answer saw a person (``PERSON_SHARE`` of it above 0.5); on a stream's
+        first frame, which has none, a person is assumed: most streams start with one."""
+        last = self._last
+        return last is None or np.count_nonzero(last > 0.5) >= PERSON_SHARE * last.size
 
     def reset(self) -> None:
         super().reset()
         self.watch = BodyWatch()
+        self._last = None
 
     def close(self) -> None:
         super().close()

@@ -7,7 +7,8 @@ import pytest
 
 from app.imaging import cover_fit
 from models import registry
-from models.matting.mediapipe_auto import BODY_LEAVE_S, BODY_PROBE_S, HIPS_VISIBLE, BodyWatch
+from models.matting.mediapipe_auto import (BODY_LEAVE_S, BODY_PROBE_S, BODY_RETRY_S, HIPS_VISIBLE, PERSON_SHARE,
+                                          BodyWatch)
 from models.matting.mediapipe_body import PoseGraph, hips_visibility
 
 
@@ -18,6 +19,34 @@ def test_the_pose_model_looks_for_a_body_once_per_probe_interval():
             looks.append(round(float(t), 1))
             watch.probed(t, 0.0)  # no body
     assert looks == [0.0, BODY_PROBE_S, 2 * BODY_PROBE_S, 3 * BODY_PROBE_S] and not watch.joined
+
+
+def test_a_look_that_missed_the_person_is_repeated_sooner():
+    """No body while the selfie model sees a person is the detector's miss: looked at again after BODY_RETRY_S,
+    and at the probe interval again once a look finds a body, even one without hips (a close-up)."""
+    eps = 1e-6
+    watch = BodyWatch()
+    watch.probed(0.0, 0.0, missed=True)
+    assert BODY_RETRY_S < BODY_PROBE_S
+    assert not watch.probe_due(BODY_RETRY_S - eps) and watch.probe_due(BODY_RETRY_S + eps)
+    watch.probed(BODY_RETRY_S, 0.3)  # a body without hips
+    assert not watch.probe_due(BODY_RETRY_S + BODY_PROBE_S - eps)
+    assert watch.probe_due(BODY_RETRY_S + BODY_PROBE_S + eps) and not watch.joined
+
+
+def test_a_person_counts_as_seen_from_the_previous_answer():
+    auto = registry.create("matting", "mediapipe-auto")
+    try:
+        assert auto._person_seen()  # a stream's first frame: assumed
+        answer = np.zeros((360, 640), np.float32)
+        auto._last = answer
+        assert not auto._person_seen()  # an empty room: no quicker looks
+        answer.flat[:int(np.ceil(PERSON_SHARE * answer.size))] = 0.9
+        assert auto._person_seen()
+        auto.reset()
+        assert auto._person_seen()
+    finally:
+        auto.close()
 
 
 def test_visible_hips_join_the_pose_model_until_they_are_out_of_view_long_enough():
