@@ -161,13 +161,17 @@ def follow_part(part: Tracked, grey: np.ndarray, full_width: int) -> Tracked | N
     return Tracked(part.mask, moved, part.template, at)
 
 
-#: Side of the box filter that ramps a painted part's outline (two pixels either side).
+#: Side of the box filter whose ramp falls away outside a painted part's outline (0.4, then 0.2).
 RAMP = 5
 
 
 def paint(parts: list[Tracked], size: tuple[int, int]) -> np.ndarray:
-    """The parts' masks pasted at their boxes into a float32 image of ``size`` = (w, h), with a
-    two-pixel ramp across their outlines so that the raised matte has no hard step."""
+    """The parts' masks pasted at their boxes into a float32 image of ``size`` = (w, h): 1 on every pixel of
+    a part, and outside them a two-pixel ramp (below 0.5) so that the raised matte has no hard step.
+
+    The ramp lies outside: across the outline it would leave a part's own rim, and the whole of a
+    finger's few-pixel stroke, below 1 (a 5-pixel box over a 2-pixel stroke is 0.4), which is not the
+    person where the matte had it as background."""
     out = np.zeros((size[1], size[0]), np.float32)
     left, top, right, bottom = size[0], size[1], 0, 0
     for part in parts:
@@ -185,7 +189,8 @@ def paint(parts: list[Tracked], size: tuple[int, int]) -> np.ndarray:
     # margin of twice the reach keeps the crop's reflected border in zeros, as the whole image's would be.
     r = 2 * (RAMP // 2)
     box = slice(max(0, top - r), min(size[1], bottom + r)), slice(max(0, left - r), min(size[0], right + r))
-    out[box] = cv2.blur(out[box], (RAMP, RAMP))
+    pasted = out[box]
+    np.maximum(pasted, cv2.blur(pasted, (RAMP, RAMP)), out=pasted)
     return out
 
 

@@ -53,8 +53,9 @@ def test_a_hand_mask_keeps_to_the_fingers():
 
 
 def test_painting_ramps_only_around_the_parts_as_the_whole_image_would():
-    """The ramp is the whole image's 5×5 box filter of the pasted masks (an independent formula: blur
-    everything), computed only around the parts, also where a part touches the frame's edge."""
+    """The parts are 1 and the ramp outside them is the whole image's 5×5 box filter of the pasted masks (an
+    independent formula: blur everything), computed only around the parts, also where a part touches the
+    frame's edge."""
     full = (320, 240)
     grey = textured(60, 80)
     corner, middle = np.zeros((240, 320), bool), np.zeros((240, 320), bool)
@@ -63,8 +64,23 @@ def test_painting_ramps_only_around_the_parts_as_the_whole_image_would():
     parts = [start_tracking(corner, grey), start_tracking(middle, grey)]
     assert None not in parts
     pasted = (corner | middle).astype(np.float32)
-    np.testing.assert_allclose(paint(parts, full), cv2.blur(pasted, (5, 5)), atol=1e-6)
+    np.testing.assert_allclose(paint(parts, full), np.maximum(pasted, cv2.blur(pasted, (5, 5))), atol=1e-6)
     assert paint([], full).max() == 0.0
+
+
+def test_a_thin_part_is_raised_whole_and_nothing_beside_it_reaches_half():
+    """A finger's stroke two pixels wide: every pixel of it is 1, and no pixel beside it reaches 0.5, so
+    α > 0.5 after raising the matte is the finger itself where the matte was background."""
+    full = (320, 240)
+    hand = np.zeros((240, 320), bool)
+    hand[90:130, 200:240] = True  # the palm
+    hand[100:102, 60:200] = True  # a finger
+    part = start_tracking(hand, textured(60, 80))
+    assert part is not None
+    painted = paint([part], full)
+    assert painted[hand].min() == 1.0
+    beside_finger = painted[95:107, 55:195][~hand[95:107, 55:195]]
+    assert beside_finger.max() < 0.5 and painted[102, 100] > 0.0  # a ramp, not a hard step
 
 
 def test_the_hand_model_runs_half_an_interval_after_the_face_model(monkeypatch):
