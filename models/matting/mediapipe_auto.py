@@ -10,7 +10,8 @@ its hips are in view (its own visibility score) only when the camera sees the bo
 So the selfie model runs on every frame, and once every ``BODY_PROBE_S`` seconds of the stream's own
 clock the pose model looks for a body (finding it afresh, without segmentation); when it finds none although
 the selfie model sees a person, its detector missed (motion blur, an unusual pose: a few frames), and it
-looks again after ``BODY_RETRY_S``. While both hips are
+looks again after ``BODY_RETRY_S``, twice as long after each further miss, up to the probe interval. While
+both hips are
 visible the pose model segments every frame and the matte is the union of the two answers, as
 ``mediapipe-body``; after ``BODY_LEAVE_S`` seconds without visible hips it goes back to the selfie
 model alone. Every decision comes from frames and their timestamps, so a file renders the same every
@@ -33,8 +34,9 @@ from models.registry import register
 #: model's search costs ~35 ms of CPU, so once a second is ~4 % of a core.
 BODY_PROBE_S = 1.0
 #: Seconds before the next look after one that found no body while the selfie model saw a person (at least
-#: ``PERSON_SHARE`` of its matte above 0.5). A close-up still finds a body (without hips) and an empty room
-#: no person, so neither pays for the quicker looks.
+#: ``PERSON_SHARE`` of its matte above 0.5), doubled after each further such look up to ``BODY_PROBE_S``: a
+#: miss that lasts (the head out of view, the back to the camera) is no longer a passing one. A close-up
+#: still finds a body (without hips) and an empty room no person, so neither pays for the quicker looks.
 BODY_RETRY_S = 0.2
 PERSON_SHARE = 0.01
 #: Both hips at least this visible to the pose model: the body is in view below the waist. BlazePose
@@ -50,7 +52,7 @@ class BodyWatch:
     """When the pose model looks for a body, and whether it is joined, on the stream's own clock (seconds)."""
 
     probed_at: float | None = None  # the last look for a body
-    missed: bool = False  # the last look found no body although the selfie model saw a person
+    misses: int = 0  # the last looks in a row that found no body although the selfie model saw a person
     hips_at: float | None = None  # when both hips were last seen; None: the selfie model runs alone
 
     @property
@@ -59,13 +61,14 @@ class BodyWatch:
 
     def probe_due(self, t: float) -> bool:
         """Whether the pose model should look for a body at ``t`` (never while it is joined)."""
-        interval = BODY_RETRY_S if self.missed else BODY_PROBE_S
+        interval = min(BODY_PROBE_S, BODY_RETRY_S * 2 ** (self.misses - 1)) if self.misses else BODY_PROBE_S
         return not self.joined and (self.probed_at is None or not 0 <= t - self.probed_at < interval)
 
     def probed(self, t: float, hips: float, missed: bool = False) -> None:
         """The look at ``t`` found both hips this visible (0 without a body); ``missed``: it found no body
         although the selfie model saw a person."""
-        self.probed_at, self.missed = t, missed
+        self.probed_at = t
+        self.misses = self.misses + 1 if missed else 0
         if hips >= HIPS_VISIBLE:
             self.hips_at = t
 

@@ -34,6 +34,18 @@ def test_a_look_that_missed_the_person_is_repeated_sooner():
     assert watch.probe_due(BODY_RETRY_S + BODY_PROBE_S + eps) and not watch.joined
 
 
+def test_a_miss_that_lasts_is_looked_at_less_and_less_often():
+    """The head out of view for a while: looks after 0.2, 0.4, 0.8 s, then once per probe interval."""
+    watch, looks = BodyWatch(), []
+    for t in np.arange(0, 5.001, 0.05):
+        if watch.probe_due(t):
+            looks.append(round(float(t), 2))
+            watch.probed(t, 0.0, missed=True)
+    gaps = np.diff(looks).round(2).tolist()
+    assert gaps[:3] == [BODY_RETRY_S, 2 * BODY_RETRY_S, 4 * BODY_RETRY_S]
+    assert set(gaps[3:]) == {BODY_PROBE_S}
+
+
 def test_a_person_counts_as_seen_from_the_previous_answer():
     auto = registry.create("matting", "mediapipe-auto")
     try:
