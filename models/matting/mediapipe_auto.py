@@ -8,14 +8,13 @@ is when the pose model's segmentation of the crop around the body pays. BlazePos
 its hips are in view (its own visibility score) only when the camera sees the body below the waist.
 
 So the selfie model runs on every frame, and once every ``BODY_PROBE_S`` seconds of the stream's own
-clock the pose model looks for a body (finding it afresh, without segmentation); when it finds none although
-the selfie model sees a person, its detector missed (motion blur, an unusual pose: a few frames), and it
-looks again after ``BODY_RETRY_S``, twice as long after each further miss, up to the probe interval. While
-both hips are
-visible the pose model segments every frame and the matte is the union of the two answers, as
-``mediapipe-body``; after ``BODY_LEAVE_S`` seconds without visible hips it goes back to the selfie
-model alone. Every decision comes from frames and their timestamps, so a file renders the same every
-time.
+clock the pose model looks for a body (finding it afresh, without segmentation); when it finds none
+although the selfie model sees a person, its detector missed (motion blur, an unusual pose: a few
+frames), and it looks again after ``BODY_RETRY_S``, twice as long after each further miss, up to the
+probe interval. While both hips are visible the pose model segments every frame and the matte is the
+union of the two answers, as ``mediapipe-body``; after ``BODY_LEAVE_S`` seconds without visible hips it
+goes back to the selfie model alone. Every decision comes from frames and their timestamps, so a file
+renders the same every time.
 """
 from __future__ import annotations
 
