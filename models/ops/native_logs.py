@@ -65,19 +65,22 @@ class _Quiet:
 
     def enter(self) -> None:
         with self.lock:
-            self.depth += 1
-            if self.depth > 1:
-                return
-            sys.stderr.flush()
-            self.saved_fd = os.dup(2)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            os.close(devnull)
-            if _writes_to_fd2(sys.stderr):
-                self.console = _Console(os.dup(self.saved_fd), sys.stderr)
-                sys.stderr = self.console
-            self.filters = warnings.filters[:]
-            warnings.simplefilter("ignore")
+            if self.depth == 0:
+                self._silence()
+            self.depth += 1  # only once silenced: a failed start leaves no window counted that was never opened
+
+    def _silence(self) -> None:
+        """Descriptor 2 to /dev/null, ``sys.stderr`` to a copy of the real one, warnings off (under the lock)."""
+        sys.stderr.flush()
+        self.saved_fd = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        if _writes_to_fd2(sys.stderr):
+            self.console = _Console(os.dup(self.saved_fd), sys.stderr)
+            sys.stderr = self.console
+        self.filters = warnings.filters[:]
+        warnings.simplefilter("ignore")
 
     def leave(self) -> None:
         with self.lock:
