@@ -104,11 +104,11 @@ class MediaPipeAuto(MediaPipeBody):
             result = self._probe.process(np.ascontiguousarray(rgb))
             watch.probed(t, hips_visibility(result), missed=result.pose_landmarks is None and self._person_seen())
         if not watch.joined:
-            self._last = MediaPipeSelfie.segment(self, rgb)
-            return self._last
-        alpha, hips = self.joined(rgb)
-        if not watch.seen(t, hips):
-            super().reset()  # the pose model's tracking starts afresh when a body returns
+            alpha = MediaPipeSelfie.segment(self, rgb)
+        else:
+            alpha, hips = self.joined(rgb)
+            if not watch.seen(t, hips):
+                super().reset()  # the pose model's tracking starts afresh when a body returns
         self._last = alpha
         return alpha
 
