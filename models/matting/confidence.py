@@ -32,13 +32,12 @@ from models.ops.tensor_image import resize_mask
 SURE_PERSON = 0.9
 SURE_BACKGROUND = 0.1
 BOUNDARY = 0.5
+#: Halfway from the boundary to sure: an answer this far one way is clearly that way, though unsure.
+CLEAR_PERSON = (BOUNDARY + SURE_PERSON) / 2
+CLEAR_BACKGROUND = (BOUNDARY + SURE_BACKGROUND) / 2
 #: The nearest float32 values on either side of the boundary: a kept side is strictly that side.
 ABOVE_BOUNDARY = float(np.nextafter(np.float32(BOUNDARY), np.float32(1)))
 BELOW_BOUNDARY = float(np.nextafter(np.float32(BOUNDARY), np.float32(0)))
-# The thresholds as OpenCV compares float32 maps (src > thresh in double): raw ≥ SURE_PERSON and
-# raw > SURE_BACKGROUND as NumPy decides them on float32.
-_BELOW_SURE_PERSON = float(np.nextafter(np.float32(SURE_PERSON), np.float32(0)))
-_SURE_BACKGROUND_F32 = float(np.float32(SURE_BACKGROUND))
 #: Working pixels (≈ 4 px in 720p) beyond the model's unsure band that refinement may still change:
 #: MediaPipe's outline is a 256-pixel prediction enlarged, so its true edge can lie one working
 #: pixel inside its confident region.
@@ -105,29 +104,33 @@ def close_unsure_holes_tensor(alpha: torch.Tensor, share: float = HOLE_SHARE) ->
     return torch.where(closed, 1.0, alpha)
 
 
-def keep_sides(alpha: np.ndarray, raw: np.ndarray) -> np.ndarray:
+def keep_sides(alpha: np.ndarray, raw: np.ndarray,
+               sure: tuple[float, float] = (SURE_BACKGROUND, SURE_PERSON)) -> np.ndarray:
     """``alpha`` (float32 H×W, written in place and returned) never on the other side of 0.5 from a sure
-    ``raw`` answer of the model for this frame: above 0.5 where raw ≥ ``SURE_PERSON``, below where
-    raw ≤ ``SURE_BACKGROUND``, at full resolution.
+    ``raw`` answer of the model for this frame: above 0.5 where raw ≥ ``sure[1]``, below where
+    raw ≤ ``sure[0]`` (by default ``SURE_PERSON`` and ``SURE_BACKGROUND``), at full resolution.
 
     Smoothing and refinement may soften a sure answer but never turn it over. This holds on thin
     structures too (a finger, a held stick), which have no inside for :func:`guard`'s eroded masks.
     The two clamps are per-pixel bounds made by thresholding ``raw`` (lower bound ``ABOVE_BOUNDARY`` or 0,
     upper bound ``BELOW_BOUNDARY`` or 1), so that every pass is one of OpenCV's vectorised loops."""
     raw = np.asarray(raw, np.float32)
-    # float32 raw ≥ SURE_PERSON exactly when it is above the float32 just below it.
-    low = cv2.threshold(raw, _BELOW_SURE_PERSON, ABOVE_BOUNDARY, cv2.THRESH_BINARY)[1]
+    background, person = (np.float32(v) for v in sure)
+    # OpenCV keeps src > thresh (in double): float32 raw ≥ person exactly when it is above the float32
+    # just below person, and raw > background as NumPy decides it on float32.
+    low = cv2.threshold(raw, float(np.nextafter(person, np.float32(0))), ABOVE_BOUNDARY, cv2.THRESH_BINARY)[1]
     cv2.max(alpha, low, dst=alpha)
-    high = cv2.threshold(raw, _SURE_BACKGROUND_F32, 1.0, cv2.THRESH_BINARY)[1]
+    high = cv2.threshold(raw, float(background), 1.0, cv2.THRESH_BINARY)[1]
     cv2.max(high, BELOW_BOUNDARY, dst=high)
     cv2.min(alpha, high, dst=alpha)
     return alpha
 
 
-def keep_sides_tensor(alpha: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+def keep_sides_tensor(alpha: torch.Tensor, raw: torch.Tensor,
+                      sure: tuple[float, float] = (SURE_BACKGROUND, SURE_PERSON)) -> torch.Tensor:
     """:func:`keep_sides` on the device (a new tensor)."""
-    alpha = torch.where(raw >= SURE_PERSON, alpha.clamp(min=ABOVE_BOUNDARY), alpha)
-    return torch.where(raw <= SURE_BACKGROUND, alpha.clamp(max=BELOW_BOUNDARY), alpha)
+    alpha = torch.where(raw >= sure[1], alpha.clamp(min=ABOVE_BOUNDARY), alpha)
+    return torch.where(raw <= sure[0], alpha.clamp(max=BELOW_BOUNDARY), alpha)
 
 
 def sure_masks(model: np.ndarray, rim: int = RIM) -> tuple[np.ndarray, np.ndarray]:

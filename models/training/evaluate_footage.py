@@ -72,7 +72,7 @@ WORST = 6
 #: The time constant of the previous releases' plain EMA: the "raw model with smoothing" reference.
 PREVIOUS_SMOOTHING_S = 0.05
 #: Post-processing steps switched off (or, when off by default, on) one at a time (MatteOptions fields).
-STEPS = ("smoothing_s", "motion", "islands", "close_unsure", "refine", "guard", "faces", "hands")
+STEPS = ("smoothing_s", "motion", "smoothing_sides", "islands", "close_unsure", "refine", "guard", "faces", "hands")
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -120,8 +120,8 @@ def read_clip(clip: Clip, limit: int | None = None) -> Iterator[tuple[Frame, np.
 def configurations() -> dict[str, MatteOptions]:
     """Every post-processing configuration the evaluation compares, by name."""
     default = MatteOptions()
-    nothing = dict(smoothing_s=0, motion=None, islands=False, close_unsure=False, refine=False, guard=False,
-                   faces=False, hands=False)
+    nothing = dict(smoothing_s=0, motion=None, smoothing_sides=None, islands=False, close_unsure=False, refine=False,
+                   guard=False, faces=False, hands=False)
     previous = {**nothing, "smoothing_s": PREVIOUS_SMOOTHING_S}
     configs = {
         "raw": MatteOptions(**nothing),

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from models.frame import Frame
 from models.matting.base import Matte
 from models.matting.confidence import (SURE_BACKGROUND, SURE_PERSON, changed_box, close_unsure_holes,
                                        close_unsure_holes_tensor, drop_unsure_islands, drop_unsure_islands_tensor,
-                                       guard, guard_tensor, keep_sides, nearest_part, sure_masks, sure_masks_tensor)
+                                       guard, guard_tensor, keep_sides, keep_sides_tensor, nearest_part, sure_masks,
+                                       sure_masks_tensor)
 from models.matting.postprocess import MatteOptions, MattePostprocess
 
 
@@ -90,16 +92,20 @@ def test_a_part_of_a_mask_enlarged_by_nearest_neighbour_is_opencvs():
     assert np.array_equal(nearest_part(mask, (720, 1280), box), whole[box])
 
 
-def test_keep_sides_is_the_clamp_by_the_raw_answers_side():
+@pytest.mark.parametrize("sure", [(SURE_BACKGROUND, SURE_PERSON), (0.25, 0.75)])
+def test_keep_sides_is_the_clamp_by_the_raw_answers_side(sure):
+    background, person = (np.float32(v) for v in sure)
     rng = np.random.default_rng(2)
     raw = rng.random((90, 160), dtype=np.float32)
-    raw[:5] = SURE_PERSON  # exactly at the thresholds, which count as sure
-    raw[5:10] = np.float32(SURE_BACKGROUND)
+    raw[:5] = person  # exactly at the thresholds, which count as sure
+    raw[5:10] = background
     alpha = rng.random((90, 160), dtype=np.float32)
-    expected = np.where((raw >= np.float32(SURE_PERSON)) & (alpha <= 0.5), np.nextafter(np.float32(0.5), 1), alpha)
-    expected = np.where((raw <= np.float32(SURE_BACKGROUND)) & (expected >= 0.5),
-                        np.nextafter(np.float32(0.5), 0), expected)
-    assert np.array_equal(keep_sides(alpha.copy(), raw), expected)
+    expected = np.where((raw >= person) & (alpha <= 0.5), np.nextafter(np.float32(0.5), 1), alpha)
+    expected = np.where((raw <= background) & (expected >= 0.5), np.nextafter(np.float32(0.5), 0), expected)
+    args = () if sure == (SURE_BACKGROUND, SURE_PERSON) else (sure,)
+    assert np.array_equal(keep_sides(alpha.copy(), raw, *args), expected)
+    device = keep_sides_tensor(torch.from_numpy(alpha)[None, None], torch.from_numpy(raw)[None, None], *args)
+    assert np.array_equal(device[0, 0].numpy(), expected)
 
 
 def decided_on_both_sides(alpha: np.ndarray) -> None:

@@ -1,8 +1,11 @@
 """Matte post-processing: time-constant smoothing and guided refinement keep alpha soft."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+import torch
 
 from models.frame import Frame
 from models.matting.base import Matte
@@ -80,6 +83,26 @@ def test_guided_filter_snaps_a_blurry_matte_to_image_edges():
 
     assert jump_at_edge(refined) > jump_at_edge(matte) + 0.05
     assert refined.min() >= 0 and refined.max() <= 1
+
+
+@pytest.mark.parametrize("device", [False, True])
+def test_smoothing_keeps_the_side_of_a_model_that_is_clearly_one_way(device):
+    rgb = np.full((90, 160, 3), 128, np.uint8)  # a still frame: the EMA follows at its time constant
+    post = MattePostprocess(MatteOptions(smoothing_s=0.2, islands=False, close_unsure=False, guard=False,
+                                         faces=False, hands=False))
+    free = MattePostprocess(replace(post.options, smoothing_sides=None))
+    as_input = (lambda a: torch.from_numpy(a)[None, None]) if device else (lambda a: a)
+    for p in (post, free):
+        p(Frame(rgb, 0, 0.0), Matte(as_input(np.zeros((90, 160), np.float32))))
+    raw = np.zeros((90, 160), np.float32)
+    raw[:, :40], raw[:, 40:80], raw[:, 80:120] = 0.75, 0.65, 0.35  # then clearly person, less clearly, unsure
+    kept, smoothed = ((lambda a: a[0, 0].numpy() if device else a)(p(Frame(rgb, 1, 1 / 30), Matte(as_input(raw))).alpha)
+                      for p in (post, free))
+    assert (smoothed < 0.2).all()  # the EMA alone trails the model on every pixel
+    assert (kept[:, :40] > 0.5).all() and (kept[:, :40] < 0.51).all()  # just over the model's side
+    assert np.array_equal(kept[:, 40:], smoothed[:, 40:])  # inside the unsure band the EMA decides
+    state = post._ema.value
+    assert (np.asarray(state[0, 0] if device else state)[:, :40] < 0.2).all()  # the EMA's state is never written
 
 
 def test_postprocess_keeps_alpha_soft_and_resets():
