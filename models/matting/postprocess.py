@@ -27,8 +27,9 @@ from models.frame import Frame, on_device
 from models.matting.background_bars import StreamBars
 from models.matting.base import Matte
 from models.matting.confidence import (CLEAR_BACKGROUND, CLEAR_PERSON, changed_box, close_unsure_holes,
-                                       close_unsure_holes_tensor, drop_unsure_islands, drop_unsure_islands_tensor, guard,
-                                       guard_tensor, keep_sides, keep_sides_tensor, sure_masks, sure_masks_tensor)
+                                       close_unsure_holes_tensor, drop_unsure_islands, drop_unsure_islands_tensor,
+                                       guard, guard_tensor, keep_sides, keep_sides_tensor, sure_masks,
+                                       sure_masks_tensor)
 from models.matting.landmarks import PartGuard
 from models.matting.solidify import BOUNDARY, WORK_LONG_SIDE, reach_of, solidify
 from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,

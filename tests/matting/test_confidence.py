@@ -8,10 +8,10 @@ import torch
 
 from models.frame import Frame
 from models.matting.base import Matte
-from models.matting.confidence import (SURE_BACKGROUND, SURE_PERSON, changed_box, close_unsure_holes,
-                                       close_unsure_holes_tensor, drop_unsure_islands, drop_unsure_islands_tensor,
-                                       guard, guard_tensor, keep_sides, keep_sides_tensor, nearest_part, sure_masks,
-                                       sure_masks_tensor)
+from models.matting.confidence import (CLEAR_BACKGROUND, CLEAR_PERSON, SURE_BACKGROUND, SURE_PERSON, changed_box,
+                                       close_unsure_holes, close_unsure_holes_tensor, drop_unsure_islands,
+                                       drop_unsure_islands_tensor, guard, guard_tensor, keep_sides, keep_sides_tensor,
+                                       nearest_part, sure_masks, sure_masks_tensor)
 from models.matting.postprocess import MatteOptions, MattePostprocess
 
 
@@ -92,7 +92,7 @@ def test_a_part_of_a_mask_enlarged_by_nearest_neighbour_is_opencvs():
     assert np.array_equal(nearest_part(mask, (720, 1280), box), whole[box])
 
 
-@pytest.mark.parametrize("sure", [(SURE_BACKGROUND, SURE_PERSON), (0.25, 0.75)])
+@pytest.mark.parametrize("sure", [(SURE_BACKGROUND, SURE_PERSON), (CLEAR_BACKGROUND, CLEAR_PERSON)])
 def test_keep_sides_is_the_clamp_by_the_raw_answers_side(sure):
     background, person = (np.float32(v) for v in sure)
     rng = np.random.default_rng(2)
