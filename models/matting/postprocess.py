@@ -26,10 +26,10 @@ import torch
 from models.frame import Frame, on_device
 from models.matting.background_bars import StreamBars
 from models.matting.base import Matte
-from models.matting.confidence import (CLEAR_BACKGROUND, CLEAR_PERSON, changed_box, close_unsure_holes,
-                                       close_unsure_holes_tensor, drop_unsure_islands, drop_unsure_islands_tensor,
-                                       guard, guard_tensor, keep_sides, keep_sides_tensor, sure_masks,
-                                       sure_masks_tensor)
+from models.matting.confidence import (CLEAR_BACKGROUND, CLEAR_PERSON, SURE_BACKGROUND, SURE_PERSON, changed_box,
+                                       close_unsure_holes, close_unsure_holes_tensor, drop_unsure_islands,
+                                       drop_unsure_islands_tensor, guard, guard_tensor, keep_sides, keep_sides_tensor,
+                                       sure_masks, sure_masks_tensor)
 from models.matting.landmarks import PartGuard
 from models.matting.solidify import BOUNDARY, WORK_LONG_SIDE, reach_of, solidify
 from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,
@@ -126,6 +126,12 @@ class MattePostprocess:
         self._grey: np.ndarray | None = None  # the previous frame's blurred grey working copy
         o = self.options
         self._parts = _part_guard(o)
+        # The model's answer that the decisions start from is the raw answer itself, or smoothed keeping sides at
+        # least as wide as sure: either way it is on the raw answer's side of 0.5 wherever that is sure, so the
+        # final clamp (keep_sides) has only what the decisions changed to visit.
+        sides = o.smoothing_sides
+        self._model_on_sure_sides = o.smoothing_s <= 0 or (
+            sides is not None and sides[0] >= SURE_BACKGROUND and sides[1] <= SURE_PERSON)
 
     def reset(self) -> None:
         self._ema.reset()
@@ -236,7 +242,10 @@ class MattePostprocess:
                 guard(alpha, model, d.sure)
             elif changed is not None:  # elsewhere α is the model's answer: nothing to clamp
                 guard(alpha, model, d.sure, changed)
-            keep_sides(alpha, matte.alpha)
+            if o.refine or not self._model_on_sure_sides:
+                keep_sides(alpha, matte.alpha)
+            elif changed is not None:  # elsewhere α is the model's answer, on the sure sides already
+                alpha[changed] = keep_sides(alpha[changed].copy(), matte.alpha[changed])
         parts = self._guarded_parts(frame, grey, continued)
         if parts is not None:
             np.maximum(alpha, parts, out=alpha)

@@ -169,6 +169,22 @@ def test_the_default_never_overturns_a_sure_model_beyond_the_rim(astronaut):
     assert free[person].min() < 0.99 or free[background].max() > 0.01
 
 
+def test_what_the_decisions_change_never_turns_a_sure_answer_over():
+    """A pocket of doubt closed on the 320-pixel working copy also covers the few full-resolution pixels
+    inside it that the model is sure are background; they stay background, frame after frame."""
+    rgb = np.full((720, 1280, 3), 128, np.uint8)
+    raw = np.zeros((720, 1280), np.float32)
+    raw[100:700, 400:900] = 0.95
+    raw[300:332, 600:632] = 0.4   # a pocket of doubt: 8×8 working pixels
+    raw[314:318, 614:618] = 0.0   # with a speck of sure background inside it
+    post = MattePostprocess(MatteOptions(faces=False, hands=False))
+    for i in range(3):
+        out = post(Frame(rgb, i, i / 30), Matte(raw)).alpha
+        assert (out[raw >= SURE_PERSON] > 0.5).all() and (out[raw <= SURE_BACKGROUND] < 0.5).all()
+    pocket = out[300:332, 600:632][raw[300:332, 600:632] > SURE_BACKGROUND]
+    assert (pocket > 0.5).all()  # closed around the speck
+
+
 def test_a_face_stays_the_person_where_the_model_loses_it(astronaut):
     """The face guard: the astronaut's face, which the model here drops entirely, is the person again;
     the background around the face stays background."""
