@@ -86,6 +86,15 @@ class MatteOptions:
         return self.solidify or self.islands
 
     @property
+    def model_on_sure_sides(self) -> bool:
+        """Whether the model's answer that the decisions start from is on the raw answer's side of 0.5
+        wherever that is sure: the raw answer itself, or smoothed keeping sides at least as wide as sure. Then
+        the final clamp (keep_sides) has only what the decisions changed to visit."""
+        sides = self.smoothing_sides
+        return self.smoothing_s <= 0 or (
+            sides is not None and sides[0] >= SURE_BACKGROUND and sides[1] <= SURE_PERSON)
+
+    @property
     def decides(self) -> bool:
         """Whether any step works on the working copy of the matte."""
         return self.solidify or self.islands or self.close_unsure or self.guard
@@ -126,12 +135,6 @@ class MattePostprocess:
         self._grey: np.ndarray | None = None  # the previous frame's blurred grey working copy
         o = self.options
         self._parts = _part_guard(o)
-        # The model's answer that the decisions start from is the raw answer itself, or smoothed keeping sides at
-        # least as wide as sure: either way it is on the raw answer's side of 0.5 wherever that is sure, so the
-        # final clamp (keep_sides) has only what the decisions changed to visit.
-        sides = o.smoothing_sides
-        self._model_on_sure_sides = o.smoothing_s <= 0 or (
-            sides is not None and sides[0] >= SURE_BACKGROUND and sides[1] <= SURE_PERSON)
 
     def reset(self) -> None:
         self._ema.reset()
@@ -242,7 +245,7 @@ class MattePostprocess:
                 guard(alpha, model, d.sure)
             elif changed is not None:  # elsewhere α is the model's answer: nothing to clamp
                 guard(alpha, model, d.sure, changed)
-            if o.refine or not self._model_on_sure_sides:
+            if o.refine or not o.model_on_sure_sides:
                 keep_sides(alpha, matte.alpha)
             elif changed is not None:  # elsewhere α is the model's answer, on the sure sides already
                 alpha[changed] = keep_sides(alpha[changed].copy(), matte.alpha[changed])
