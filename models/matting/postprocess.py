@@ -239,7 +239,10 @@ class MattePostprocess:
             np.clip(alpha, 0.0, 1.0, out=alpha)
             changed = changed_box(d.change, (h, w))
         else:
-            alpha = np.array(model, dtype=np.float32)  # a copy: the EMA state must stay untouched
+            # Neither the EMA's state nor the model's matte may be written; the smoothing that keeps the model's
+            # sides hands over a copy of its own already.
+            owned = model is not matte.alpha and model is not self._ema.value
+            alpha = model if owned else np.array(model, dtype=np.float32)
         if d is not None and d.sure is not None:  # solidify decides no sure masks
             if o.refine:  # refinement may move α anywhere
                 guard(alpha, model, d.sure)
