@@ -22,7 +22,9 @@ Measures (:func:`frame_measures`), per clip and overall:
   side around the mask's outline, :func:`models.training.boundary.boundary_band`), where the soft
   edge a blend composites with is judged; the share of the person's interior (the mask eroded by
   ``MARGIN`` of its size) with α < 0.5, and the share of the background beyond the mask (dilated
-  likewise) with α ≥ 0.5;
+  likewise) with α ≥ 0.5; and, once per clip since it is the model's own, the share of the interior
+  where the raw model is sure of background (α ≤ 0.1): the floor under *interior lost* for any
+  post-processing that keeps confident overrides rare, since turning it into person is one;
 * on any clip: the share of each face (MediaPipe face mesh) and of each hand (hand landmarks) with
   α < 0.5 (mean and 95th percentile over faces × frames); confident overrides — raw ≥ 0.9 made
   < 0.5 or raw ≤ 0.1 made ≥ 0.5 — as a share of the frame; flicker, the mean frame-to-frame change
@@ -178,10 +180,22 @@ def margin_px(mask: np.ndarray) -> int:
     return max(1, round(MARGIN * math.sqrt(np.count_nonzero(mask))))
 
 
+def interior(truth: np.ndarray, margin: int) -> np.ndarray:
+    """The truth's interior: the mask eroded by ``margin`` pixels."""
+    return cv2.erode(truth.astype(np.uint8), _disk(margin)).astype(bool)
+
+
 def interior_lost(person: np.ndarray, truth: np.ndarray, margin: int) -> float | None:
-    """Share of the truth's interior (eroded by ``margin``) that ``person`` (α > 0.5) misses."""
-    inside = cv2.erode(truth.astype(np.uint8), _disk(margin)).astype(bool)
+    """Share of the truth's interior that ``person`` (α > 0.5) misses."""
+    inside = interior(truth, margin)
     return None if not inside.any() else float((~person[inside]).mean())
+
+
+def interior_sure_background(raw: np.ndarray, truth: np.ndarray, margin: int) -> float | None:
+    """Share of the truth's interior where the raw model is sure of background (α ≤ ``SURE_BACKGROUND``):
+    what post-processing cannot give back without confident overrides."""
+    inside = interior(truth, margin)
+    return None if not inside.any() else float((raw[inside] <= SURE_BACKGROUND).mean())
 
 
 def background_kept(person: np.ndarray, truth: np.ndarray, margin: int) -> float:
@@ -296,6 +310,7 @@ def evaluate_clip(clip: Clip, matting, configs: dict[str, MatteOptions], limit: 
     """Every configuration (and blend × harmonizer pair) over one clip: {config: summary}, worst frames."""
     posts = {name: MattePostprocess(o) for name, o in configs.items()}
     tallies = {name: Tally() for name in configs}
+    model = Tally()  # measures of the raw answer alone, the same for every configuration
     previous: dict[str, np.ndarray] = {}
     prev_rgb = None
     looks = FaceLooks(pairs, background) if pairs and background is not None else None
@@ -303,6 +318,8 @@ def evaluate_clip(clip: Clip, matting, configs: dict[str, MatteOptions], limit: 
         raw = matting.matte(frame).alpha
         parts = finder(frame.rgb)
         still = None if prev_rgb is None else still_pixels(prev_rgb, frame.rgb)
+        if truth is not None and truth.any():
+            model.add(interior_sure_background=interior_sure_background(raw, truth, margin_px(truth)))
         for name, post in posts.items():
             alpha = post(frame, Matte(raw)).alpha
             m = frame_measures(alpha, raw, truth, parts)
@@ -324,6 +341,8 @@ def evaluate_clip(clip: Clip, matting, configs: dict[str, MatteOptions], limit: 
         post.close()
     result = {"configs": {name: t.summary() for name, t in tallies.items()},
               "worst": sorted(tallies["default"].worst if "default" in tallies else [], reverse=True)}
+    if model.samples:
+        result["model"] = model.summary()
     if looks is not None:
         result["faces"] = looks.summary()
         looks.close()
@@ -382,7 +401,8 @@ def _cell(row: dict[str, float], key: str, fmt: str) -> str:
 def table(report: dict) -> str:
     """Markdown: one table per clip and one for the mean over clips."""
     lines = []
-    for clip, result in [*report["clips"].items(), ("mean over clips", {"configs": report["overall"]})]:
+    mean = {"configs": report["overall"], **({"model": report["model"]} if report.get("model") else {})}
+    for clip, result in [*report["clips"].items(), ("mean over clips", mean)]:
         lines += [f"**{clip}**", "", "| configuration | " + " | ".join(c[1] for c in COLUMNS) + " |",
                   "|---" * (len(COLUMNS) + 1) + "|"]
         for name, row in result["configs"].items():
@@ -391,18 +411,27 @@ def table(report: dict) -> str:
             lines += ["", "| blend + harmonizer | face detail vs camera | face grey vs camera |", "|---|---|---|"]
             for pair, row in result["faces"].items():
                 lines.append(f"| {pair} | {row['detail']:.3f} | {row['grey']:.3f} |")
+        sure = result.get("model", {}).get("interior_sure_background")
+        if sure is not None:
+            lines += ["", f"The raw model is sure of background (α ≤ {SURE_BACKGROUND}) on {sure:.2%} of the "
+                          "interior: no post-processing gives that back without confident overrides."]
         lines.append("")
     return "\n".join(lines)
 
 
+def mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of every measure over the rows that have it."""
+    values: dict[str, list[float]] = {}
+    for row in rows:
+        for k, v in row.items():
+            values.setdefault(k, []).append(v)
+    return {k: float(np.mean(v)) for k, v in values.items()}
+
+
 def overall(clips: dict[str, dict]) -> dict[str, dict[str, float]]:
     """The mean over clips of every measure a clip has, per configuration."""
-    out: dict[str, dict[str, float]] = {}
-    for result in clips.values():
-        for name, row in result["configs"].items():
-            for k, v in row.items():
-                out.setdefault(name, {}).setdefault(k, []).append(v)  # type: ignore[arg-type]
-    return {name: {k: float(np.mean(v)) for k, v in row.items()} for name, row in out.items()}
+    names = dict.fromkeys(name for result in clips.values() for name in result["configs"])
+    return {name: mean_rows([r["configs"][name] for r in clips.values() if name in r["configs"]]) for name in names}
 
 
 def contact_sheet(worst: list[tuple[float, int, np.ndarray]]) -> np.ndarray:
@@ -455,6 +484,9 @@ def evaluate(root: Path, out: Path | None, names: list[str] | None = None, limit
     finally:
         matting.close()
     report["overall"] = overall(report["clips"])
+    model = mean_rows([r["model"] for r in report["clips"].values() if "model" in r])
+    if model:
+        report["model"] = model
     return report
 
 

@@ -46,6 +46,18 @@ def test_interior_lost_and_background_kept():
     assert ef.background_kept(pred, truth, m) == pytest.approx(100 / outside.sum())
 
 
+def test_interior_sure_background_counts_only_confident_background_inside_the_eroded_mask():
+    truth = disc(200, 200, (100, 100), 60)
+    raw = np.full((200, 200), 0.95, np.float32)
+    raw[90:110, 90:100] = 0.05                # sure background inside the person: counted
+    raw[90:110, 100:110] = 0.3                # unsure: not counted
+    raw[~truth] = 0.0                         # beyond the person: never counted
+    m = ef.margin_px(truth)
+    inside = cv2.erode(truth.astype(np.uint8), ef._disk(m)).astype(bool)
+    assert ef.interior_sure_background(raw, truth, m) == pytest.approx(200 / inside.sum())
+    assert ef.interior_sure_background(raw, np.zeros_like(truth), m) is None
+
+
 def test_overrides_count_only_confident_pixels_turned_over():
     raw = np.array([[0.95, 0.95, 0.05, 0.05, 0.5, 0.5]], np.float32)
     out = np.array([[0.2, 0.95, 0.7, 0.05, 0.0, 1.0]], np.float32)
@@ -107,6 +119,10 @@ def test_a_clip_with_masks_runs_end_to_end(tmp_path, astronaut):
     assert json.loads((out / "report.json").read_text())["clips"]["astro"]["worst"]
     assert cv2.imread(str(out / "worst-astro.png")) is not None
     assert "| default |" in (out / "report.md").read_text()
+    # The masks are the raw model's own answer: it is never sure of background inside them.
+    assert report["clips"]["astro"]["model"]["interior_sure_background"] == 0.0
+    assert report["model"]["interior_sure_background"] == 0.0
+    assert "sure of background (α ≤ 0.1) on 0.00% of the interior" in (out / "report.md").read_text()
     # The face is guarded (α = 1 but for its outline's 2-pixel ramp), so linear blending and defringe keep its
     # pixels: detail and grey as the camera's.
     looks = report["clips"]["astro"]["faces"]
