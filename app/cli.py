@@ -274,6 +274,10 @@ def build_parser() -> Parser:
     bench.add_argument("--json", type=json_path, metavar="PATH", help="also write the results as JSON")
     bench.add_argument("--plot", type=output_file("bench.png", (".png", ".svg", ".pdf")), metavar="PATH.png",
                        help="also draw end-to-end FPS per row, idle and busy side by side, as a chart")
+    bench.add_argument("--parts", action="store_true",
+                       help="instead of the speed table, the CPU time per frame of each part of the pipeline (capture, "
+                       "model, post-processing, face and hand guards, blend, harmonize), run one after another beside "
+                       "the plain row, and what a ratio to plain leaves")
     bench.add_argument("--soak", type=ranged(0.05, 24 * 60), metavar="MINUTES",
                        help="instead of the speed table, run this long (up to a day) while switching backgrounds "
                        "and harmonizers every few seconds; report memory, threads and frame time at start and end")

