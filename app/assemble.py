@@ -81,13 +81,18 @@ def resolve_runtime(name: str, device: str) -> str:
     return name
 
 
+def _entry(kind: str, name: str) -> registry.Entry:
+    """The registry's entry, or a usage error naming the choices (exit 2)."""
+    try:
+        return registry.entry(kind, name)
+    except registry.UnknownModelError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def create(kind: str, name: str, **options):
     """``registry.create`` with user-facing errors (bad name → exit 2, unusable file → exit 1)."""
     options = {k: v for k, v in options.items() if v is not None}
-    try:
-        entry = registry.entry(kind, name)
-    except registry.UnknownModelError as exc:
-        raise UsageError(str(exc)) from None
+    entry = _entry(kind, name)
     try:
         return entry.factory(**options)
     except (ValueError, OSError) as exc:
@@ -97,7 +102,7 @@ def create(kind: str, name: str, **options):
 def takes_runtime(kind: str, name: str) -> bool:
     """Whether the registered factory runs its networks on a chosen runtime (torch or ONNX Runtime); MediaPipe's
     own graphs and a user's ONNX matting file have theirs."""
-    return "runtime" in inspect.signature(registry.entry(kind, name).factory).parameters
+    return "runtime" in inspect.signature(_entry(kind, name).factory).parameters
 
 
 def make_matting(choice: StageChoice):

@@ -277,7 +277,7 @@ def build_parser() -> Parser:
     bench.add_argument("--parts", action="store_true",
                        help="instead of the speed table, the CPU time per frame of each part of the pipeline (capture, "
                        "model, post-processing, face and hand guards, blend, harmonize), run one after another beside "
-                       "the plain row, and what a ratio to plain leaves")
+                       "the plain row, idle, and what a ratio to plain leaves (--busy-cores does not apply)")
     bench.add_argument("--soak", type=ranged(0.05, 24 * 60), metavar="MINUTES",
                        help="instead of the speed table, run this long (up to a day) while switching backgrounds "
                        "and harmonizers every few seconds; report memory, threads and frame time at start and end")

