@@ -21,6 +21,7 @@ import numpy as np
 from app.assemble import StageChoice, make_harmonizer, resolve_device, resolve_runtime
 from app.errors import RuntimeFailure, UsageError
 from app.imaging import IMAGE_EXTENSIONS, read_rgb
+from app.sinks.paths import make_folder
 from models.harmonizers.still import harmonize_still
 from models.ops.files import atomic_path
 
@@ -110,9 +111,9 @@ def harmonize_command(args) -> int:
                          strength=args.strength, keep_bright=args.keep_bright, device=device,
                          runtime=resolve_runtime(args.runtime, device))
     harmonizer = make_harmonizer(choice)
-    if len(jobs) > 1:
-        jobs[0].out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        if len(jobs) > 1:
+            make_folder(jobs[0].out.parent, "--out")
         for i, job in enumerate(jobs, 1):
             composite, mask = read_rgb(job.composite), read_mask(job.mask)
             background = read_rgb(job.background) if job.background else None

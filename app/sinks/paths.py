@@ -20,3 +20,13 @@ def check_folder(path: Path, option: str) -> None:
 def write_failure(path: Path, exc: OSError) -> RuntimeFailure:
     """The sentence for an output the operating system refused to create (full disk, permissions)."""
     return RuntimeFailure(f"cannot write {path} ({exc.strerror}); check that the folder is writable and has space")
+
+
+def make_folder(path: Path, option: str) -> None:
+    """Create the output folder ``path`` (the value of ``option``) with its parents, or say in one sentence
+    why the operating system refused (a read-only place, a file where a folder should be)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RuntimeFailure(f"{option} {path}: cannot create the folder ({exc.strerror}); choose a folder you can "
+                             "write to") from None

@@ -52,3 +52,10 @@ def test_an_out_path_that_is_a_file_is_a_usage_error(tmp_path):
     out = tmp_path / "file.onnx"
     out.write_text("")
     assert main(["export-onnx", "--out", str(out)]) == 2
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_sentence(tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file where the folder's parent should be")
+    assert main(["export-onnx", "--out", str(tmp_path / "taken" / "onnx")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot create the folder" in err and err.count("\n") == 1

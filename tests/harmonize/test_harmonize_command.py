@@ -91,3 +91,17 @@ def test_bad_paths_are_usage_errors(tmp_path, astronaut, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["harmonize", "--harmonizer", "nope", "--composite", str(c), "--mask", str(c),
                  "--out", str(tmp_path / "o.png")]) == 2
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_sentence(tmp_path, astronaut, capsys):
+    composite, mask, _ = person_pair(astronaut)
+    for folder in ("c", "m"):
+        (tmp_path / folder).mkdir()
+    for stem in ("one", "two"):
+        write_image(tmp_path / "c" / f"{stem}.png", composite)
+        cv2.imwrite(str(tmp_path / "m" / f"{stem}.png"), mask)
+    (tmp_path / "taken").write_text("a file where the folder's parent should be")
+    assert main(["harmonize", "--harmonizer", "none", "--composite", str(tmp_path / "c"), "--mask",
+                 str(tmp_path / "m"), "--out", str(tmp_path / "taken" / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot create the folder" in err and err.count("\n") == 1
