@@ -20,6 +20,7 @@ from app.signals import Terminated, exit_code, signal_name, terminate_on_signals
 from models import registry
 from models.matting import DEFAULT_MATTING
 from models.matting.postprocess import MatteOptions
+from models.ops.arguments import number_text, output_file, ranged
 
 log = logging.getLogger("harmonicam")
 
@@ -82,28 +83,6 @@ def resolution_list(text: str) -> list[tuple[int, int]]:
     return [parse_resolution(v.strip()) for v in text.split(",")]
 
 
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def ranged(lo: float, hi: float, whole: bool = False):
-    """An argparse ``type`` for a number from ``lo`` to ``hi`` (inclusive); ``whole`` for integers."""
-    kind = "a whole number" if whole else "a number"
-    hint = f"use {kind} from {_num(lo)} to {_num(hi)}"
-
-    def parse(text: str) -> int | float:
-        try:
-            value = int(text) if whole else float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}; {hint}") from None
-        if not lo <= value <= hi:  # also refuses nan
-            raise argparse.ArgumentTypeError(f"{text} is out of range; {hint}")
-        return value
-
-    parse.__name__ = "whole number" if whole else "number"
-    return parse
-
-
 def busy_core_list(text: str) -> list[int]:
     cores = os.cpu_count() or 1
     hint = f"use whole numbers from 0 to {cores} (the cores of this machine), comma-separated, e.g. 0,1"
@@ -130,21 +109,6 @@ def runtime_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of auto, {', '.join(RUNTIMES)}, "
                                          "e.g. torch,onnxruntime")
     return runtimes
-
-
-def output_file(example: str, suffixes: tuple[str, ...] = ()):
-    """A file to write: its folder must exist, it must not be a folder, and it ends in one of ``suffixes``."""
-    def parse(text: str) -> str:
-        path = Path(text)
-        if path.is_dir():
-            raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name such as {example}")
-        if not path.parent.is_dir():
-            raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist; create it first")
-        if suffixes and path.suffix.lower() not in suffixes:
-            raise argparse.ArgumentTypeError(f"{text} must end in {' or '.join(suffixes)}, e.g. {example}")
-        return text
-
-    return parse
 
 
 json_path = output_file("bench.json")
@@ -228,7 +192,7 @@ def build_parser() -> Parser:
     run.add_argument("--resolution", type=parse_resolution, metavar="WxH",
                      help="frame size from 16x16 to 7680x4320 (default: the file's own; 1280x720 for cameras)")
     run.add_argument("--fps", type=ranged(*FPS_RANGE), metavar="N",
-                     help=f"frame-rate cap, {_num(FPS_RANGE[0])} to {_num(FPS_RANGE[1])}")
+                     help=f"frame-rate cap, {number_text(FPS_RANGE[0])} to {number_text(FPS_RANGE[1])}")
     run.add_argument("--output", action="append", metavar="vcam|PATH",
                      help="'vcam' for the virtual camera or an output file (.mp4, .avi, .png); repeatable "
                      "(default vcam)")

@@ -35,6 +35,7 @@ from models.frame import Frame
 from models.harmonizers.base import Harmonizer
 from models.harmonizers.still import harmonize_still
 from models.ops.colour_transfer import reinhard_lab
+from models.ops.arguments import output_file, ranged
 from models.ops.files import write_json
 from models.stream import StreamState
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
@@ -155,13 +156,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", action="append", required=True,
                    help="'corpus', 'registry', an image folder or an iHarmony4 root (repeatable)")
     p.add_argument("--split", default="test", choices=("test", "val"), help="held-out split (default test)")
-    p.add_argument("--variants", type=int, default=VARIANTS_PER_IMAGE,
+    p.add_argument("--variants", type=ranged(1, 1000, whole=True), default=VARIANTS_PER_IMAGE,
                    help="synthetic samples per held-out photo (iHarmony4 composites are used as they are)")
     p.add_argument("--seed", type=int, default=1, help="seed of the held-out synthesis")
     p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
     p.add_argument("--keep-bright", action=argparse.BooleanOptionalAction, default=True,
                    help="score the harmonizers with the keep-bright limit on (default) or off")
-    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--json", type=output_file("harmonizers.json", (".json",)), help="also write the results here")
     return p.parse_args(argv)
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from models import registry
 from models.frame import Frame
 from models.matting.base import Matte
+from models.ops.arguments import output_file, ranged
 from models.ops.files import write_json
 from models.stream import StreamState
 from models.training.blend_data import BlendTriplets, PipelineMatte, WORK_LONG_SIDE, people
@@ -126,7 +127,7 @@ def add_blend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blends", default="all",
                         help="comma-separated registered blends, or 'all' (every usable one)")
     parser.add_argument("--blend-weights", type=Path, help="weights for the learned blend")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--json", type=output_file("blends.json", (".json",)), help="also write the results here")
 
 
 def make_blends(spec: str, weights: Path | None) -> dict[str, object]:
@@ -143,7 +144,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", action="append", required=True, help="'corpus' or an image folder (repeatable)")
     p.add_argument("--split", default="test", choices=("test", "val"))
     add_blend_arguments(p)
-    p.add_argument("--samples", type=int, default=60)
+    p.add_argument("--samples", type=ranged(1, 100_000, whole=True), default=60, help="held-out triplets to score")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--record", action="store_true", help="enter --blend-weights in weights/MANIFEST.json as the "
                    "default learned blend, with these figures")

@@ -34,6 +34,7 @@ from models import registry
 from models.io import read_image_rgb
 from models.matting.base import Matting
 from models.matting.postprocess import MatteOptions
+from models.ops.arguments import ranged
 from models.ops.files import write_json
 from models.ops.sizes import cover_fit
 from models.training.blend_data import compose
@@ -97,14 +98,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the real-footage folder (with davis/) or a folder of DAVIS-like sequences")
     p.add_argument("--sequences", default=",".join(EVALUATION_SEQUENCES),
                    help="comma-separated sequences (default: the evaluation-only ones)")
-    p.add_argument("--every", type=int, default=8, help="score frames 0, N, 2N, … (all frames are matted)")
+    p.add_argument("--every", type=ranged(1, 10_000, whole=True), default=8,
+                   help="score frames 0, N, 2N, … (all frames are matted)")
     p.add_argument("--backgrounds", help="comma-separated background images (default: the shipped ones)")
-    p.add_argument("--matting", default="mediapipe", help="the registered matting model")
+    p.add_argument("--matting", default="mediapipe", choices=registry.usable("matting"), metavar="NAME",
+                   help="the registered matting model (default mediapipe)")
     add_blend_arguments(p)
-    args = p.parse_args(argv)
-    if args.every < 1:
-        p.error("--every must be 1 or more")
-    return args
+    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict:

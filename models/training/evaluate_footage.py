@@ -56,6 +56,7 @@ from models.matting import DEFAULT_MATTING
 from models.matting.base import Matte
 from models.matting.landmarks import PartFinder, Parts
 from models.matting.postprocess import MatteOptions, MattePostprocess
+from models.ops.arguments import ranged
 from models.ops.files import atomic_path, write_json
 from models.ops.sizes import cover_fit
 from models.stream import StreamState
@@ -495,7 +496,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--data", type=Path, required=True, help="folder of clips (searched recursively)")
     p.add_argument("--out", type=Path, help="folder for report.md, report.json and the contact sheets")
     p.add_argument("--clips", help="comma-separated clip names (default: all)")
-    p.add_argument("--frames", type=int, help="at most this many frames per clip")
+    p.add_argument("--frames", type=ranged(1, 10**6, whole=True), help="at most this many frames per clip")
     p.add_argument("--configs", help="comma-separated configurations (default: all; the face measures use 'default')")
     p.add_argument("--blends", default="", help="comma-separated blends for the face measures")
     p.add_argument("--harmonizers", default="none", help="comma-separated harmonizers for the face measures")
@@ -506,6 +507,11 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     if not args.data.is_dir():
         p.error(f"--data {args.data} is not a folder; pass the folder that holds the clips")
+    if args.out is not None:  # made before the clips are read, so a long run cannot fail at its end
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            p.error(f"--out {args.out}: cannot create the folder ({exc.strerror}); choose a folder you can write to")
     pairs = [(b, h) for b in args.blends.split(",") if b for h in args.harmonizers.split(",") if h]
     background = None
     if pairs:

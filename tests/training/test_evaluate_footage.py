@@ -152,3 +152,17 @@ def test_matting_takes_only_a_usable_registered_model(tmp_path, capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'rvm'" in err and "mediapipe-body" in err
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--frames", "0"], "argument --frames: 0 is out of range; use a whole number from 1 to"),
+    (["--out", "{tmp}/taken/report"], "--out {tmp}/taken/report: cannot create the folder"),
+])
+def test_bad_options_stop_before_any_clip_is_read(tmp_path, capsys, args, text):
+    """A count below one would evaluate nothing and report success; an output folder that cannot be made
+    would fail only after the whole evaluation. Both are usage errors (exit 2) before any work."""
+    (tmp_path / "taken").write_text("a file where the folder's parent should be")
+    with pytest.raises(SystemExit) as stop:
+        ef.main(["--data", str(tmp_path), *[a.format(tmp=tmp_path) for a in args]])
+    assert stop.value.code == 2
+    assert text.format(tmp=tmp_path) in capsys.readouterr().err
