@@ -115,6 +115,12 @@ json_path = output_file("bench.json")
 
 
 class Parser(argparse.ArgumentParser):
+    """No abbreviated options: ``lut --harmonizer reinhard`` would otherwise be read as ``--harmonizer-weights``
+    and fail on a weights file named reinhard, far from the typo."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
     def error(self, message: str):  # one sentence, exit 2, no usage dump
         raise UsageError(f"{message} (see '{self.prog} --help')")
 

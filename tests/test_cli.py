@@ -166,6 +166,8 @@ def test_a_bad_matte_path_is_refused_up_front(tmp_path, capsys, name, text):
     (["run", "--source", "sample", "--harmonizer", "nope"], 2, "unknown harmonizer 'nope'"),
     (["run", "--source", "sample", "--matting", "nope"], 2, "unknown matting 'nope'"),
     (["bench", "--parts", "--devices", "cuda"], 2, "bench --parts measures the CPU pipeline"),
+    (["lut", "--background", "#000000", "--out", "x.cube", "--harmonizer", "reinhard"], 2,
+     "unrecognized arguments: --harmonizer reinhard"),
     (["run", "--source", "sample", "--resolution", "big"], 2, "not WIDTHxHEIGHT"),
     (["run", "--source", "sample", "--background", "missing.jpg"], 1, "does not exist"),
     (["run", "--source", "sample", "--matting", "onnx"], 1, "needs --matting-model"),

@@ -21,7 +21,7 @@ import numpy as np
 from app.assemble import StageChoice, make_harmonizer, resolve_device, resolve_runtime
 from app.errors import RuntimeFailure, UsageError
 from app.imaging import IMAGE_EXTENSIONS, read_rgb
-from app.sinks.paths import make_folder
+from app.sinks.paths import make_folder, write_failure
 from models.harmonizers.still import harmonize_still
 from models.ops.files import atomic_path
 
@@ -93,8 +93,11 @@ def write_image(path: Path, rgb: np.ndarray) -> None:
     ok, data = cv2.imencode(path.suffix.lower(), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise RuntimeFailure(f"could not encode {path.name}; use a .png or .jpg name")
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data.tobytes())
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data.tobytes())
+    except OSError as exc:
+        raise write_failure(path, exc) from None
 
 
 def _progress(done: int, total: int, name: str) -> None:

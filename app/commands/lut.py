@@ -8,12 +8,12 @@ DaVinci Resolve or Premiere can apply.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from app.commands.run import stage_choice
 from app.errors import RuntimeFailure, UsageError
 from app.sinks.base import NullSink
+from app.sinks.paths import check_folder, write_failure
 from app.sources import open_source
 from app.stream import Stream
 from models.frame import on_device
@@ -28,12 +28,9 @@ def lut_command(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".cube":
         raise UsageError(f"--out {out}: a 3D LUT file must end in .cube")
-    if not out.parent.is_dir():
-        raise UsageError(f"--out {out}: folder {out.parent} does not exist; create it first")
     if out.is_dir():
         raise UsageError(f"--out {out}: this is a folder; give a file name such as {out / 'look.cube'}")
-    if not os.access(out.parent, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out}: folder {out.parent} is not writable; choose another folder")
+    check_folder(out, "--out")
     choice = stage_choice(args, "harmonizer")
     last = {}
     source = open_source(args.source, args.resolution, loop=False, image_frames=args.frames)
@@ -46,7 +43,10 @@ def lut_command(args) -> int:
         raise RuntimeFailure(f"{source.description} gave no frame to harmonize; pick another --source")
     composite = last["result"].composite.image
     composite = download(composite) if on_device(composite) else composite
-    export_cube(arguments, out, composite, size=args.size, strength=choice.strength, lift=lift)
+    try:
+        export_cube(arguments, out, composite, size=args.size, strength=choice.strength, lift=lift)
+    except OSError as exc:
+        raise write_failure(out, exc) from None
     log.info("wrote %s (%d³) from %d frames; filter arguments: %s; keep-bright lift: gain ×%.3f, offset %+.3f",
              out, args.size, count, ", ".join(f"{name} {v:+.3f}" for name, v in zip(FILTER_ORDER, arguments)),
              *lift)

@@ -105,3 +105,22 @@ def test_an_output_folder_that_cannot_be_made_is_one_sentence(tmp_path, astronau
                  str(tmp_path / "m"), "--out", str(tmp_path / "taken" / "out")]) == 1
     err = capsys.readouterr().err
     assert "cannot create the folder" in err and err.count("\n") == 1
+
+
+def test_an_image_the_disk_refuses_is_one_sentence(tmp_path, astronaut, monkeypatch, capsys):
+    import contextlib
+    import errno
+
+    @contextlib.contextmanager
+    def full(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+        yield path
+
+    monkeypatch.setattr("app.commands.harmonize.atomic_path", full)
+    composite, mask, _ = person_pair(astronaut)
+    c, m = write_image(tmp_path / "c.png", composite), tmp_path / "m.png"
+    cv2.imwrite(str(m), mask)
+    assert main(["harmonize", "--harmonizer", "none", "--composite", str(c), "--mask", str(m),
+                 "--out", str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {tmp_path / 'o.png'} (No space left on device)" in err and err.count("\n") == 1

@@ -150,3 +150,18 @@ def test_run_and_lut_with_the_harmonizer(tmp_path, astronaut, official_pth):
     lines = cube.read_text().splitlines()
     assert "LUT_3D_SIZE 9" in lines and len([ln for ln in lines if ln[:1].isdigit()]) == 9 ** 3
     assert main(["lut", "--background", "#000000", "--out", str(tmp_path / "x.txt")]) == 2
+
+
+def test_a_lut_the_disk_refuses_is_one_sentence(tmp_path, astronaut, monkeypatch, capsys):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("app.commands.lut.export_cube", full)
+    src = write_image(tmp_path / "a.png", cover_fit(astronaut, (160, 90)))
+    cube = tmp_path / "look.cube"
+    assert main(["lut", "--source", str(src), "--background", "#2040c0", "--frames", "2",
+                 "--out", str(cube), "--size", "2"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {cube} (No space left on device)" in err and "Traceback" not in err
