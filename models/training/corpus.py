@@ -48,6 +48,7 @@ import numpy as np
 
 from models.io import ImageFileError, read_image_rgb
 from models.paths import cache_dir
+from models.training import command
 
 FORMAT = 1
 MAX_SIDE = 1600
@@ -760,4 +761,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command.run(main)

@@ -38,6 +38,7 @@ from models.ops.colour_transfer import reinhard_lab
 from models.ops.arguments import output_file, ranged
 from models.ops.files import write_json
 from models.stream import StreamState
+from models.training import command
 from models.training.data import HarmonizationDataset, PersonMasker, collect, source_name
 from models.training.synthesis import synthesize
 
@@ -191,4 +192,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    command.run(main)

@@ -33,6 +33,7 @@ from models.matting.base import Matte
 from models.ops.arguments import output_file, ranged
 from models.ops.files import write_json
 from models.stream import StreamState
+from models.training import command
 from models.training.blend_data import BlendTriplets, PipelineMatte, WORK_LONG_SIDE, people
 from models.training.boundary import boundary_band
 from models.training.data import PersonMasker, collect, load_rgb, source_name
@@ -190,4 +191,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    command.run(main)

@@ -37,6 +37,7 @@ from models.matting.postprocess import MatteOptions
 from models.ops.arguments import ranged
 from models.ops.files import write_json
 from models.ops.sizes import cover_fit
+from models.training import command
 from models.training.blend_data import compose
 from models.training.evaluate_blend import add_blend_arguments, blend_scores, format_table, make_blends, mean_scores
 from models.training.evaluate_footage import Clip
@@ -135,4 +136,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    command.run(main)

@@ -60,6 +60,7 @@ from models.ops.arguments import ranged
 from models.ops.files import atomic_path, write_json
 from models.ops.sizes import cover_fit
 from models.stream import StreamState
+from models.training import command
 from models.training.boundary import boundary_band
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
@@ -539,4 +540,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    command.run(main)

@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
+from models.ops.arguments import ranged
 from models.ops.checkpoint import save_safetensors
 from models.ops.files import atomic_path
 from models.paths import cache_dir
@@ -33,10 +34,10 @@ from models.paths import cache_dir
 
 def add_run_options(p: argparse.ArgumentParser, epoch_help: str = "steps between checkpoints") -> None:
     """The options every trainer has: checkpoints, resuming, data-loader workers, the seed."""
-    p.add_argument("--epoch-steps", type=int, default=100, help=epoch_help)
+    p.add_argument("--epoch-steps", type=ranged(1, 10**7, whole=True), default=100, help=epoch_help)
     p.add_argument("--checkpoint", type=Path, help="training state file (default: in the cache folder)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--workers", type=ranged(0, 256, whole=True), default=0, help="DataLoader worker processes")
     p.add_argument("--seed", type=int, default=0)
 
 

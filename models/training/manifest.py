@@ -15,6 +15,7 @@ from safetensors import safe_open
 
 from models.harmonizers.harmonizer.lite import PRETRAINED_PACKAGE, HarmonizerLiteNet
 from models.ops.files import atomic_path
+from models.training import command
 from models.training.evaluate import METRIC_SIZE
 
 ARCHITECTURE = f"{HarmonizerLiteNet.__module__}.{HarmonizerLiteNet.__name__}"
@@ -104,4 +105,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command.run(main)

@@ -23,7 +23,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from models.harmonizers.harmonizer.filters import FILTER_ORDER, apply_filters
 from models.harmonizers.harmonizer.lite import HarmonizerLiteNet, build_lite, normalise_rgb
+from models.ops.arguments import ranged
 from models.ops.checkpoint import load_state_dict_file, load_strict
+from models.training import command
 from models.training.data import source_name, training_set
 from models.training.loop import (Checkpoint, add_run_options, cosine_schedule, distributed_loader,
                                   finish_distributed, init_distributed, machine, optimiser_step, parse_run_args,
@@ -42,12 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--variant", choices=VARIANTS, default="lite",
                    help="lite: composite + mask; lite-bg: also the complete background")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights")
-    p.add_argument("--size", type=int, default=256, help="training input size (the app predicts at 256)")
-    p.add_argument("--final-size", type=int, help="input size of the last --final-steps steps: a cheap "
+    p.add_argument("--size", type=ranged(16, 4096, whole=True), default=256, help="training input size (the app predicts at 256)")
+    p.add_argument("--final-size", type=ranged(16, 4096, whole=True), help="input size of the last --final-steps steps: a cheap "
                    "low-resolution phase, then adaptation to the size the app predicts at")
-    p.add_argument("--final-steps", type=int, default=0)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=16, help="per process")
+    p.add_argument("--final-steps", type=ranged(0, 10**7, whole=True), default=0)
+    p.add_argument("--steps", type=ranged(1, 10**7, whole=True), default=1000)
+    p.add_argument("--batch-size", type=ranged(1, 4096, whole=True), default=16, help="per process")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--train-blocks", type=int, default=-1,
                    help="how many of the 16 trunk blocks (from the end) learn; -1: all. "
@@ -195,4 +197,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command.run(main)

@@ -27,7 +27,9 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from models.harmonizers.adain.network import AdainNet
+from models.ops.arguments import ranged
 from models.ops.checkpoint import load_state_dict_file, load_strict
+from models.training import command
 from models.training.data import source_name, training_set
 from models.training.loop import (Checkpoint, add_record_options, add_run_options, adversarial_step, cosine_schedule,
                                   distributed_loader, finish_distributed, init_distributed, machine, parse_run_args,
@@ -40,12 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", action="append",
                    help="'corpus', 'registry', an image folder or an iHarmony4 root (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights (fp16)")
-    p.add_argument("--size", type=int, default=128, help="training input size (the app predicts at 128)")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--batch-size", type=int, default=16, help="per process")
+    p.add_argument("--size", type=ranged(16, 4096, whole=True), default=128, help="training input size (the app predicts at 128)")
+    p.add_argument("--steps", type=ranged(1, 10**7, whole=True), default=3000)
+    p.add_argument("--batch-size", type=ranged(1, 4096, whole=True), default=16, help="per process")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--width", type=int, default=16, help="channels of the first level")
-    p.add_argument("--levels", type=int, default=5, help="stride-2 encoder levels")
+    p.add_argument("--width", type=ranged(1, 4096, whole=True), default=16, help="channels of the first level")
+    p.add_argument("--levels", type=ranged(1, 8, whole=True), default=5, help="stride-2 encoder levels")
     p.add_argument("--rec-weight", type=float, default=100.0, help="λ_rec of the foreground L1 (Eq. 3)")
     p.add_argument("--adv-weight", type=float, default=1.0, help="weight of the LSGAN term (0: L1 only)")
     p.add_argument("--identity-fraction", type=float, default=0.2,
@@ -168,4 +170,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command.run(main)

@@ -61,8 +61,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from models.harmonizers.hpbnet.colour_temperature import colour_temperature_correction
 from models.harmonizers.hpbnet.network import CONST_SIZE, HpbNet
+from models.ops.arguments import ranged
 from models.ops.checkpoint import load_state_dict_file, load_strict
 from models.ops.feature_stats import masked_mean_std
+from models.training import command
 from models.training.data import source_name, training_set
 from models.training.loop import (Checkpoint, add_record_options, add_run_options, adversarial_step, cosine_schedule,
                                   distributed_loader, finish_distributed, init_distributed, machine, parse_run_args,
@@ -77,14 +79,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", action="append",
                    help="'corpus', 'registry', an image folder or an iHarmony4 root (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights (fp16)")
-    p.add_argument("--size", type=int, default=96, help="training input size (the app predicts at 96)")
-    p.add_argument("--steps", type=int, default=4500)
-    p.add_argument("--batch-size", type=int, default=16, help="per process")
+    p.add_argument("--size", type=ranged(16, 4096, whole=True), default=96, help="training input size (the app predicts at 96)")
+    p.add_argument("--steps", type=ranged(1, 10**7, whole=True), default=4500)
+    p.add_argument("--batch-size", type=ranged(1, 4096, whole=True), default=16, help="per process")
     p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (the paper: 2e-3, unstable here)")
-    p.add_argument("--width", type=int, default=16, help="channels at full resolution")
-    p.add_argument("--levels", type=int, default=4, help="stride-2 U-Net levels (synthesis scales − 1)")
-    p.add_argument("--w-dim", type=int, default=64, help="latent (w) size")
-    p.add_argument("--mlp-layers", type=int, default=4, help="layers of the mapping MLP")
+    p.add_argument("--width", type=ranged(1, 4096, whole=True), default=16, help="channels at full resolution")
+    p.add_argument("--levels", type=ranged(1, 8, whole=True), default=4, help="stride-2 U-Net levels (synthesis scales − 1)")
+    p.add_argument("--w-dim", type=ranged(1, 4096, whole=True), default=64, help="latent (w) size")
+    p.add_argument("--mlp-layers", type=ranged(1, 64, whole=True), default=4, help="layers of the mapping MLP")
     p.add_argument("--noise", action="store_true", help="StyleGAN noise injection while training")
     p.add_argument("--scale-weight", type=float, default=0.2, help="w_i of Eq. 1, every scale (the paper: 1)")
     p.add_argument("--fg-weight", type=float, default=1.0, help="foreground L1 of the final result (ours)")
@@ -305,4 +307,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command.run(main)

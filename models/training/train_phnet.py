@@ -49,7 +49,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from models.harmonizers.phnet.network import CONFIGS, PHNet
 from models.harmonizers.phnet.stage import harmonize_padded
+from models.ops.arguments import ranged
 from models.ops.checkpoint import load_state_dict_file, load_strict
+from models.training import command
 from models.training.data import source_name, training_set
 from models.training.lion import Lion
 from models.training.loop import (Checkpoint, add_record_options, add_run_options, cosine_schedule,
@@ -74,9 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="'corpus', 'registry', an image folder or an iHarmony4 root (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights (fp16)")
     p.add_argument("--config", default="small", choices=[c.name for c in CONFIGS], help="network configuration")
-    p.add_argument("--size", type=int, default=128, help="training input size, a multiple of 8")
-    p.add_argument("--steps", type=int, default=6000)
-    p.add_argument("--batch-size", type=int, default=16, help="per process")
+    p.add_argument("--size", type=ranged(16, 4096, whole=True), default=128, help="training input size, a multiple of 8")
+    p.add_argument("--steps", type=ranged(1, 10**7, whole=True), default=6000)
+    p.add_argument("--batch-size", type=ranged(1, 4096, whole=True), default=16, help="per process")
     p.add_argument("--lr", type=float, default=3e-4, help="Lion's learning rate (cosine decay to 0)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="Lion's decoupled weight decay")
     p.add_argument("--loss-weights", type=float, nargs=3, default=LOSS_WEIGHTS, metavar=("PSNR", "FNMSE", "GRAD"),
@@ -92,7 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="train only the confidence head of --init's network, which stays as it is: its predictions "
                         "for --confidence-samples training composites are made once, and --steps batches of "
                         "them train the head on its loss in closed form (one process)")
-    p.add_argument("--confidence-samples", type=int, default=4096,
+    p.add_argument("--confidence-samples", type=ranged(1, 10**7, whole=True), default=4096,
                    help="with --confidence-only: how many training composites the head learns from")
     p.add_argument("--init", type=Path, help="start from these PHNet weights (fine-tuning); weights without a "
                                               "confidence head get a new one")
@@ -399,4 +401,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command.run(main)
