@@ -14,7 +14,7 @@ CPU path ("lut"): T∘B∘C table (``cv2.LUT``) → saturation vectorised in flo
 tone curve through a 65536-entry table indexed by the 16-bit rounded value →
 blend with α → the keep-bright lift when one is given
 (:mod:`models.harmonizers.keep_bright`), all restricted to the bounding box of
-α>0 and processed in strips of rows that stay in L2. The lift is one luma gain
+α>0 and processed in strips of about 131k pixels (``STRIP_PIXELS``). The lift is one luma gain
 and offset, so in the strip it costs one plane shared by the three channels
 instead of a second pass over the frame. Where the tone curve is too steep at an end for that
 table (exponent below ~0.56, i.e. a highlight argument below ~-0.44 or a shadow
@@ -164,6 +164,15 @@ def _tone_table(h: float, s: float) -> np.ndarray:
     return (curve.flatten() * 255).numpy()
 
 
+#: Pixels per strip of the CPU path. About 25 NumPy and OpenCV calls run per strip, and each lets the frame
+#: loop's other thread take the interpreter in between: with 32k-pixel strips (chosen to keep the scratch
+#: planes in L2) a 720p person took ~23 strips, and the two threads' handovers cost more than the cache
+#: saved. At 131k the same frame is ~6 strips: alone 8.5 against 8.8 ms at 720p and 16.1 against 17.2 ms
+#: at 1080p (2-core EPYC, sample clip), bit for bit the same output; in the frame loop the next step up,
+#: 262k, was slower again.
+STRIP_PIXELS = 1 << 17
+
+
 class _Strip:
     """Scratch planes for one worker, reused from frame to frame."""
 
@@ -287,7 +296,7 @@ class FilterApplier:
     """
 
     def __init__(self, device: str | torch.device = "cpu", backend: str = "auto",
-                 compile: bool = False, strip_pixels: int = 32768, workers: int = 1) -> None:
+                 compile: bool = False, strip_pixels: int = STRIP_PIXELS, workers: int = 1) -> None:
         self.device = torch.device(device)
         if backend == "auto":
             backend = "lut" if self.device.type == "cpu" else "torch"
@@ -339,8 +348,7 @@ class FilterApplier:
         if (not a.any() and lift is None) or w == 0:
             return out
         plan = self._plan(composite, a, lift)
-        # Strips of a few ten thousand pixels keep every scratch plane in L2; each is
-        # trimmed to the box of its own α>0 pixels (a silhouette is narrower at the head).
+        # Each strip is trimmed to the box of its own α>0 pixels (a silhouette is narrower at the head).
         rows = max(1, self.strip_pixels // w)
         bands = [(r, min(r + rows, y + h)) for r in range(y, y + h, rows)]
 
