@@ -1,9 +1,9 @@
 """How a training or evaluation command (``python -m models.training.…``) ends on input it cannot use.
 
 A path that does not exist, a folder it cannot write or a file it cannot read is one line on stderr
-that names it (and what to do, where the command phrased it), and the exit code is 1; ``--debug`` anywhere on the command line
-shows the traceback instead. Bad option values never get this far: argparse refuses them with their
-range (:mod:`models.ops.arguments`).
+that names it (and what to do, where the command phrased it), and the exit code is 1; ``--debug``
+anywhere on the command line shows the traceback instead. Bad option values never get this far:
+argparse refuses them with their range (:mod:`models.ops.arguments`).
 """
 from __future__ import annotations
 

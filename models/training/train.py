@@ -44,8 +44,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--variant", choices=VARIANTS, default="lite",
                    help="lite: composite + mask; lite-bg: also the complete background")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights")
-    p.add_argument("--size", type=ranged(16, 4096, whole=True), default=256, help="training input size (the app predicts at 256)")
-    p.add_argument("--final-size", type=ranged(16, 4096, whole=True), help="input size of the last --final-steps steps: a cheap "
+    p.add_argument("--size", type=ranged(16, 4096, whole=True),
+                   default=256, help="training input size (the app predicts at 256)")
+    p.add_argument("--final-size", type=ranged(16, 4096, whole=True),
+                   help="input size of the last --final-steps steps: a cheap "
                    "low-resolution phase, then adaptation to the size the app predicts at")
     p.add_argument("--final-steps", type=ranged(0, 10**7, whole=True), default=0)
     p.add_argument("--steps", type=ranged(1, 10**7, whole=True), default=1000)

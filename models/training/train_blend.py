@@ -52,12 +52,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "frame): real frames with the pipeline's real mattes")
     p.add_argument("--footage-sequences", default=",".join(TRAINING_SEQUENCES),
                    help="comma-separated sequences of --footage to train on (default: the six the split allows)")
-    p.add_argument("--footage-every", type=ranged(1, 10**4, whole=True), default=3, help="use frames 0, N, 2N, … of each sequence")
+    p.add_argument("--footage-every", type=ranged(1, 10**4, whole=True),
+                   default=3, help="use frames 0, N, 2N, … of each sequence")
     p.add_argument("--footage-share", type=float, default=0.5, help="share of the samples from --footage")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights")
     p.add_argument("--widths", type=ranged(1, 4096, whole=True), nargs=3, default=(16, 32, 64))
     p.add_argument("--init", type=Path, help="start from these blending weights (continue or fine-tune)")
-    p.add_argument("--crop", type=ranged(16, 4096, whole=True), default=128, help="training crop size at the working size")
+    p.add_argument("--crop", type=ranged(16, 4096, whole=True),
+                   default=128, help="training crop size at the working size")
     p.add_argument("--steps", type=ranged(1, 10**7, whole=True), default=3000)
     p.add_argument("--batch-size", type=ranged(1, 4096, whole=True), default=16, help="per process")
     p.add_argument("--lr", type=float, default=1e-3)

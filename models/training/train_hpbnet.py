@@ -79,12 +79,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", action="append",
                    help="'corpus', 'registry', an image folder or an iHarmony4 root (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights (fp16)")
-    p.add_argument("--size", type=ranged(16, 4096, whole=True), default=96, help="training input size (the app predicts at 96)")
+    p.add_argument("--size", type=ranged(16, 4096, whole=True),
+                   default=96, help="training input size (the app predicts at 96)")
     p.add_argument("--steps", type=ranged(1, 10**7, whole=True), default=4500)
     p.add_argument("--batch-size", type=ranged(1, 4096, whole=True), default=16, help="per process")
     p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (the paper: 2e-3, unstable here)")
     p.add_argument("--width", type=ranged(1, 4096, whole=True), default=16, help="channels at full resolution")
-    p.add_argument("--levels", type=ranged(1, 8, whole=True), default=4, help="stride-2 U-Net levels (synthesis scales − 1)")
+    p.add_argument("--levels", type=ranged(1, 8, whole=True),
+                   default=4, help="stride-2 U-Net levels (synthesis scales − 1)")
     p.add_argument("--w-dim", type=ranged(1, 4096, whole=True), default=64, help="latent (w) size")
     p.add_argument("--mlp-layers", type=ranged(1, 64, whole=True), default=4, help="layers of the mapping MLP")
     p.add_argument("--noise", action="store_true", help="StyleGAN noise injection while training")

@@ -76,7 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="'corpus', 'registry', an image folder or an iHarmony4 root (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights (fp16)")
     p.add_argument("--config", default="small", choices=[c.name for c in CONFIGS], help="network configuration")
-    p.add_argument("--size", type=ranged(16, 4096, whole=True), default=128, help="training input size, a multiple of 8")
+    p.add_argument("--size", type=ranged(16, 4096, whole=True),
+                   default=128, help="training input size, a multiple of 8")
     p.add_argument("--steps", type=ranged(1, 10**7, whole=True), default=6000)
     p.add_argument("--batch-size", type=ranged(1, 4096, whole=True), default=16, help="per process")
     p.add_argument("--lr", type=float, default=3e-4, help="Lion's learning rate (cosine decay to 0)")
