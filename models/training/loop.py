@@ -32,9 +32,17 @@ from models.ops.files import atomic_path
 from models.paths import cache_dir
 
 
-def add_run_options(p: argparse.ArgumentParser, epoch_help: str = "steps between checkpoints") -> None:
-    """The options every trainer has: checkpoints, resuming, data-loader workers, the seed."""
-    p.add_argument("--epoch-steps", type=ranged(1, 10**7, whole=True), default=100, help=epoch_help)
+#: Argument types of the trainers: a count of steps, and an image or crop side in pixels.
+STEP_COUNT = ranged(1, 10**7, whole=True)
+IMAGE_SIDE = ranged(16, 4096, whole=True)
+
+
+def add_run_options(p: argparse.ArgumentParser, steps: int, epoch_help: str = "steps between checkpoints") -> None:
+    """The options every trainer has: its steps (``steps`` by default) and batch size, checkpoints, resuming,
+    data-loader workers, the seed."""
+    p.add_argument("--steps", type=STEP_COUNT, default=steps, help=f"optimiser steps (default {steps})")
+    p.add_argument("--batch-size", type=ranged(1, 4096, whole=True), default=16, help="per process")
+    p.add_argument("--epoch-steps", type=STEP_COUNT, default=100, help=epoch_help)
     p.add_argument("--checkpoint", type=Path, help="training state file (default: in the cache folder)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     p.add_argument("--workers", type=ranged(0, 256, whole=True), default=0, help="DataLoader worker processes")

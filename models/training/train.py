@@ -27,7 +27,7 @@ from models.ops.arguments import ranged
 from models.ops.checkpoint import load_state_dict_file, load_strict
 from models.training import command
 from models.training.data import source_name, training_set
-from models.training.loop import (Checkpoint, add_run_options, cosine_schedule, distributed_loader,
+from models.training.loop import (IMAGE_SIDE, Checkpoint, add_run_options, cosine_schedule, distributed_loader,
                                   finish_distributed, init_distributed, machine, optimiser_step, parse_run_args,
                                   print_record, run_epochs, save_weights)
 from models.training.losses import cascade_loss
@@ -44,14 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--variant", choices=VARIANTS, default="lite",
                    help="lite: composite + mask; lite-bg: also the complete background")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights")
-    p.add_argument("--size", type=ranged(16, 4096, whole=True),
+    p.add_argument("--size", type=IMAGE_SIDE,
                    default=256, help="training input size (the app predicts at 256)")
-    p.add_argument("--final-size", type=ranged(16, 4096, whole=True),
+    p.add_argument("--final-size", type=IMAGE_SIDE,
                    help="input size of the last --final-steps steps: a cheap "
                    "low-resolution phase, then adaptation to the size the app predicts at")
     p.add_argument("--final-steps", type=ranged(0, 10**7, whole=True), default=0)
-    p.add_argument("--steps", type=ranged(1, 10**7, whole=True), default=1000)
-    p.add_argument("--batch-size", type=ranged(1, 4096, whole=True), default=16, help="per process")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--train-blocks", type=int, default=-1,
                    help="how many of the 16 trunk blocks (from the end) learn; -1: all. "
@@ -66,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--init", type=Path, help="start from these Harmonizer-Lite weights (fine-tuning)")
     p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
                    help="start from the ImageNet EfficientNet-Lite0 backbone")
-    add_run_options(p)
+    add_run_options(p, 1000)
     args = parse_run_args(p, argv)
     return args
 

@@ -31,9 +31,9 @@ from models.ops.arguments import ranged
 from models.ops.checkpoint import load_state_dict_file, load_strict
 from models.training import command
 from models.training.data import source_name, training_set
-from models.training.loop import (Checkpoint, add_record_options, add_run_options, adversarial_step, cosine_schedule,
-                                  distributed_loader, finish_distributed, init_distributed, machine, parse_run_args,
-                                  run_epochs, save_weights, train_or_record)
+from models.training.loop import (IMAGE_SIDE, Checkpoint, add_record_options, add_run_options, adversarial_step,
+                                  cosine_schedule, distributed_loader, finish_distributed, init_distributed, machine,
+                                  parse_run_args, run_epochs, save_weights, train_or_record)
 from models.training.synthesis import synthesize
 
 
@@ -42,10 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", action="append",
                    help="'corpus', 'registry', an image folder or an iHarmony4 root (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights (fp16)")
-    p.add_argument("--size", type=ranged(16, 4096, whole=True),
+    p.add_argument("--size", type=IMAGE_SIDE,
                    default=128, help="training input size (the app predicts at 128)")
-    p.add_argument("--steps", type=ranged(1, 10**7, whole=True), default=3000)
-    p.add_argument("--batch-size", type=ranged(1, 4096, whole=True), default=16, help="per process")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--width", type=ranged(1, 4096, whole=True), default=16, help="channels of the first level")
     p.add_argument("--levels", type=ranged(1, 8, whole=True), default=5, help="stride-2 encoder levels")
@@ -56,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "learns to change nothing when nothing is wrong")
     p.add_argument("--init", type=Path, help="start from these AdaIN weights (fine-tuning)")
     p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
-    add_run_options(p)
+    add_run_options(p, 3000)
     add_record_options(p, "AdaIN")
     args = parse_run_args(p, argv)
     return args

@@ -33,7 +33,7 @@ from models.training.blend_data import (WORK_LONG_SIDE, BlendTriplets, PipelineM
 from models.training.boundary import blend_loss, boundary_band_tensor
 from models.training.data import PersonMasker, collect, load_rgb, source_name
 from models.training.footage import EVALUATION_SEQUENCES, TRAINING_SEQUENCES, Shot, footage_shots, sequence_clips
-from models.training.loop import (Checkpoint, add_run_options, cosine_schedule, distributed_loader,
+from models.training.loop import (IMAGE_SIDE, Checkpoint, add_run_options, cosine_schedule, distributed_loader,
                                   finish_distributed, init_distributed, machine, optimiser_step, parse_run_args,
                                   print_record, run_epochs, save_weights)
 
@@ -58,14 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights")
     p.add_argument("--widths", type=ranged(1, 4096, whole=True), nargs=3, default=(16, 32, 64))
     p.add_argument("--init", type=Path, help="start from these blending weights (continue or fine-tune)")
-    p.add_argument("--crop", type=ranged(16, 4096, whole=True),
+    p.add_argument("--crop", type=IMAGE_SIDE,
                    default=128, help="training crop size at the working size")
-    p.add_argument("--steps", type=ranged(1, 10**7, whole=True), default=3000)
-    p.add_argument("--batch-size", type=ranged(1, 4096, whole=True), default=16, help="per process")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--band-weight", type=float, default=2.0, help="λ of Eq. 1")
     p.add_argument("--alpha-weight", type=float, default=0.25)
-    add_run_options(p)
+    add_run_options(p, 3000)
     args = parse_run_args(p, argv)
     if args.footage_every < 1:
         p.error("--footage-every must be 1 or more")

@@ -66,9 +66,9 @@ from models.ops.checkpoint import load_state_dict_file, load_strict
 from models.ops.feature_stats import masked_mean_std
 from models.training import command
 from models.training.data import source_name, training_set
-from models.training.loop import (Checkpoint, add_record_options, add_run_options, adversarial_step, cosine_schedule,
-                                  distributed_loader, finish_distributed, init_distributed, machine, parse_run_args,
-                                  run_epochs, save_weights, train_or_record)
+from models.training.loop import (IMAGE_SIDE, Checkpoint, add_record_options, add_run_options, adversarial_step,
+                                  cosine_schedule, distributed_loader, finish_distributed, init_distributed, machine,
+                                  parse_run_args, run_epochs, save_weights, train_or_record)
 from models.training.portrait_synthesis import portrait_pairs
 from models.training.synthesis import synthesize
 from models.training.train_adain import foreground_l1
@@ -79,10 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", action="append",
                    help="'corpus', 'registry', an image folder or an iHarmony4 root (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights (fp16)")
-    p.add_argument("--size", type=ranged(16, 4096, whole=True),
+    p.add_argument("--size", type=IMAGE_SIDE,
                    default=96, help="training input size (the app predicts at 96)")
-    p.add_argument("--steps", type=ranged(1, 10**7, whole=True), default=4500)
-    p.add_argument("--batch-size", type=ranged(1, 4096, whole=True), default=16, help="per process")
     p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (the paper: 2e-3, unstable here)")
     p.add_argument("--width", type=ranged(1, 4096, whole=True), default=16, help="channels at full resolution")
     p.add_argument("--levels", type=ranged(1, 8, whole=True),
@@ -105,7 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="keep the generator (mapping, constant, styled convs, ToRGBs) of --init fixed")
     p.add_argument("--init", type=Path, help="start from these HPBNet weights (a pretrained generator, fine-tuning)")
     p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
-    add_run_options(p)
+    add_run_options(p, 4500)
     add_record_options(p, "HPBNet")
     args = parse_run_args(p, argv)
     if args.freeze_generator and not args.init:

@@ -54,7 +54,7 @@ from models.ops.checkpoint import load_state_dict_file, load_strict
 from models.training import command
 from models.training.data import source_name, training_set
 from models.training.lion import Lion
-from models.training.loop import (Checkpoint, add_record_options, add_run_options, cosine_schedule,
+from models.training.loop import (IMAGE_SIDE, Checkpoint, add_record_options, add_run_options, cosine_schedule,
                                   distributed_loader, finish_distributed, init_distributed, machine, optimiser_step,
                                   parse_run_args, run_epochs, save_weights, train_or_record)
 from models.training.synthesis import synthesize
@@ -76,10 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="'corpus', 'registry', an image folder or an iHarmony4 root (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="where to write the .safetensors weights (fp16)")
     p.add_argument("--config", default="small", choices=[c.name for c in CONFIGS], help="network configuration")
-    p.add_argument("--size", type=ranged(16, 4096, whole=True),
+    p.add_argument("--size", type=IMAGE_SIDE,
                    default=128, help="training input size, a multiple of 8")
-    p.add_argument("--steps", type=ranged(1, 10**7, whole=True), default=6000)
-    p.add_argument("--batch-size", type=ranged(1, 4096, whole=True), default=16, help="per process")
     p.add_argument("--lr", type=float, default=3e-4, help="Lion's learning rate (cosine decay to 0)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="Lion's decoupled weight decay")
     p.add_argument("--loss-weights", type=float, nargs=3, default=LOSS_WEIGHTS, metavar=("PSNR", "FNMSE", "GRAD"),
@@ -106,7 +104,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--average-weight", type=float, default=0.5, metavar="W",
                    help="with --average-with: the share w of the fine-tuned weights, in [0, 1] (default 0.5)")
     p.add_argument("--no-person-masks", action="store_true", help="random shapes only (no MediaPipe)")
-    add_run_options(p, "steps between checkpoints (the weights so far are written too)")
+    add_run_options(p, 6000, "steps between checkpoints (the weights so far are written too)")
     add_record_options(p, "PHNet", "; its 'phnet' row is the model")
     args = parse_run_args(p, argv)
     headed = [c.name for c in CONFIGS if c.confidence]
