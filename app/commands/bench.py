@@ -67,6 +67,11 @@ def machine() -> dict:
     }
 
 
+def machine_line(info: dict) -> str:
+    """The machine facts of a report as one line, the way both tables start."""
+    return "machine: " + ", ".join(f"{k}={v}" for k, v in info.items())
+
+
 def memcpy_floor_ms(size: tuple[int, int], device: str, repeats: int = 30) -> float:
     """Median time to copy one RGB frame on ``device``: the floor under any stage."""
     import torch
@@ -213,11 +218,12 @@ def parts_command(args) -> int:
     for size in args.resolutions:
         print(f"measuring the parts at {size[0]}x{size[1]} …", file=sys.stderr, flush=True)
         rows.append(cpu_parts(args.source, size, choice, bench_background(), args.frames, WARMUP_FRAMES))
-    print("machine:", ", ".join(f"{k}={v}" for k, v in machine().items()))
+    report = {"machine": machine(), "parts": rows}
+    print(machine_line(report["machine"]))
     print(f"{choice.matting} + {blend} + {harmonizer} on the CPU")
     print("\n\n".join(format_parts(row) for row in rows))
     if args.json:
-        write_json(args.json, {"machine": machine(), "parts": rows}, indent=2)
+        write_json(args.json, report, indent=2)
     return 0
 
 
@@ -272,7 +278,7 @@ def bench_command(args) -> int:
     if "harmonizer" in harmonizers:
         report["filter_application"] = filter_application(devices, args.resolutions)
     print()
-    print("machine:", ", ".join(f"{k}={v}" for k, v in report["machine"].items()))
+    print(machine_line(report["machine"]))
     print(format_table(results, floors))
     for row in report.get("filter_application", []):
         print(f"Harmonizer filters on {row['device']} at {row['resolution']}: fast {row['fast_ms']:.1f} ms, "
