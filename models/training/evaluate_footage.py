@@ -182,28 +182,37 @@ def margin_px(mask: np.ndarray) -> int:
     return max(1, round(MARGIN * math.sqrt(np.count_nonzero(mask))))
 
 
-def interior(truth: np.ndarray, margin: int) -> np.ndarray:
-    """The truth's interior: the mask eroded by ``margin`` pixels."""
-    return cv2.erode(truth.astype(np.uint8), _disk(margin)).astype(bool)
+@dataclass(frozen=True)
+class Truth:
+    """A frame's mask and the regions it is judged in, made once per frame for every configuration."""
+
+    mask: np.ndarray    # bool H×W, the person
+    inside: np.ndarray  # the interior: the mask eroded by margin_px
+    beyond: np.ndarray  # the background beyond the mask dilated likewise
+    band: np.ndarray    # the boundary band (models.training.boundary.boundary_band)
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> Truth:
+        disk = _disk(margin_px(mask))
+        m8 = mask.astype(np.uint8)
+        return cls(mask, cv2.erode(m8, disk).astype(bool), ~cv2.dilate(m8, disk).astype(bool),
+                   boundary_band(mask.astype(np.float32)))
 
 
-def interior_lost(person: np.ndarray, truth: np.ndarray, margin: int) -> float | None:
-    """Share of the truth's interior that ``person`` (α > 0.5) misses."""
-    inside = interior(truth, margin)
+def interior_lost(person: np.ndarray, inside: np.ndarray) -> float | None:
+    """Share of the truth's interior ``inside`` that ``person`` (α > 0.5) misses."""
     return None if not inside.any() else float((~person[inside]).mean())
 
 
-def interior_sure_background(raw: np.ndarray, truth: np.ndarray, margin: int) -> float | None:
-    """Share of the truth's interior where the raw model is sure of background (α ≤ ``SURE_BACKGROUND``):
-    what post-processing cannot give back without confident overrides."""
-    inside = interior(truth, margin)
+def interior_sure_background(raw: np.ndarray, inside: np.ndarray) -> float | None:
+    """Share of the truth's interior ``inside`` where the raw model is sure of background
+    (α ≤ ``SURE_BACKGROUND``): what post-processing cannot give back without confident overrides."""
     return None if not inside.any() else float((raw[inside] <= SURE_BACKGROUND).mean())
 
 
-def background_kept(person: np.ndarray, truth: np.ndarray, margin: int) -> float:
-    """Share of the background beyond the truth (dilated by ``margin``) that ``person`` keeps."""
-    outside = ~cv2.dilate(truth.astype(np.uint8), _disk(margin)).astype(bool)
-    return float(person[outside].mean()) if outside.any() else 0.0
+def background_kept(person: np.ndarray, beyond: np.ndarray) -> float:
+    """Share of the background ``beyond`` the truth that ``person`` keeps."""
+    return float(person[beyond].mean()) if beyond.any() else 0.0
 
 
 def part_lost(alpha: np.ndarray, part: np.ndarray) -> float:
@@ -241,22 +250,20 @@ def face_grey(rgb: np.ndarray, face: np.ndarray) -> float:
     return float(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[face].mean())
 
 
-def frame_measures(alpha: np.ndarray, raw: np.ndarray, truth: np.ndarray | None, parts: Parts) -> dict[str, float]:
+def frame_measures(alpha: np.ndarray, raw: np.ndarray, truth: Truth | None) -> dict[str, float]:
     """The per-frame measures of one configuration's ``alpha`` (without flicker)."""
     person = alpha > 0.5
     out = {"overrides": overrides(raw, alpha)}
     if truth is not None:
-        out["iou"] = iou(person, truth)
-        out["boundary_f"] = boundary_f(person, truth)
-        band = boundary_band(truth.astype(np.float32))
-        if band.any():
-            out["band_alpha_error"] = float(np.abs(alpha[band] - truth[band]).mean())
-        if truth.any():
-            m = margin_px(truth)
-            lost = interior_lost(person, truth, m)
+        out["iou"] = iou(person, truth.mask)
+        out["boundary_f"] = boundary_f(person, truth.mask)
+        if truth.band.any():
+            out["band_alpha_error"] = float(np.abs(alpha[truth.band] - truth.mask[truth.band]).mean())
+        if truth.mask.any():
+            lost = interior_lost(person, truth.inside)
             if lost is not None:
                 out["interior_lost"] = lost
-            out["background_kept"] = background_kept(person, truth, m)
+            out["background_kept"] = background_kept(person, truth.beyond)
     return out
 
 
@@ -320,11 +327,12 @@ def evaluate_clip(clip: Clip, matting, configs: dict[str, MatteOptions], limit: 
         raw = matting.matte(frame).alpha
         parts = finder(frame.rgb)
         still = None if prev_rgb is None else still_pixels(prev_rgb, frame.rgb)
-        if truth is not None and truth.any():
-            model.add(interior_sure_background=interior_sure_background(raw, truth, margin_px(truth)))
+        regions = None if truth is None else Truth.of(truth)
+        if regions is not None:
+            model.add(interior_sure_background=interior_sure_background(raw, regions.inside))
         for name, post in posts.items():
             alpha = post(frame, Matte(raw)).alpha
-            m = frame_measures(alpha, raw, truth, parts)
+            m = frame_measures(alpha, raw, regions)
             faces = [part_lost(alpha, f) for f in parts.faces]
             t = tallies[name]
             t.add(**m, flicker=None if still is None else flicker(previous[name], alpha, still))

@@ -41,9 +41,10 @@ def test_interior_lost_and_background_kept():
     pred[5:15, 5:15] = True                   # background kept far away
     m = ef.margin_px(truth)
     inside = cv2.erode(truth.astype(np.uint8), ef._disk(m)).astype(bool)
-    assert ef.interior_lost(pred, truth, m) == pytest.approx(400 / inside.sum())
+    regions = ef.Truth.of(truth)
+    assert ef.interior_lost(pred, regions.inside) == pytest.approx(400 / inside.sum())
     outside = ~cv2.dilate(truth.astype(np.uint8), ef._disk(m)).astype(bool)
-    assert ef.background_kept(pred, truth, m) == pytest.approx(100 / outside.sum())
+    assert ef.background_kept(pred, regions.beyond) == pytest.approx(100 / outside.sum())
 
 
 def test_interior_sure_background_counts_only_confident_background_inside_the_eroded_mask():
@@ -54,8 +55,8 @@ def test_interior_sure_background_counts_only_confident_background_inside_the_er
     raw[~truth] = 0.0                         # beyond the person: never counted
     m = ef.margin_px(truth)
     inside = cv2.erode(truth.astype(np.uint8), ef._disk(m)).astype(bool)
-    assert ef.interior_sure_background(raw, truth, m) == pytest.approx(200 / inside.sum())
-    assert ef.interior_sure_background(raw, np.zeros_like(truth), m) is None
+    assert ef.interior_sure_background(raw, ef.Truth.of(truth).inside) == pytest.approx(200 / inside.sum())
+    assert ef.interior_sure_background(raw, ef.Truth.of(np.zeros_like(truth)).inside) is None
 
 
 def test_overrides_count_only_confident_pixels_turned_over():
