@@ -155,7 +155,7 @@ class Pipeline(Stages):
             frame = Frame(frame.rgb, frame.index, frame.timestamp, upload(frame.rgb, self.device))
         upload_ms = (time.perf_counter() - t0) * 1e3
         with self.times.measure("matting"):
-            return Matted(frame, self.postprocess(frame, self.matting.matte(frame)), upload_ms, self.device)
+            return Matted(frame, self.postprocess(frame, self.matting.coarse(frame)), upload_ms, self.device)
 
     def _finish(self, matted: Matted) -> FrameResult:
         t, frame, matte, faults = self.times, matted.frame, matted.matte, self.faults

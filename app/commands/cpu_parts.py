@@ -64,7 +64,7 @@ def cpu_parts(source_spec: str, size: tuple[int, int], choice: StageChoice, back
             t1, w1 = time.process_time(), time.perf_counter()
             frame = source.read()
             t2 = time.process_time()
-            raw = matting.matte(frame)
+            raw = matting.coarse(frame)
             t3 = time.process_time()
             unguarded(frame, raw)
             t4 = time.process_time()

@@ -41,6 +41,12 @@ class Matting(abc.ABC):
     def matte(self, frame: Frame) -> Matte:
         """Predict the matte of ``frame`` at its full size."""
 
+    def coarse(self, frame: Frame) -> Matte:
+        """The matte of ``frame`` at the size the model answers at (at most the frame's, same aspect):
+        :meth:`matte` before its enlargement. The stream's post-processing works at this size and enlarges
+        once, at the end (:class:`~models.matting.postprocess.MattePostprocess`)."""
+        return self.matte(frame)
+
     def reset(self) -> None:
         """Forget temporal state (new source, resolution or scene)."""
 

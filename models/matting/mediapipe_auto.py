@@ -94,9 +94,9 @@ class MediaPipeAuto(MediaPipeBody):
         self._last: np.ndarray | None = None  # the previous frame's answer
         self.watch = BodyWatch()
 
-    def matte(self, frame: Frame) -> Matte:
+    def coarse(self, frame: Frame) -> Matte:
         self._now = frame.timestamp
-        return super().matte(frame)
+        return super().coarse(frame)
 
     def segment(self, rgb: np.ndarray) -> np.ndarray:
         t, watch = self._now, self.watch

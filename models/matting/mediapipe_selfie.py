@@ -13,10 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.frame import Frame
+from models.frame import Frame, on_device
 from models.matting.base import Matte, Matting, MattingModelError
 from models.ops.native_logs import quiet_native_logs
-from models.ops.tensor_image import alpha_tensor, resize
+from models.ops.tensor_image import alpha_tensor, enlarge, resize
 from models.registry import register
 
 WORK_LONG_SIDE = 640
@@ -90,15 +90,17 @@ class MediaPipeSelfie(Matting):
         # Person confidence; 0.10.21 returns (H, W), newer releases (H, W, 1).
         return np.asarray(result.confidence_masks[0].numpy_view(), dtype=np.float32).reshape(rgb.shape[:2])
 
-    def matte(self, frame: Frame) -> Matte:
+    def coarse(self, frame: Frame) -> Matte:
         # The model sees 256 pixels across: a 640-pixel copy loses nothing and spares
         # MediaPipe resizing a full HD frame and upsampling its mask back to it.
-        w, h = frame.size
-        small = frame.scaled(WORK_LONG_SIDE)
-        mask = self.segment(small)
+        mask = self.segment(frame.scaled(WORK_LONG_SIDE))
         if frame.pixels is not None:  # upload the small mask, enlarge it on the device
-            return Matte(alpha=resize(alpha_tensor(mask, frame.pixels.device), (w, h)))
-        return Matte(alpha=mask if small is frame.rgb else cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR))
+            return Matte(alpha=resize(alpha_tensor(mask, frame.pixels.device), frame.size))
+        return Matte(alpha=mask)
+
+    def matte(self, frame: Frame) -> Matte:
+        matte = self.coarse(frame)
+        return matte if on_device(matte.alpha) else Matte(alpha=enlarge(matte.alpha, frame.size))
 
     def close(self) -> None:
         self._segmenter.close()

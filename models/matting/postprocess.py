@@ -9,6 +9,13 @@ model's answer wherever the model is sure, beyond a thin rim around the outline.
 Post-processing does no harm: it was judged on real video
 (``python -m models.training.evaluate_footage``) against the raw model.
 
+The default steps are local, so they run on the matte at the size the model answers at
+(:meth:`~models.matting.base.Matting.coarse`: 640 pixels across for MediaPipe's selfie model, a
+quarter of a 720p frame's pixels and a ninth of a 1080p one's) and the result is enlarged once, at
+the end; before, the model's answer was enlarged first and smoothed, clamped and thresholded at the
+frame's size, which cost 2.5 ms of a 720p frame's 6 ms of post-processing (2-core EPYC, ``bench --parts``).
+On real footage the two orders agree within 0.1 point of IoU and boundary F-measure.
+
 The earlier region decision (:mod:`models.matting.solidify` with background bars and a
 hold in time) is kept as an option that is off by default: it overrode confident pixels
 and cut faces on real video.
@@ -35,7 +42,7 @@ from models.matting.solidify import BOUNDARY, WORK_LONG_SIDE, reach_of, solidify
 from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,
                                fast_guided_filter_tensor)
 from models.ops.sizes import fit_long_side
-from models.ops.tensor_image import alpha_array, alpha_tensor, resize, rgb_to_gray
+from models.ops.tensor_image import alpha_array, alpha_tensor, enlarge, resize, rgb_to_gray
 from models.ops.temporal import StreamPoint, TimeEMA, follow_share, follows
 
 log = logging.getLogger(__name__)
@@ -203,18 +210,24 @@ class MattePostprocess:
                         sure_masks(small) if o.guard else None)
 
     def __call__(self, frame: Frame, matte: Matte) -> Matte:
+        """``matte`` post-processed, at the frame's size. ``matte`` may be smaller (:meth:`Matting.coarse`):
+        on the host the default steps, all local, run at its size and the result is enlarged once; the
+        opt-in refinement and region decision, and the device path, take it enlarged first."""
         # The motion measure and the part tracker both read the frame's grey working copy and both
         # need to know whether this frame continues the stream (a dropped frame is tolerated).
         grey = cv2.cvtColor(frame.scaled(WORK_LONG_SIDE), cv2.COLOR_RGB2GRAY)
         at, self._last_at = self._last_at, (frame.index, frame.timestamp, frame.rgb.shape)
         continued = follows(frame.index, frame.timestamp, frame.rgb.shape, at, 2)
+        o = self.options
+        size = frame.size
+        if not on_device(matte.alpha) and (o.refine or o.solidify):
+            matte = replace(matte, alpha=enlarge(matte.alpha, size))
         alpha = matte.alpha
-        if self.options.smoothing_s > 0:
+        if o.smoothing_s > 0:
             alpha = self._smooth(frame, alpha, grey, continued)
         if on_device(alpha):
             alpha, excluded = self._device_alpha(frame, alpha, matte.alpha, grey, continued)
-            return replace(matte, alpha=alpha, decided=self.options.regions_decided, excluded=excluded)
-        o = self.options
+            return replace(matte, alpha=alpha, decided=o.regions_decided, excluded=excluded)
         h, w = alpha.shape
         model = alpha  # the model's answer (smoothed); never written
         d = None
@@ -252,6 +265,7 @@ class MattePostprocess:
                 keep_sides(alpha, matte.alpha)
             elif changed is not None:  # elsewhere α is the model's answer, on the sure sides already
                 alpha[changed] = keep_sides(alpha[changed].copy(), matte.alpha[changed])
+        alpha = enlarge(alpha, size)
         parts = self._guarded_parts(frame, grey, continued)
         if parts is not None:
             np.maximum(alpha, parts, out=alpha)

@@ -66,6 +66,14 @@ def resize_mask(mask: np.ndarray | Tensor, size: tuple[int, int]) -> np.ndarray 
     return cv2.resize(mask.view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
 
 
+def enlarge(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A host alpha (float32 h×w) at ``size`` = (width, height), bilinear (``cv2.INTER_LINEAR``); the alpha itself
+    when it has that size already."""
+    if alpha.shape[:2] == (size[1], size[0]):
+        return alpha
+    return cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
+
+
 def rgb_to_gray(image: Tensor) -> Tensor:
     """1×3×H×W → 1×1×H×W, Y = 0.299·R + 0.587·G + 0.114·B (ITU-R 601, as cv2.COLOR_RGB2GRAY)."""
     return image[:, 0:1] * 0.299 + image[:, 1:2] * 0.587 + image[:, 2:3] * 0.114

@@ -59,6 +59,7 @@ from models.matting.postprocess import MatteOptions, MattePostprocess
 from models.ops.arguments import ranged
 from models.ops.files import atomic_path, write_json
 from models.ops.sizes import cover_fit
+from models.ops.tensor_image import enlarge
 from models.stream import StreamState
 from models.training import command
 from models.training.boundary import boundary_band
@@ -324,14 +325,15 @@ def evaluate_clip(clip: Clip, matting, configs: dict[str, MatteOptions], limit: 
     prev_rgb = None
     looks = FaceLooks(pairs, background) if pairs and background is not None else None
     for frame, truth in read_clip(clip, limit):
-        raw = matting.matte(frame).alpha
+        coarse = matting.coarse(frame).alpha  # what the pipeline's post-processing is given
+        raw = enlarge(coarse, frame.size)
         parts = finder(frame.rgb)
         still = None if prev_rgb is None else still_pixels(prev_rgb, frame.rgb)
         regions = None if truth is None else Truth.of(truth)
         if regions is not None:
             model.add(interior_sure_background=interior_sure_background(raw, regions.inside))
         for name, post in posts.items():
-            alpha = post(frame, Matte(raw)).alpha
+            alpha = post(frame, Matte(coarse)).alpha
             m = frame_measures(alpha, raw, regions)
             faces = [part_lost(alpha, f) for f in parts.faces]
             t = tallies[name]

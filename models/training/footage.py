@@ -71,7 +71,7 @@ def pipeline_mattes(clip: Clip, matting: Matting, every: int) -> Iterator[tuple[
     matting.reset()
     post = MattePostprocess()
     for frame, mask in read_clip(clip):
-        matte = post(frame, matting.matte(frame))
+        matte = post(frame, matting.coarse(frame))
         if frame.index % every == 0:
             if mask is None:
                 raise FileNotFoundError(f"{clip.masks} has no annotation {frame.index:05d}.png")

@@ -1,6 +1,7 @@
 """The default backend: the real MediaPipe selfie model on real photos of people."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -45,6 +46,14 @@ def test_alpha_matches_any_frame_size(matting, astronaut):
     for size in [(1280, 720), (320, 240)]:
         alpha = matting.matte(Frame(cover_fit(astronaut, size), 0, 0.0)).alpha
         assert alpha.shape == (size[1], size[0])
+
+
+def test_the_coarse_matte_is_the_models_answer_before_it_is_enlarged(matting, astronaut):
+    frame = Frame(cover_fit(astronaut, (1280, 720)), 0, 0.0)
+    coarse = matting.coarse(frame).alpha
+    assert coarse.shape == (360, 640)  # the 640-pixel copy the model is given
+    full = matting.matte(frame).alpha
+    assert np.array_equal(full, cv2.resize(coarse, (1280, 720), interpolation=cv2.INTER_LINEAR))
 
 
 def test_a_file_that_is_not_a_model_is_refused(tmp_path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -118,3 +119,21 @@ def test_postprocess_keeps_alpha_soft_and_resets():
     post.reset()
     fresh = post(Frame(rgb, 2, 2 / 30), Matte(np.zeros_like(soft))).alpha
     assert fresh.max() < 0.05
+
+
+def test_a_coarse_matte_is_post_processed_at_its_size_and_handed_on_at_the_frames():
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 255, (180, 320, 3), dtype=np.uint8)
+    coarse = np.zeros((90, 160), np.float32)
+    coarse[20:80, 50:110] = 0.95  # a sure person
+    post = MattePostprocess(MatteOptions(faces=False, hands=False))
+    out = post(Frame(rgb, 0, 0.0), Matte(coarse)).alpha
+    assert out.shape == (180, 320)
+    at_coarse = MattePostprocess(MatteOptions(faces=False, hands=False))(Frame(rgb[::2, ::2].copy(), 0, 0.0),
+                                                                       Matte(coarse)).alpha
+    expected = cv2.resize(at_coarse, (320, 180), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(out, expected, atol=1e-6)  # the same steps, enlarged once at the end
+    assert (out[50:150, 110:210] > 0.9).all() and (out[:, :90] == 0).all()
+    # The region decision and the refinement take the matte enlarged first; they answer at the frame's size too.
+    solid = MattePostprocess(MatteOptions(faces=False, hands=False, solidify=True, refine=True))
+    assert solid(Frame(rgb, 0, 0.0), Matte(coarse)).alpha.shape == (180, 320)
