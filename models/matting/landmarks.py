@@ -111,6 +111,11 @@ class PartFinder:
 #: Seconds between two runs of the landmark models within a stream. Both models take about 25 ms per
 #: 720p frame on a 2-core CPU, more than the rest of the matting; in between, each part is tracked.
 LANDMARK_INTERVAL_S = 0.15
+#: Seconds between two runs of the hand model while its last run found no hand. Without a hand to follow,
+#: each run is the palm detector on the whole frame (~23 ms of CPU at 720p on a 2-core CPU, whatever the
+#: frame's size), the guards' largest cost on a call where the hands are out of view; a hand that comes
+#: into view is then found within 0.3 s instead of 0.15 s (the selfie model's matte has it meanwhile).
+HAND_SEARCH_S = 0.3
 #: How far a part is searched around its last place on the frame's small grey copy, as a share of its
 #: box's size (a face crossing the frame in a second moves ~10 % of its width a frame).
 SEARCH_SHARE = 0.3
@@ -197,20 +202,25 @@ def paint(parts: list[Tracked], size: tuple[int, int]) -> np.ndarray:
 
 class PartWatch:
     """One landmark model (faces or hands) over a stream: run every ``interval_s`` seconds of media time,
-    its parts tracked in between; a frame that does not follow the previous one is searched from scratch.
-    ``phase`` (a share of the interval) moves the runs within a stream later by that much after such a
-    search. The model is made at first use."""
+    its parts tracked in between, and every ``search_s`` seconds (default ``interval_s``) while its last run
+    found nothing; a frame that does not follow the previous one is searched from scratch. ``phase`` (a
+    share of the interval) moves the runs within a stream later by that much after such a search. The
+    model is made at first use."""
 
-    def __init__(self, faces: bool, hands: bool, interval_s: float, phase: float = 0.0) -> None:
+    def __init__(self, faces: bool, hands: bool, interval_s: float, phase: float = 0.0,
+                 search_s: float | None = None) -> None:
         self.faces, self.hands, self.interval_s, self.phase = faces, hands, interval_s, phase
+        self.search_s = interval_s if search_s is None else search_s
         self._finders: dict[bool, PartFinder] = {}  # by video mode
         self._parts: list[Tracked] = []
         self._found_at: float | None = None  # timestamp the runs are counted from
+        self._found_any = False  # whether the last run found a part
 
     def __call__(self, rgb: np.ndarray, grey: np.ndarray, timestamp: float, follows: bool) -> list[Tracked]:
         """The parts in ``rgb`` (``grey``: its reduced grey copy), found or followed."""
+        wait = self.interval_s if self._found_any else self.search_s
         due = (not follows or self._found_at is None or timestamp < self._found_at
-               or timestamp - self._found_at >= self.interval_s)
+               or timestamp - self._found_at >= wait)
         if due:
             if not follows:
                 self._drop(True)
@@ -218,6 +228,7 @@ class PartWatch:
             if finder is None:
                 finder = self._finders[follows] = PartFinder(self.faces, self.hands, video=follows, face_erode=0.0)
             found = finder(rgb)
+            self._found_any = bool(found.faces or found.hands)
             self._parts = [t for m in found.faces + found.hands if (t := start_tracking(m, grey)) is not None]
             self._found_at = timestamp - (0.0 if follows else self.phase * self.interval_s)
         else:
@@ -232,7 +243,7 @@ class PartWatch:
     def reset(self) -> None:
         """Forget the tracked parts (a new source or scene)."""
         self._drop(True)
-        self._parts, self._found_at = [], None
+        self._parts, self._found_at, self._found_any = [], None, False
 
     def close(self) -> None:
         self.reset()
@@ -253,9 +264,10 @@ class PartGuard:
     as before; on real footage only the hand figure moved, within what the phase of the runs alone
     moves it by (``evaluate_footage``)."""
 
-    def __init__(self, faces: bool = True, hands: bool = True, interval_s: float = LANDMARK_INTERVAL_S) -> None:
+    def __init__(self, faces: bool = True, hands: bool = True, interval_s: float = LANDMARK_INTERVAL_S,
+                 hand_search_s: float = HAND_SEARCH_S) -> None:
         self._watches = ([PartWatch(True, False, interval_s)] if faces else []) + (
-            [PartWatch(False, True, interval_s, phase=0.5)] if hands else [])
+            [PartWatch(False, True, interval_s, phase=0.5, search_s=max(interval_s, hand_search_s))] if hands else [])
 
     def __call__(self, rgb: np.ndarray, grey: np.ndarray, timestamp: float,
                  follows: bool = True) -> np.ndarray | None:

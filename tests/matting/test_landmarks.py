@@ -83,32 +83,55 @@ def test_a_thin_part_is_raised_whole_and_nothing_beside_it_reaches_half():
     assert beside_finger.max() < 0.5 and painted[102, 100] > 0.0  # a ramp, not a hard step
 
 
-def test_the_hand_model_runs_half_an_interval_after_the_face_model(monkeypatch):
+def record_runs(monkeypatch, hand_from: int | None) -> tuple[dict, list[tuple[str, int]]]:
+    """Stand-ins for the landmark models that record which one ran on which frame; they find no face, and a
+    hand from frame ``hand_from`` on (never when None). Returns (the frame counter to set, the runs)."""
     runs: list[tuple[str, int]] = []
     frame = {"index": 0}
 
     class Recording:
-        """Stands in for the landmark models: records which one ran on which frame, finds nothing."""
-
         def __init__(self, faces: bool, hands: bool, video: bool, face_erode: float) -> None:
             self.kind = "faces" if faces else "hands"
 
         def __call__(self, rgb: np.ndarray) -> landmarks.Parts:
             runs.append((self.kind, frame["index"]))
-            return landmarks.Parts([], [])
+            hand = np.zeros(rgb.shape[:2], bool)
+            hand[10:60, 20:100] = True
+            found = self.kind == "hands" and hand_from is not None and frame["index"] >= hand_from
+            return landmarks.Parts([], [hand] if found else [])
 
         def close(self) -> None:
             pass
 
     monkeypatch.setattr(landmarks, "PartFinder", Recording)
-    guard = landmarks.PartGuard(interval_s=0.15)
+    return frame, runs
+
+
+def run_a_second(frame: dict, guard: landmarks.PartGuard) -> None:
     rgb, grey = np.zeros((72, 128, 3), np.uint8), np.zeros((18, 32), np.uint8)
     for i in range(30):  # one second at 30 fps
         frame["index"] = i
-        assert guard(rgb, grey, i / 30, follows=i > 0) is None
+        guard(rgb, grey, i / 30, follows=i > 0)
+
+
+def test_the_hand_model_runs_half_an_interval_after_the_face_model(monkeypatch):
+    frame, runs = record_runs(monkeypatch, hand_from=0)
+    run_a_second(frame, landmarks.PartGuard(interval_s=0.15))
     faces = [i for kind, i in runs if kind == "faces"]
     hands = [i for kind, i in runs if kind == "hands"]
     # A new stream is searched for both at once; then each runs every 0.15 s (5 frames at 30 fps), the
     # hands half an interval after the faces, never on the same frame.
     assert faces == [0, 5, 10, 15, 20, 25]
     assert hands == [0, 3, 8, 13, 18, 23, 28]
+
+
+def test_hands_out_of_view_are_searched_for_half_as_often(monkeypatch):
+    frame, runs = record_runs(monkeypatch, hand_from=12)
+    run_a_second(frame, landmarks.PartGuard(interval_s=0.15, hand_search_s=0.3))
+    hands = [i for kind, i in runs if kind == "hands"]
+    faces = [i for kind, i in runs if kind == "faces"]
+    # Every 0.3 s (two intervals) while no hand is found: the runs after the new stream's search stay half an
+    # interval from the face model's (at -0.075 + 0.3 s, frame 7, then frame 16, which finds one); from the
+    # run that finds one, every 0.15 s again. The face model, which finds no face either, keeps its interval.
+    assert hands == [0, 7, 16, 21, 26]
+    assert faces == [0, 5, 10, 15, 20, 25]
