@@ -47,6 +47,7 @@ import torch
 
 from models.harmonizers.harmonizer import filters as F
 from models.harmonizers.keep_bright import LUMA
+from models.ops.regions import strip_boxes
 from models.ops.tensor_image import to_device
 
 log = logging.getLogger(__name__)
@@ -343,21 +344,15 @@ class FilterApplier:
         composite = np.ascontiguousarray(composite)
         alpha = np.asarray(alpha, dtype=np.float32)
         out = composite.copy()
-        inside = (alpha > 0).view(np.uint8)
-        _, y, w, h = cv2.boundingRect(inside)
-        if (not a.any() and lift is None) or w == 0:
+        # Each strip is trimmed to the box of its own α>0 pixels (a silhouette is narrower at the head).
+        boxes = [] if not a.any() and lift is None else strip_boxes((alpha > 0).view(np.uint8), self.strip_pixels)
+        if not boxes:
             return out
         plan = self._plan(composite, a, lift)
-        # Each strip is trimmed to the box of its own α>0 pixels (a silhouette is narrower at the head).
-        rows = max(1, self.strip_pixels // w)
-        bands = [(r, min(r + rows, y + h)) for r in range(y, y + h, rows)]
 
         def run(k: int) -> None:
-            for r0, r1 in bands[k::len(self._scratch)]:
-                bx, by, bw, bh = cv2.boundingRect(inside[r0:r1])
-                if bw:
-                    rs, cs = slice(r0 + by, r0 + by + bh), slice(bx, bx + bw)
-                    _run_strip(composite[rs, cs], alpha[rs, cs], out[rs, cs], plan, self._scratch[k])
+            for box in boxes[k::len(self._scratch)]:
+                _run_strip(composite[box], alpha[box], out[box], plan, self._scratch[k])
 
         if self._pool is None:
             run(0)
