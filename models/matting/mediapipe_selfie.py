@@ -10,7 +10,6 @@ import functools
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from models.frame import Frame, on_device
