@@ -344,8 +344,10 @@ class FilterApplier:
         composite = np.ascontiguousarray(composite)
         alpha = np.asarray(alpha, dtype=np.float32)
         out = composite.copy()
+        if not a.any() and lift is None:
+            return out
         # Each strip is trimmed to the box of its own α>0 pixels (a silhouette is narrower at the head).
-        boxes = [] if not a.any() and lift is None else strip_boxes((alpha > 0).view(np.uint8), self.strip_pixels)
+        boxes = strip_boxes((alpha > 0).view(np.uint8), self.strip_pixels)
         if not boxes:
             return out
         plan = self._plan(composite, a, lift)
