@@ -10,15 +10,16 @@ sample of that many pixels) and the three filters fuse into one 256-entry table
 per channel. That leaves saturation (per pixel, across channels) and the
 highlight∘shadow tone curve (one function for all channels).
 
-CPU path ("lut"): T∘B∘C table (``cv2.LUT``) → saturation vectorised in float32 →
-tone curve through a 65536-entry table indexed by the 16-bit rounded value →
-blend with α → the keep-bright lift when one is given
-(:mod:`models.harmonizers.keep_bright`), all restricted to the bounding box of
-α>0 and processed in strips of about 131k pixels (``STRIP_PIXELS``). The lift is one luma gain
-and offset, so in the strip it costs one plane shared by the three channels
-instead of a second pass over the frame. Where the tone curve is too steep at an end for that
-table (exponent below ~0.56, i.e. a highlight argument below ~-0.44 or a shadow
-argument above ~0.44) it is evaluated exactly with ``cv2.pow`` instead.
+CPU path ("lut"): the T∘B∘C tables and the tone table are built here, per frame (the tone table only
+when the highlight or shadow argument moves by a step); the per-pixel rest — saturation, the tone curve
+through its 65536-entry table indexed by the 16-bit rounded value, the blend with α and the keep-bright
+lift when one is given (:mod:`models.harmonizers.keep_bright`) — is one compiled pass
+(:mod:`models.harmonizers.harmonizer.filter_kernel`) over strips of about 131k pixels
+(``STRIP_PIXELS``), each trimmed to the box of its own α > 0. The lift is one luma gain and offset,
+so it costs one shift per pixel shared by the three channels instead of a second pass over the frame.
+Where the tone curve is too steep for its table (an exponent below ~0.56 makes it vertical at one end:
+a highlight argument below ~-0.44 or a shadow argument above ~0.44) the values at that end are
+evaluated with ``pow`` instead.
 
 Torch path ("torch", any device, the GPU path): the fused chain of
 :func:`~models.harmonizers.harmonizer.filters.apply_filters` (brightness as a gain, one
@@ -46,7 +47,7 @@ import numpy as np
 import torch
 
 from models.harmonizers.harmonizer import filters as F
-from models.harmonizers.keep_bright import LUMA
+from models.harmonizers.harmonizer.filter_kernel import compiled_chain, run_chain
 from models.ops.regions import strip_boxes
 from models.ops.tensor_image import to_device
 
@@ -82,8 +83,9 @@ class _Plan:
 
     lut: np.ndarray                      # 3×256 float32, T∘B∘C on 0.._SCALE
     saturation: float                    # 0: skipped
-    tone: np.ndarray | None              # 65536 float32, 255·(shadow∘highlight)(k/65535)
-    tone_exact: tuple[float, float] | None  # (highlight, shadow) when the table is too coarse
+    tone: np.ndarray | None              # 65536 float32, 255·(shadow∘highlight)(k/65535); None: identity
+    tone_args: tuple[float, float]       # (highlight, shadow) of that curve
+    tone_range: tuple[int, int]          # the indices where the table is fine enough; pow outside them
     lift: tuple[float, float] | None = None  # keep-bright (gain, offset) on [0,1] luma, applied after the blend
 
 
@@ -165,127 +167,26 @@ def _tone_table(h: float, s: float) -> np.ndarray:
     return (curve.flatten() * 255).numpy()
 
 
-#: Pixels per strip of the CPU path. About 25 NumPy and OpenCV calls run per strip, and each lets the frame
-#: loop's other thread take the interpreter in between: with 32k-pixel strips (chosen to keep the scratch
-#: planes in L2) a 720p person took ~23 strips, and the two threads' handovers cost more than the cache
-#: saved. At 131k the same frame is ~6 strips: alone 8.5 against 8.8 ms at 720p and 16.1 against 17.2 ms
-#: at 1080p (2-core EPYC, sample clip), bit for bit the same output; in the frame loop the next step up,
-#: 262k, was slower again.
+#: Pixels per strip of the CPU path: each strip is trimmed to the box of its own α > 0 pixels (a silhouette is
+#: narrower at the head than at the shoulders), and the strips are what ``workers`` share out.
 STRIP_PIXELS = 1 << 17
 
 
-class _Strip:
-    """Scratch planes for one worker, reused from frame to frame."""
+def _table_range(table: np.ndarray) -> tuple[int, int]:
+    """The indices lo..hi whose both neighbouring steps in ``table`` are at most ``_MAX_TONE_STEP``.
 
-    def __init__(self) -> None:
-        self.size = 0
-        self.f32: list[np.ndarray] = []
-
-    def planes(self, rows: int, cols: int) -> list[np.ndarray]:
-        n = rows * cols
-        if n > self.size:
-            self.size = n
-            self.f32 = [np.empty(n, np.float32) for _ in range(6)]
-        return [b[:n].reshape(rows, cols) for b in self.f32]
+    A tone curve with an exponent below 1 is vertical at one end (highlight's towards 1, shadow's towards
+    0), so its steep steps lie towards the ends; every step beyond the last steep one below the middle
+    and before the first one above it is fine."""
+    steep = np.flatnonzero(np.abs(np.diff(table)) > _MAX_TONE_STEP)
+    middle = len(table) // 2
+    lower, upper = steep[steep < middle], steep[steep >= middle]
+    return (int(lower.max()) + 2 if lower.size else 0), (int(upper.min()) - 1 if upper.size else len(table) - 1)
 
 
-def _saturate(y: list[np.ndarray], x: float, tmp: list[np.ndarray]) -> np.ndarray:
-    """Saturation on float planes (0.._SCALE), in place; returns the lightness plane.
-
-    The planes become ``(c − L)·gain``; adding L back is fused with the next step.
-    """
-    r, g, b = y
-    hi, lo, light = tmp
-    np.maximum(r, g, out=hi)
-    np.maximum(hi, b, out=hi)
-    np.minimum(r, g, out=lo)
-    np.minimum(lo, b, out=lo)
-    cv2.addWeighted(hi, 0.5, lo, 0.5, 0, dst=light)
-    gain: np.ndarray | float = 1 + x
-    if x >= 0:
-        np.subtract(hi, lo, out=hi)                 # chroma
-        # HSL saturation is chroma / (2·min(L, 1 − L)); keep it doubled, halve the gain.
-        np.subtract(_SCALE, light, out=lo)
-        np.minimum(lo, light, out=lo)
-        lo += _EPS * _SCALE                         # black and white have chroma 0 too
-        np.divide(hi, lo, out=hi)                   # 2·s
-        np.maximum(hi, 2 * (1 - x + _EPS), out=hi)
-        gain = np.divide(2.0, hi, out=hi)           # 1 / max(s, 1 − x)
-    for c in y:
-        np.subtract(c, light, out=c)
-        np.multiply(c, gain, out=c)
-    return light
-
-
-def _tone_exact(y: np.ndarray, h: float, s: float) -> None:
-    """highlight then shadow on a float plane (0.._SCALE in, 0..255 out), in place."""
-    np.multiply(y, 1 / _SCALE, out=y)
-    np.clip(y, 0, 1, out=y)
-    if h:
-        np.subtract(1, y, out=y)
-        y += _POW_EPS
-        cv2.pow(y, 1 + h, y)
-        np.clip(y, 0, 1, out=y)
-        np.subtract(1, y, out=y)
-    if s:
-        y += _POW_EPS
-        cv2.pow(y, 1 - s, y)
-        np.minimum(y, 1, out=y)
-    y *= 255
-
-
-def _lift(planes: list[np.ndarray], alpha: np.ndarray, lift: tuple[float, float], tmp: list[np.ndarray]) -> None:
-    """The keep-bright lift on the blended float planes (0..255), in place, as
-    :func:`~models.ops.colour_transform.apply_colour_affine` applies its colour map to the uint8 image:
-    ``x + α·(clip(x + s, 0, 255) − x)`` with ``s = (c − 1)·Y + 255·d`` shared by the channels."""
-    gain, offset = lift
-    k = gain - 1
-    shift, step = tmp
-    cv2.addWeighted(planes[0], k * LUMA[0], planes[1], k * LUMA[1], 255 * offset, dst=shift)
-    cv2.scaleAdd(planes[2], k * LUMA[2], shift, dst=shift)
-    for p in planes:
-        np.add(p, shift, out=step)
-        np.clip(step, 0, 255, out=step)
-        np.subtract(step, p, out=step)
-        np.multiply(step, alpha, out=step)
-        np.add(p, step, out=p)
-
-
-def _run_strip(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, plan: _Plan,
-               scratch: _Strip) -> None:
-    rows, cols = alpha.shape
-    c8 = cv2.split(comp)
-    bufs = scratch.planes(rows, cols)
-    y = [cv2.LUT(p, plan.lut[i], dst=bufs[i]) for i, p in enumerate(c8)]
-    # Saturation leaves the planes as offsets from the lightness plane, which the next step adds back.
-    # A plane of zeros otherwise, not a scalar: OpenCV reads a scalar beside a 1×1 plane as a 4-vector.
-    if plan.saturation:
-        light = _saturate(y, plan.saturation, bufs[3:])
-    else:
-        light = bufs[3]
-        light.fill(0)
-    blended = []
-    for i in range(3):
-        if plan.tone_exact is not None:
-            if plan.saturation:
-                np.add(y[i], light, out=y[i])
-            _tone_exact(y[i], *plan.tone_exact)
-            diff = np.subtract(y[i], c8[i], out=y[i])
-        else:
-            # Round to the 16-bit index (saturating = clamping to [0, 1]).
-            idx = cv2.add(y[i], light, dtype=cv2.CV_16U)
-            if plan.tone is None:
-                diff = cv2.addWeighted(idx, 255 / _SCALE, c8[i], -1, 0, dtype=cv2.CV_32F)
-            else:
-                # uint16 indices always fall inside the 65536 entries: "wrap" skips the
-                # bounds check, which halves the cost of the gather.
-                diff = np.take(plan.tone, idx, out=y[i], mode="wrap")
-                np.subtract(diff, c8[i], out=diff)
-        np.multiply(diff, alpha, out=diff)
-        blended.append(np.add(diff, c8[i], out=diff))
-    if plan.lift is not None:
-        _lift(blended, alpha, plan.lift, bufs[3:5])  # saturation's scratch is free again
-    cv2.merge([cv2.convertScaleAbs(p) for p in blended], dst=out)  # rounds to nearest, saturates
+def _run_box(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, box: tuple[slice, slice], plan: _Plan) -> None:
+    run_chain(compiled_chain(), comp, alpha, out, box, plan.lut, plan.saturation, plan.tone, plan.tone_range,
+              plan.tone_args, (1.0, 0.0) if plan.lift is None else plan.lift)
 
 
 class FilterApplier:
@@ -306,12 +207,14 @@ class FilterApplier:
         if backend == "lut" and self.device.type != "cpu":
             raise ValueError("the lut backend runs on the CPU only")
         self.backend = backend
+        if backend == "lut":
+            compiled_chain()  # compiled or loaded now, not on the first frame
         self.strip_pixels = strip_pixels
+        self.workers = max(1, workers)
         self._pool = ThreadPoolExecutor(workers) if workers > 1 else None
-        self._scratch = [_Strip() for _ in range(max(1, workers))]
         self._tone_key: tuple[float, float] | None = None
         self._tone: np.ndarray | None = None
-        self._tone_exact: tuple[float, float] | None = None
+        self._tone_range = (0, 65535)
         self._chain = F.apply_filters
         if compile and backend == "torch":
             try:
@@ -342,7 +245,7 @@ class FilterApplier:
         if isinstance(composite, torch.Tensor):
             return torch.from_numpy(self(composite.cpu().numpy(), torch.as_tensor(alpha).cpu().numpy(), a))
         composite = np.ascontiguousarray(composite)
-        alpha = np.asarray(alpha, dtype=np.float32)
+        alpha = np.ascontiguousarray(alpha, dtype=np.float32)
         out = composite.copy()
         if not a.any() and lift is None:
             return out
@@ -353,13 +256,13 @@ class FilterApplier:
         plan = self._plan(composite, a, lift)
 
         def run(k: int) -> None:
-            for box in boxes[k::len(self._scratch)]:
-                _run_strip(composite[box], alpha[box], out[box], plan, self._scratch[k])
+            for box in boxes[k::self.workers]:
+                _run_box(composite, alpha, out, box, plan)
 
         if self._pool is None:
             run(0)
         else:
-            list(self._pool.map(run, range(len(self._scratch))))
+            list(self._pool.map(run, range(self.workers)))
         return out
 
     def fuses_lift(self, composite: np.ndarray | torch.Tensor) -> bool:
@@ -371,13 +274,12 @@ class FilterApplier:
         h, sh = (round(v / _TONE_STEP) * _TONE_STEP for v in (h, sh))
         if (h, sh) != self._tone_key:
             self._tone_key = (h, sh)
-            table = _tone_table(h, sh) if (h or sh) else None
-            coarse = table is not None and np.abs(np.diff(table)).max() > _MAX_TONE_STEP
-            self._tone = None if coarse else table
-            self._tone_exact = (h, sh) if coarse else None
+            self._tone = _tone_table(h, sh) if (h or sh) else None
+            self._tone_range = (0, 65535) if self._tone is None else _table_range(self._tone)
         levels = torch.arange(256, dtype=torch.float64).expand(3, 256) / 255
         lut = ChannelCurves.from_frame(statistics_sample(composite), t, b, c)(levels) * _SCALE
-        return _Plan(lut.numpy().astype(np.float32).reshape(3, 1, 256), s, self._tone, self._tone_exact, lift)
+        return _Plan(np.ascontiguousarray(lut.numpy(), dtype=np.float32), s, self._tone, (h, sh), self._tone_range,
+                     lift)
 
     def _chain_safe(self, image: torch.Tensor, args: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         try:
