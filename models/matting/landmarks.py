@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from models.ops.native_logs import quiet_native_logs
+from models.ops.regions import Box
 
 #: Erosion of a face hull, as a share of the face's width.
 FACE_ERODE = 0.04
@@ -170,33 +171,48 @@ def follow_part(part: Tracked, grey: np.ndarray, full_width: int) -> Tracked | N
 RAMP = 5
 
 
-def paint(parts: list[Tracked], size: tuple[int, int]) -> np.ndarray:
-    """The parts' masks pasted at their boxes into a float32 image of ``size`` = (w, h): 1 on every pixel of
-    a part, and outside them a two-pixel ramp (0.4, 0.2 beside a straight outline; more only in a concave
-    corner, between two fingers) so that the raised matte has no hard step.
+def paint_box(parts: list[Tracked], size: tuple[int, int]) -> tuple[Box, np.ndarray] | None:
+    """The parts' masks pasted at their boxes into a frame of ``size`` = (w, h), as (the box around them and
+    their ramp, float32 image of that box), None when none lands in the frame: 1 on every pixel of a part,
+    and outside them a two-pixel ramp (0.4, 0.2 beside a straight outline; more only in a concave corner,
+    between two fingers) so that the raised matte has no hard step. Outside the box the image is 0.
 
     The ramp lies outside: across the outline it would leave a part's own rim, and the whole of a
     finger's few-pixel stroke, below 1 (a 5-pixel box over a 2-pixel stroke is 0.4), which is not the
     person where the matte had it as background."""
-    out = np.zeros((size[1], size[0]), np.float32)
-    left, top, right, bottom = size[0], size[1], 0, 0
-    for part in parts:
-        x, y, w, h = part.box
-        cx0, cy0 = max(0, -x), max(0, -y)
-        cx1, cy1 = min(w, size[0] - x), min(h, size[1] - y)
-        if cx1 > cx0 and cy1 > cy0:
-            region = out[y + cy0:y + cy1, x + cx0:x + cx1]
-            np.maximum(region, part.mask[cy0:cy1, cx0:cx1], out=region)
-            left, top = min(left, x + cx0), min(top, y + cy0)
-            right, bottom = max(right, x + cx1), max(bottom, y + cy1)
-    if right <= left:
-        return out
-    # The ramp only where something was painted (and its reach): elsewhere the blur of zeros is zero. A
-    # margin of twice the reach keeps the crop's reflected border in zeros, as the whole image's would be.
+    inside = [(part, max(0, -part.box[0]), max(0, -part.box[1]), min(part.box[2], size[0] - part.box[0]),
+               min(part.box[3], size[1] - part.box[1])) for part in parts]
+    inside = [(part, cx0, cy0, cx1, cy1) for part, cx0, cy0, cx1, cy1 in inside if cx1 > cx0 and cy1 > cy0]
+    if not inside:
+        return None
+    left = min(part.box[0] + cx0 for part, cx0, _, _, _ in inside)
+    top = min(part.box[1] + cy0 for part, _, cy0, _, _ in inside)
+    right = max(part.box[0] + cx1 for part, _, _, cx1, _ in inside)
+    bottom = max(part.box[1] + cy1 for part, _, _, _, cy1 in inside)
+    # The ramp reaches RAMP // 2 beyond the parts; a margin of twice that keeps the box's reflected border in
+    # zeros, as the whole frame's would be, so the box's blur is the whole frame's.
     r = 2 * (RAMP // 2)
-    box = slice(max(0, top - r), min(size[1], bottom + r)), slice(max(0, left - r), min(size[0], right + r))
-    pasted = out[box]
-    np.maximum(pasted, cv2.blur(pasted, (RAMP, RAMP)), out=pasted)
+    x0, y0 = max(0, left - r), max(0, top - r)
+    box = slice(y0, min(size[1], bottom + r)), slice(x0, min(size[0], right + r))
+    patch = np.zeros((box[0].stop - y0, box[1].stop - x0), np.float32)
+    for part, cx0, cy0, cx1, cy1 in inside:
+        x, y = part.box[0] - x0, part.box[1] - y0
+        region = patch[y + cy0:y + cy1, x + cx0:x + cx1]
+        np.maximum(region, part.mask[cy0:cy1, cx0:cx1], out=region)
+    np.maximum(patch, cv2.blur(patch, (RAMP, RAMP)), out=patch)
+    return box, patch
+
+
+def paint(parts: list[Tracked], size: tuple[int, int]) -> np.ndarray:
+    """:func:`paint_box` as a whole float32 frame of ``size`` = (w, h)."""
+    return whole_frame(paint_box(parts, size), size)
+
+
+def whole_frame(painted: tuple[Box, np.ndarray] | None, size: tuple[int, int]) -> np.ndarray:
+    """A :func:`paint_box` result (None: nothing painted) as a whole float32 frame of ``size`` = (w, h)."""
+    out = np.zeros((size[1], size[0]), np.float32)
+    if painted is not None:
+        out[painted[0]] = painted[1]
     return out
 
 
@@ -270,12 +286,12 @@ class PartGuard:
             [PartWatch(False, True, interval_s, phase=0.5, search_s=max(interval_s, hand_search_s))] if hands else [])
 
     def __call__(self, rgb: np.ndarray, grey: np.ndarray, timestamp: float,
-                 follows: bool = True) -> np.ndarray | None:
-        """float32 H×W mask of ``rgb`` (1 inside the parts), None when there are none. ``grey``: a
-        reduced grey copy of ``rgb`` to track the parts on; ``follows``: the frame continues the
-        stream of the previous call."""
+                 follows: bool = True) -> tuple[Box, np.ndarray] | None:
+        """The parts of ``rgb`` painted (:func:`paint_box`: a box of the frame and the mask there, 1 inside the
+        parts), None when there are none. ``grey``: a reduced grey copy of ``rgb`` to track the parts on;
+        ``follows``: the frame continues the stream of the previous call."""
         parts = [t for watch in self._watches for t in watch(rgb, grey, timestamp, follows)]
-        return paint(parts, (rgb.shape[1], rgb.shape[0])) if parts else None
+        return paint_box(parts, (rgb.shape[1], rgb.shape[0]))
 
     def reset(self) -> None:
         """Forget the tracked parts (a new source or scene)."""

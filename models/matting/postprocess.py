@@ -37,10 +37,11 @@ from models.matting.confidence import (CLEAR_BACKGROUND, CLEAR_PERSON, SURE_BACK
                                        close_unsure_holes, close_unsure_holes_tensor, drop_unsure_islands,
                                        drop_unsure_islands_tensor, guard, guard_tensor, keep_sides, keep_sides_tensor,
                                        sure_masks, sure_masks_tensor)
-from models.matting.landmarks import PartGuard
+from models.matting.landmarks import PartGuard, whole_frame
 from models.matting.solidify import BOUNDARY, WORK_LONG_SIDE, reach_of, solidify
 from models.ops.guided import (fast_guided_filter, fast_guided_filter_colour, fast_guided_filter_colour_tensor,
                                fast_guided_filter_tensor)
+from models.ops.regions import Box
 from models.ops.sizes import fit_long_side
 from models.ops.tensor_image import alpha_array, alpha_tensor, enlarge, resize, rgb_to_gray
 from models.ops.temporal import StreamPoint, TimeEMA, follow_share, follows
@@ -155,8 +156,9 @@ class MattePostprocess:
         if self._parts is not None:
             self._parts.close()
 
-    def _guarded_parts(self, frame: Frame, grey: np.ndarray, continued: bool) -> np.ndarray | None:
-        """Where faces and hands are (float32 H×W), or None; ``grey``: the frame's grey working copy."""
+    def _guarded_parts(self, frame: Frame, grey: np.ndarray, continued: bool) -> tuple[Box, np.ndarray] | None:
+        """Where faces and hands are (:func:`~models.matting.landmarks.paint_box`: a box of the frame and float32
+        mask there), or None; ``grey``: the frame's grey working copy."""
         return None if self._parts is None else self._parts(frame.rgb, grey, frame.timestamp, continued)
 
     def _follow(self, grey: np.ndarray, continued: bool) -> np.ndarray | None:
@@ -267,8 +269,9 @@ class MattePostprocess:
                 alpha[changed] = keep_sides(alpha[changed].copy(), matte.alpha[changed])
         alpha = enlarge(alpha, size)
         parts = self._guarded_parts(frame, grey, continued)
-        if parts is not None:
-            np.maximum(alpha, parts, out=alpha)
+        if parts is not None:  # raised only in the parts' box
+            box, mask = parts
+            np.maximum(alpha[box], mask, out=alpha[box])
         # Models leave faint confidences (down to 1e-42) all over the background. Below a
         # quarter of a grey level they cannot change a pixel, but they would make every later
         # stage treat the whole frame as foreground (harmonizers work in the box of alpha > 0).
@@ -311,7 +314,7 @@ class MattePostprocess:
             alpha = keep_sides_tensor(guard_tensor(alpha, model, sure), raw)
         parts = self._guarded_parts(frame, grey, continued)
         if parts is not None:
-            alpha = torch.maximum(alpha, alpha_tensor(parts, alpha.device))
+            alpha = torch.maximum(alpha, alpha_tensor(whole_frame(parts, (w, h)), alpha.device))
         excluded = None if d is None or d.bars is None else alpha_tensor(d.bars.astype(np.float32), alpha.device) > 0.5
         return torch.where(alpha > NEGLIGIBLE_ALPHA, alpha, 0.0), excluded
 

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from models.matting import landmarks
-from models.matting.landmarks import follow_part, hand_mask, paint, start_tracking
+from models.matting.landmarks import follow_part, hand_mask, paint, paint_box, start_tracking
 
 
 def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -65,7 +65,9 @@ def test_painting_ramps_only_around_the_parts_as_the_whole_image_would():
     assert None not in parts
     pasted = (corner | middle).astype(np.float32)
     np.testing.assert_allclose(paint(parts, full), np.maximum(pasted, cv2.blur(pasted, (5, 5))), atol=1e-6)
-    assert paint([], full).max() == 0.0
+    assert paint([], full).max() == 0.0 and paint_box([], full) is None
+    box, patch = paint_box([parts[1]], full)  # one part: painted in its own box, not over the frame
+    assert patch.shape == (68, 58) and np.array_equal(paint([parts[1]], full)[box], patch)
 
 
 def test_a_thin_part_is_raised_whole_and_nothing_beside_it_reaches_half():
