@@ -38,6 +38,7 @@ class Stages:
         self.blend = blend
         self.harmonizer = harmonizer
         self.postprocess = postprocess or MattePostprocess()
+        self.postprocess.live = True
         self.faults = Faults()
         self._live = True
         self.blend_state = StreamState(live=True)
@@ -71,7 +72,7 @@ class Stages:
 
     def set_matte_options(self, options: MatteOptions) -> None:
         with self._matting_lock:
-            old, self.postprocess = self.postprocess, MattePostprocess(options)
+            old, self.postprocess = self.postprocess, MattePostprocess(options, live=self._live)
         self._retire(old.close)
 
     def set_blend(self, blend: Blend) -> None:
@@ -115,10 +116,11 @@ class Stages:
 
     @live.setter
     def live(self, value: bool) -> None:
-        with self._lock:
+        with self._matting_lock, self._lock:
             if value == self._live:
                 return
             self._live = value
+            self.postprocess.live = value
             retired = self._new_states()
         self._retire(*retired)
 

@@ -133,8 +133,10 @@ def _part_guard(o: MatteOptions) -> PartGuard | None:
 class MattePostprocess:
     """Stateful post-processing applied to every matte in stream order."""
 
-    def __init__(self, options: MatteOptions | None = None) -> None:
+    def __init__(self, options: MatteOptions | None = None, live: bool = False) -> None:
         self.options = options or MatteOptions()
+        #: Frames come in real time: the face and hand guards may search on a worker (``PartWatch``).
+        self.live = live
         self._ema = TimeEMA(self.options.smoothing_s)
         self._bars = StreamBars()
         self._decided_at: StreamPoint | None = None  # the frame the person was decided on
@@ -159,7 +161,7 @@ class MattePostprocess:
     def _guarded_parts(self, frame: Frame, grey: np.ndarray, continued: bool) -> tuple[Box, np.ndarray] | None:
         """Where faces and hands are (:func:`~models.matting.landmarks.paint_box`: a box of the frame and float32
         mask there), or None; ``grey``: the frame's grey working copy."""
-        return None if self._parts is None else self._parts(frame.rgb, grey, frame.timestamp, continued)
+        return None if self._parts is None else self._parts(frame.rgb, grey, frame.timestamp, continued, self.live)
 
     def _follow(self, grey: np.ndarray, continued: bool) -> np.ndarray | None:
         """The share of the model's new answer to take at once (working size, float32), from how much

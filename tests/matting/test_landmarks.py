@@ -1,6 +1,9 @@
 """Faces and hands: their masks, and a part followed between two runs of the landmark models."""
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Executor, Future
+
 import cv2
 import numpy as np
 
@@ -137,3 +140,56 @@ def test_hands_out_of_view_are_searched_for_half_as_often(monkeypatch):
     # run that finds one, every 0.15 s again. The face model, which finds no face either, keeps its interval.
     assert hands == [0, 7, 16, 21, 26]
     assert faces == [0, 5, 10, 15, 20, 25]
+
+
+class Inline(Executor):
+    """Runs what is submitted at once, on the caller's thread: a search that is over before the next frame."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        done: Future = Future()
+        done.set_result(fn(*args, **kwargs))
+        return done
+
+
+def painted_frames(frame: dict, guard: landmarks.PartGuard, live: bool) -> list[int]:
+    """The frames of one second at 30 fps on which ``guard`` paints something (a textured picture that holds
+    still, so a part found is followed)."""
+    rgb, grey = np.zeros((72, 128, 3), np.uint8), textured(18, 32)
+    painted = []
+    for i in range(30):
+        frame["index"] = i
+        if guard(rgb, grey, i / 30, follows=i > 0, live=live) is not None:
+            painted.append(i)
+    return painted
+
+
+def test_a_live_search_is_taken_up_a_frame_later_and_a_file_keeps_every_run_in_place(monkeypatch):
+    frame, runs = record_runs(monkeypatch, hand_from=12)
+    rendered = painted_frames(frame, landmarks.PartGuard(interval_s=0.15, hand_search_s=0.3), live=False)
+    file_runs = list(runs)
+    runs.clear()
+    live = painted_frames(frame, landmarks.PartGuard(interval_s=0.15, hand_search_s=0.3, searcher=Inline()),
+                          live=True)
+    # The same runs on the same frames (the search that finds the hand at frame 16 counts the next runs from
+    # that frame either way), but live the hand found by that search is painted from frame 17 on.
+    assert runs == file_runs
+    assert rendered == list(range(16, 30)) and live == list(range(17, 30))
+
+
+def test_live_searches_run_on_a_thread_of_their_own(monkeypatch):
+    frame, runs = record_runs(monkeypatch, hand_from=None)
+    threads = []
+    real = landmarks.PartFinder
+
+    class OnWhichThread(real):
+        def __call__(self, rgb):
+            threads.append((self.kind, frame["index"], threading.current_thread().name))
+            return super().__call__(rgb)
+
+    monkeypatch.setattr(landmarks, "PartFinder", OnWhichThread)
+    guard = landmarks.PartGuard(interval_s=0.15, hand_search_s=0.3)
+    painted_frames(frame, guard, live=True)
+    guard.close()  # waits for a search still running
+    first, later = threads[:2], threads[2:]
+    assert all(not name.startswith("part-search") for _, _, name in first)  # a new stream: on the frame itself
+    assert later and all(name.startswith("part-search") for _, _, name in later)
