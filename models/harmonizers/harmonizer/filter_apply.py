@@ -47,17 +47,12 @@ import numpy as np
 import torch
 
 from models.harmonizers.harmonizer import filters as F
-from models.harmonizers.harmonizer.filter_kernel import compiled_chain, run_chain
+from models.harmonizers.harmonizer.filter_kernel import SCALE, compiled_chain, run_chain
 from models.ops.regions import strip_boxes
 from models.ops.tensor_image import to_device
 
 log = logging.getLogger(__name__)
 
-# The CPU path carries colour values as floats on 0..65535, so the 16-bit
-# rounding that indexes the tone table is a plain saturating conversion.
-_SCALE = 65535.0
-_EPS = 1e-6
-_POW_EPS = 1e-9
 # Largest step between neighbouring tone-table entries, in 1/255, that we accept:
 # rounding to the nearest entry then errs by at most that, so the output stays
 # within one level of the exact chain.
@@ -81,7 +76,7 @@ def effective_args(args: np.ndarray | torch.Tensor | list[float], strength: floa
 class _Plan:
     """Per-frame constants of the CPU path."""
 
-    lut: np.ndarray                      # 3×256 float32, T∘B∘C on 0.._SCALE
+    lut: np.ndarray                      # 3×256 float32, T∘B∘C on 0..SCALE
     saturation: float                    # 0: skipped
     tone: np.ndarray | None              # 65536 float32, 255·(shadow∘highlight)(k/65535); None: identity
     tone_args: tuple[float, float]       # (highlight, shadow) of that curve
@@ -162,7 +157,7 @@ class ChannelCurves:
 
 
 def _tone_table(h: float, s: float) -> np.ndarray:
-    grid = torch.arange(65536, dtype=torch.float32).view(1, 1, 1, -1) / _SCALE
+    grid = torch.arange(65536, dtype=torch.float32).view(1, 1, 1, -1) / SCALE
     curve = F.apply_filter("shadow", F.apply_filter("highlight", grid, h), s)
     return (curve.flatten() * 255).numpy()
 
@@ -277,7 +272,7 @@ class FilterApplier:
             self._tone = _tone_table(h, sh) if (h or sh) else None
             self._tone_range = (0, 65535) if self._tone is None else _table_range(self._tone)
         levels = torch.arange(256, dtype=torch.float64).expand(3, 256) / 255
-        lut = ChannelCurves.from_frame(statistics_sample(composite), t, b, c)(levels) * _SCALE
+        lut = ChannelCurves.from_frame(statistics_sample(composite), t, b, c)(levels) * SCALE
         return _Plan(np.ascontiguousarray(lut.numpy(), dtype=np.float32), s, self._tone, (h, sh), self._tone_range,
                      lift)
 

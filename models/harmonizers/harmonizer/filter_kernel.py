@@ -29,15 +29,19 @@ from typing import Callable
 
 import numpy as np
 
+from models.harmonizers.harmonizer import filters
 from models.harmonizers.keep_bright import LUMA
 from models.paths import cache_dir
 
 #: Pixels of a row done together: nine float32 and int32 scratch rows of this length fit the L1 cache.
 CHUNK = 512
 
-_SCALE = np.float32(65535.0)
-_EPS = 1e-6
-_POW_EPS = np.float32(1e-9)
+#: The CPU path carries colour values as floats on 0..SCALE, so the 16-bit rounding that indexes the tone
+#: table is a plain saturating conversion.
+SCALE = 65535.0
+_SCALE = np.float32(SCALE)  # float32 constants: a float64 one would widen the compiled arithmetic
+_EPS = filters._EPS  # the filters' own guards against 0/0 and 0**x, so the pass follows their formulas
+_POW_EPS = np.float32(filters._POW_EPS)
 _L0, _L1, _L2 = (np.float32(w) for w in LUMA)
 
 
