@@ -185,9 +185,9 @@ def _run_box(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, box: tuple[sl
 
 
 class FilterApplier:
-    """Applies the filter chain at full resolution; keeps per-stream scratch and tables.
+    """Applies the filter chain at full resolution; keeps per-stream tables.
 
-    ``backend``: "lut" (NumPy/OpenCV, CPU), "torch" (any device; the GPU path) or
+    ``backend``: "lut" (tables and the compiled pass, CPU), "torch" (any device; the GPU path) or
     "auto" (lut on CPU, torch elsewhere). ``compile`` tries ``torch.compile`` for
     the torch path and falls back to eager on any failure.
     """
