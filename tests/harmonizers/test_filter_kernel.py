@@ -79,3 +79,19 @@ def test_the_compiled_pass_is_cached_in_the_apps_folder():
     compiled_chain()
     assert numba.config.CACHE_DIR.endswith("numba")
     assert "harmonicam" in numba.config.CACHE_DIR
+
+
+def test_without_numba_the_cpu_runs_the_filters_in_torch(monkeypatch):
+    from models.harmonizers.harmonizer import filter_apply
+    from models.harmonizers.harmonizer.filter_apply import FilterApplier, apply_filters_reference_uint8
+
+    monkeypatch.setattr(filter_apply, "compiler_installed", lambda: False)
+    applier = FilterApplier()
+    comp = np.ascontiguousarray(every_colour_step().reshape(64, 64, 3))
+    alpha = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    assert applier.backend == "torch" and not applier.fuses_lift(comp)  # the lift then runs as its own pass
+    args = (0.1, 0.2, -0.1, 0.3, 0.2, -0.2)
+    ref = apply_filters_reference_uint8(comp, alpha, args)
+    assert np.abs(applier(comp, alpha, args).astype(np.int16) - ref).max() <= 1
+    with pytest.raises(ValueError, match="needs numba"):
+        FilterApplier(backend="lut")

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from models.harmonizers.harmonizer import filters as F
-from models.harmonizers.harmonizer.filter_kernel import SCALE, compiled_chain, run_chain
+from models.harmonizers.harmonizer.filter_kernel import SCALE, compiled_chain, compiler_installed, run_chain
 from models.ops.regions import strip_boxes
 from models.ops.tensor_image import to_device
 
@@ -188,7 +188,7 @@ class FilterApplier:
     """Applies the filter chain at full resolution; keeps per-stream tables.
 
     ``backend``: "lut" (tables and the compiled pass, CPU), "torch" (any device; the GPU path) or
-    "auto" (lut on CPU, torch elsewhere). ``compile`` tries ``torch.compile`` for
+    "auto" (lut on CPU, torch elsewhere and where numba is not installed). ``compile`` tries ``torch.compile`` for
     the torch path and falls back to eager on any failure.
     """
 
@@ -196,11 +196,14 @@ class FilterApplier:
                  compile: bool = False, strip_pixels: int = STRIP_PIXELS, workers: int = 1) -> None:
         self.device = torch.device(device)
         if backend == "auto":
-            backend = "lut" if self.device.type == "cpu" else "torch"
+            backend = "lut" if self.device.type == "cpu" and compiler_installed() else "torch"
         if backend not in ("lut", "torch"):
             raise ValueError(f"unknown backend {backend!r}; choose lut, torch or auto")
         if backend == "lut" and self.device.type != "cpu":
             raise ValueError("the lut backend runs on the CPU only")
+        if backend == "lut" and not compiler_installed():
+            raise ValueError("the lut backend needs numba, which is not installed; install it (pip install numba) "
+                             "or use the torch backend")
         self.backend = backend
         if backend == "lut":
             compiled_chain()  # compiled or loaded now, not on the first frame

@@ -25,6 +25,7 @@ runs meanwhile.
 from __future__ import annotations
 
 import functools
+import importlib.util
 from typing import Callable
 
 import numpy as np
@@ -117,6 +118,12 @@ def _chain_box(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, r0: int, r1
                 o[j, 0] = np.uint8(min(max(np.rint(y0[j]), zero), top))
                 o[j, 1] = np.uint8(min(max(np.rint(y1[j]), zero), top))
                 o[j, 2] = np.uint8(min(max(np.rint(y2[j]), zero), top))
+
+
+def compiler_installed() -> bool:
+    """Whether Numba is installed. It is a dependency; a machine set up by hand without it (a GPU image that
+    carries only what the device path needs) runs the filters in torch instead (``FilterApplier``)."""
+    return importlib.util.find_spec("numba") is not None
 
 
 @functools.cache
