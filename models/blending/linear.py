@@ -13,17 +13,13 @@ from models.registry import register
 from models.stream import StreamState
 
 
-#: Pixels per strip of the CPU blend: strips trimmed to their own α > 0 (:func:`~models.ops.regions.strip_boxes`)
-#: skip most of the background beside a head, and each is one OpenCV call.
-STRIP_PIXELS = 1 << 17
-
-
 def blend_linear(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """uint8 fast path: OpenCV's per-pixel weighted sum (rounds once), only in strips around α > 0 (outside
-    them the composite is the background as it is)."""
+    """uint8 fast path: OpenCV's per-pixel weighted sum (rounds once), only in strips around α > 0
+    (:func:`~models.ops.regions.strip_boxes`, which skip most of the background beside a head; outside them
+    the composite is the background as it is)."""
     a = np.asarray(alpha, dtype=np.float32)
     out = np.array(bg, order="C", copy=True)  # C order: OpenCV writes into a box of it
-    for box in strip_boxes((a > 0).view(np.uint8), STRIP_PIXELS):
+    for box in strip_boxes(a):
         inside = a[box]
         cv2.blendLinear(fg[box], bg[box], inside, 1.0 - inside, dst=out[box])
     return out

@@ -13,19 +13,29 @@ import numpy as np
 Box = tuple[slice, slice]
 
 
+#: Pixels per strip of :func:`strip_boxes` by default: the blend and the harmonizer's filter pass each make
+#: one call per strip.
+STRIP_PIXELS = 1 << 17
+
+
+def _nonzero(mask: np.ndarray) -> np.ndarray:
+    """``mask`` (float or uint8 H×W) as the uint8 that OpenCV's bounding rectangles read: non-zero where it is."""
+    return mask if mask.dtype == np.uint8 else (mask > 0).view(np.uint8)
+
+
 def box_of(mask: np.ndarray) -> Box | None:
     """The bounding box of the non-zero pixels of ``mask`` (float or uint8 H×W), None when there are none."""
-    inside = mask if mask.dtype == np.uint8 else (mask > 0).view(np.uint8)
-    x, y, w, h = cv2.boundingRect(inside)
+    x, y, w, h = cv2.boundingRect(_nonzero(mask))
     return (slice(y, y + h), slice(x, x + w)) if w else None
 
 
-def strip_boxes(inside: np.ndarray, strip_pixels: int) -> list[Box]:
-    """The box of the non-zero pixels of ``inside`` (uint8 H×W) cut into horizontal strips of about
+def strip_boxes(mask: np.ndarray, strip_pixels: int = STRIP_PIXELS) -> list[Box]:
+    """The box of the non-zero pixels of ``mask`` (float or uint8 H×W) cut into horizontal strips of about
     ``strip_pixels`` pixels, each trimmed to the box of its own non-zero pixels; strips without any are left out.
 
     A silhouette is narrower at the head than at the shoulders, so the strips cover far less than the one box
     around it (a head and shoulders in a 720p call: about half of it)."""
+    inside = _nonzero(mask)
     _, y, w, h = cv2.boundingRect(inside)
     if w == 0:
         return []

@@ -28,6 +28,7 @@ def test_strips_cover_every_pixel_once_and_far_less_than_the_box():
     assert area < 0.55 * mask.size  # the one box around head, shoulders and speck is the whole frame
     assert all(mask[box].any(axis=1)[[0, -1]].all() and mask[box].any(axis=0)[[0, -1]].all() for box in boxes)
     assert strip_boxes(np.zeros_like(mask), 4000) == []
+    assert strip_boxes(mask * np.float32(0.3), 4000) == boxes  # a float matte: its α > 0
 
 
 def test_the_strip_blend_is_the_whole_frame_blend():

@@ -48,7 +48,7 @@ import torch
 
 from models.harmonizers.harmonizer import filters as F
 from models.harmonizers.harmonizer.filter_kernel import SCALE, compiled_chain, compiler_installed, run_chain
-from models.ops.regions import strip_boxes
+from models.ops.regions import STRIP_PIXELS, strip_boxes
 from models.ops.tensor_image import to_device
 
 log = logging.getLogger(__name__)
@@ -162,11 +162,6 @@ def _tone_table(h: float, s: float) -> np.ndarray:
     return (curve.flatten() * 255).numpy()
 
 
-#: Pixels per strip of the CPU path: each strip is trimmed to the box of its own α > 0 pixels (a silhouette is
-#: narrower at the head than at the shoulders), and the strips are what ``workers`` share out.
-STRIP_PIXELS = 1 << 17
-
-
 def _table_range(table: np.ndarray) -> tuple[int, int]:
     """The indices lo..hi whose both neighbouring steps in ``table`` are at most ``_MAX_TONE_STEP``.
 
@@ -247,8 +242,9 @@ class FilterApplier:
         out = composite.copy()
         if not a.any() and lift is None:
             return out
-        # Each strip is trimmed to the box of its own α>0 pixels (a silhouette is narrower at the head).
-        boxes = strip_boxes((alpha > 0).view(np.uint8), self.strip_pixels)
+        # Each strip is trimmed to the box of its own α>0 pixels (a silhouette is narrower at the head); the
+        # strips are what the workers share out.
+        boxes = strip_boxes(alpha, self.strip_pixels)
         if not boxes:
             return out
         plan = self._plan(composite, a, lift)
