@@ -55,8 +55,7 @@ def test_the_pass_follows_the_filters_formulas_on_every_colour(gains, sat, h, s,
     tone = _tone_table(h, s) if (h or s) else None
     tone_range = (0, 65535) if tone is None else _table_range(tone)
     out = np.zeros_like(comp)
-    run_chain(compiled_chain(), comp, alpha, out, (slice(0, 1), slice(0, comp.shape[1])), lut, sat, tone,
-              tone_range, (h, s), lift)
+    run_chain(comp, alpha, out, (slice(0, 1), slice(0, comp.shape[1])), lut, sat, tone, tone_range, (h, s), lift)
     want = expected(comp, alpha, gains, sat, h, s, lift)
     # 16-bit rounding and the table's steps (at most half a level) before the final rounding
     assert np.abs(out - want).max() <= 1.0

@@ -175,8 +175,8 @@ def _table_range(table: np.ndarray) -> tuple[int, int]:
 
 
 def _run_box(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, box: tuple[slice, slice], plan: _Plan) -> None:
-    run_chain(compiled_chain(), comp, alpha, out, box, plan.lut, plan.saturation, plan.tone, plan.tone_range,
-              plan.tone_args, (1.0, 0.0) if plan.lift is None else plan.lift)
+    run_chain(comp, alpha, out, box, plan.lut, plan.saturation, plan.tone, plan.tone_range, plan.tone_args,
+              (1.0, 0.0) if plan.lift is None else plan.lift)
 
 
 class FilterApplier:

@@ -1,7 +1,7 @@
 """The CPU path's per-pixel pass over one box of a frame, compiled with Numba.
 
 What :class:`~models.harmonizers.harmonizer.filter_apply.FilterApplier` leaves for each pixel once
-temperature∘brightness∘contrast is a table per channel (values on 0..65535, see ``filter_apply``):
+temperature∘brightness∘contrast is a table per channel (values on 0..``SCALE``, see ``filter_apply``):
 
 1. saturation (Ke et al. 2022, the HSL form of ``filters.saturation``), with L = (max + min)/2:
    ``y_c ← L + (y_c − L)·g``, where ``g = 1 + x`` for x < 0 and ``g = 1 / max(S, 1 − x)`` for x > 0
@@ -128,24 +128,31 @@ def compiler_installed() -> bool:
 
 @functools.cache
 def compiled_chain() -> Callable[..., None]:
-    """:func:`_chain_box` compiled for the types :func:`run_chain` passes (on the first call of the process,
-    or loaded from the cache)."""
+    """:func:`_chain_box` compiled for the types :func:`_call` passes (on the first call of the process, or
+    loaded from the cache)."""
     import numba
 
     if not numba.config.CACHE_DIR:  # the app's own folder, not a __pycache__ beside this file
         numba.config.CACHE_DIR = str(cache_dir() / "numba")
     chain = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")(_chain_box)
     pixel = np.zeros((1, 1, 3), np.uint8)
-    run_chain(chain, pixel, np.ones((1, 1), np.float32), pixel.copy(), (slice(0, 1), slice(0, 1)),
-              np.zeros((3, 256), np.float32), 0.0, None, (0, 65535), (0.0, 0.0), (0.0, 0.0))
+    _call(chain, pixel, np.ones((1, 1), np.float32), pixel.copy(), (slice(0, 1), slice(0, 1)),
+          np.zeros((3, 256), np.float32), 0.0, None, (0, 65535), (0.0, 0.0), (1.0, 0.0))
     return chain
 
 
-def run_chain(chain: Callable[..., None], comp: np.ndarray, alpha: np.ndarray, out: np.ndarray,
-              box: tuple[slice, slice], lut: np.ndarray, saturation: float, tone: np.ndarray | None,
-              tone_range: tuple[int, int], tone_args: tuple[float, float], lift: tuple[float, float]) -> None:
-    """``chain`` on ``box`` of the frame, every scalar as the one type it was compiled for. ``tone`` None: no
-    tone curve; ``lift``: the keep-bright (gain, offset), (1, 0) for none."""
+def run_chain(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, box: tuple[slice, slice], lut: np.ndarray,
+              saturation: float, tone: np.ndarray | None, tone_range: tuple[int, int],
+              tone_args: tuple[float, float], lift: tuple[float, float]) -> None:
+    """Steps 1–5 on ``box`` of the frame (see :func:`_chain_box`). ``tone`` None: no tone curve; ``lift``: the
+    keep-bright (gain, offset), (1, 0) for none."""
+    _call(compiled_chain(), comp, alpha, out, box, lut, saturation, tone, tone_range, tone_args, lift)
+
+
+def _call(chain: Callable[..., None], comp: np.ndarray, alpha: np.ndarray, out: np.ndarray,
+          box: tuple[slice, slice], lut: np.ndarray, saturation: float, tone: np.ndarray | None,
+          tone_range: tuple[int, int], tone_args: tuple[float, float], lift: tuple[float, float]) -> None:
+    """``chain`` with :func:`run_chain`'s arguments, every scalar as the one type it is compiled for."""
     rows, cols = box
     chain(comp, alpha, out, rows.start, rows.stop, cols.start, cols.stop, lut, float(saturation),
           _NO_TONE if tone is None else tone, tone is not None, int(tone_range[0]), int(tone_range[1]),
