@@ -65,8 +65,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--alpha-weight", type=float, default=0.25)
     add_run_options(p, 3000)
     args = parse_run_args(p, argv)
-    if args.footage_every < 1:
-        p.error("--footage-every must be 1 or more")
     if not 0 <= args.footage_share <= 1:
         p.error(f"--footage-share must be in [0, 1], got {args.footage_share}")
     held_out = sorted(set(args.footage_sequences.split(",")) & set(EVALUATION_SEQUENCES))
