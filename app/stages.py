@@ -38,9 +38,9 @@ class Stages:
         self.blend = blend
         self.harmonizer = harmonizer
         self.postprocess = postprocess or MattePostprocess()
-        self.postprocess.live = True
         self.faults = Faults()
         self._live = True
+        self.postprocess.live = self._live
         self.blend_state = StreamState(live=True)
         self.harmonizer_state = StreamState(live=True)
         self._handover: Handover | None = None

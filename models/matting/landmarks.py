@@ -205,11 +205,6 @@ def paint_box(parts: list[Tracked], size: tuple[int, int]) -> tuple[Box, np.ndar
     return box, patch
 
 
-def paint(parts: list[Tracked], size: tuple[int, int]) -> np.ndarray:
-    """:func:`paint_box` as a whole float32 frame of ``size`` = (w, h)."""
-    return whole_frame(paint_box(parts, size), size)
-
-
 def whole_frame(painted: tuple[Box, np.ndarray] | None, size: tuple[int, int]) -> np.ndarray:
     """A :func:`paint_box` result (None: nothing painted) as a whole float32 frame of ``size`` = (w, h)."""
     out = np.zeros((size[1], size[0]), np.float32)

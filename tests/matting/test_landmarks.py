@@ -8,7 +8,12 @@ import cv2
 import numpy as np
 
 from models.matting import landmarks
-from models.matting.landmarks import follow_part, hand_mask, paint, paint_box, start_tracking
+from models.matting.landmarks import follow_part, hand_mask, paint_box, start_tracking, whole_frame
+
+
+def paint(parts: list, size: tuple[int, int]) -> np.ndarray:
+    """The painted parts as a whole frame, as the device path takes them."""
+    return whole_frame(paint_box(parts, size), size)
 
 
 def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
