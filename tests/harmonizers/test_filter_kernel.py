@@ -50,16 +50,30 @@ NEAR_BLACK = (3e-4, 2e-4, 1e-4)
 def test_the_pass_follows_the_filters_formulas_on_every_colour(gains, sat, h, s, lift):
     comp = every_colour_step()
     alpha = np.linspace(0, 1, comp.shape[1], dtype=np.float32)[None]
+    alpha[0, -40:] = alpha[0, 1000:1040] = 0  # background at the row's end and within it
     gains = np.array(gains)
     lut = np.ascontiguousarray(np.clip(np.arange(256) / 255 * gains[:, None], 0, 1) * 65535, dtype=np.float32)
     tone = _tone_table(h, s) if (h or s) else None
     tone_range = (0, 65535) if tone is None else _table_range(tone)
-    out = np.zeros_like(comp)
+    out = comp.copy()  # as the applier hands it over: the pass writes only where α > 0 may change a pixel
     run_chain(comp, alpha, out, (slice(0, 1), slice(0, comp.shape[1])), lut, sat, tone, tone_range, (h, s), lift)
     want = expected(comp, alpha, gains, sat, h, s, lift)
     # 16-bit rounding and the table's steps (at most half a level) before the final rounding
     assert np.abs(out - want).max() <= 1.0
-    assert np.array_equal(out[0, 0], comp[0, 0])  # α = 0 keeps the composite
+    assert np.array_equal(out[alpha == 0], comp[alpha == 0])  # α = 0 keeps the composite
+
+
+def test_the_pass_writes_only_from_a_rows_first_to_its_last_pixel_with_alpha():
+    comp = np.tile(np.array([120, 100, 80], np.uint8), (1, 600, 1))  # a muted colour, which saturation changes
+    alpha = np.zeros((1, 600), np.float32)
+    alpha[0, 100:200] = alpha[0, 300:400] = 1
+    out = np.full_like(comp, 7)
+    lut = np.ascontiguousarray(np.tile(np.arange(256) / 255 * 65535, (3, 1)), dtype=np.float32)
+    run_chain(comp, alpha, out, (slice(0, 1), slice(0, 600)), lut, 0.5, None, (0, 65535), (0.0, 0.0), (1.0, 0.0))
+    assert (out[0, :100] == 7).all() and (out[0, 400:] == 7).all()  # outside the span: not written
+    assert np.array_equal(out[0, 200:300], comp[0, 200:300])  # α = 0 within it: the composite
+    # the person saturated: L = 100, S = 40 / (2·100) = 0.2, gain 1 / max(S, 1 − 0.5) = 2 about L
+    assert (out[0, 100:200] == (140, 100, 60)).all() and (out[0, 300:400] == (140, 100, 60)).all()
 
 
 def test_only_the_steep_ends_of_a_tone_table_are_left_to_pow():

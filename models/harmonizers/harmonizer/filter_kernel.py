@@ -7,7 +7,8 @@ temperature∘brightness∘contrast is a table per channel (values on 0..``SCALE
    ``y_c ← L + (y_c − L)·g``, where ``g = 1 + x`` for x < 0 and ``g = 1 / max(S, 1 − x)`` for x > 0
    (S the pixel's HSL saturation, so the gain never pushes a colour past the gamut);
 2. the highlight∘shadow tone curve, through its 65536-entry table indexed by the value rounded to
-   16 bits, evaluated with ``pow`` instead towards an end where the curve is too steep for the table;
+   16 bits, evaluated with ``pow`` instead towards an end where the curve is too steep for the table
+   (where no end is, the look-up is a plain gather, which vectorises);
 3. the blend with the matte, ``p = c + α·(t − c)`` on 0..255;
 4. the keep-bright lift (:mod:`models.harmonizers.keep_bright`), one luma shift shared by the three
    channels, ``p ← p + α·(clip(p + s, 0, 255) − p)`` with ``s = k·Y(p) + d``;
@@ -16,7 +17,9 @@ temperature∘brightness∘contrast is a table per channel (values on 0..``SCALE
 The arithmetic is the NumPy path's it replaces, in float32 and in the same order. That path made
 about sixty passes over float planes of each strip of ~131k pixels, each one out to memory and back;
 here each row is done in chunks of ``CHUNK`` pixels that stay in the L1 cache, and every step but the
-two table look-ups compiles to 16-wide AVX-512 (8-wide AVX2) instructions.
+two table look-ups compiles to 16-wide AVX-512 (8-wide AVX2) instructions. A row is worked only from its
+first to its last pixel with α > 0: a box around a silhouette is a third background (2-core EPYC, sample
+clip at 1280×720, both changes together: 4.1 → 2.7 ms a frame).
 
 The function is compiled on first use (~2 s) and cached in the app's cache folder, so later runs load
 it (unless ``NUMBA_CACHE_DIR`` names another folder). It releases the GIL: the frame loop's other half
@@ -50,7 +53,8 @@ def _chain_box(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, r0: int, r1
                lut: np.ndarray, sat: float, tone: np.ndarray, toned: bool, tone_lo: int, tone_hi: int,
                highlight: float, shadow: float, lift_k: float, lift_d: float) -> None:  # pragma: no cover - compiled
     """Steps 1–5 of the module's docstring on rows r0..r1, columns c0..c1 of ``comp`` (uint8 H×W×3),
-    ``alpha`` (float32 H×W), written into ``out`` (uint8 H×W×3). ``lut``: 3×256 float32 on 0..65535;
+    ``alpha`` (float32 H×W), written into ``out`` (uint8 H×W×3), which holds the composite already: only each
+    row's span from its first to its last pixel with α > 0 is written (α = 0 keeps the composite). ``lut``: 3×256 float32 on 0..65535;
     ``tone``: 65536 float32 on 0..255 when ``toned``, read at indices ``tone_lo``..``tone_hi`` (outside them
     the curve of ``highlight`` and ``shadow`` is evaluated); ``lift_k``, ``lift_d``: the lift's
     k = gain − 1 and d = 255·offset (0, 0: no lift)."""
@@ -63,13 +67,20 @@ def _chain_box(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, r0: int, r1
     hi_exp, sh_exp = np.float32(1 + highlight), np.float32(1 - shadow)  # the tone curve's exponents
     k, d = np.float32(lift_k), np.float32(lift_d)
     lifted = k != 0 or d != 0
+    whole = tone_lo <= 0 and tone_hi >= 65535
     f0, f1, f2 = np.empty(CHUNK, np.float32), np.empty(CHUNK, np.float32), np.empty(CHUNK, np.float32)
     y0, y1, y2 = np.empty(CHUNK, np.float32), np.empty(CHUNK, np.float32), np.empty(CHUNK, np.float32)
     i0, i1, i2 = np.empty(CHUNK, np.int32), np.empty(CHUNK, np.int32), np.empty(CHUNK, np.int32)
     lut0, lut1, lut2 = lut[0], lut[1], lut[2]
     for r in range(r0, r1):
-        for s in range(c0, c1, CHUNK):
-            n = min(CHUNK, c1 - s)
+        # Only the row's span from its first to its last pixel with α > 0: outside it ``out`` holds the composite.
+        first, last = c0, c1
+        while first < last and alpha[r, first] <= zero:
+            first += 1
+        while last > first and alpha[r, last - 1] <= zero:
+            last -= 1
+        for s in range(first, last, CHUNK):
+            n = min(CHUNK, last - s)
             c, a, o = comp[r, s:s + n], alpha[r, s:s + n], out[r, s:s + n]
             for j in range(n):
                 f0[j], f1[j], f2[j] = c[j, 0], c[j, 1], c[j, 2]
@@ -92,6 +103,10 @@ def _chain_box(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, r0: int, r1
                 if not toned:
                     for j in range(n):
                         y[j] = i[j] * to_levels
+                    continue
+                if whole:  # no steep end: a plain gather, which vectorises
+                    for j in range(n):
+                        y[j] = tone[i[j]]
                     continue
                 for j in range(n):
                     if tone_lo <= i[j] <= tone_hi:
