@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 
 from app.errors import RuntimeFailure, UsageError
 from models import registry
+from models.blending.linear import compiled_blend
 from models.matting import DEFAULT_MATTING
 from models.matting.postprocess import MatteOptions
+from models.ops.compiled import compiler_installed
 
 log = logging.getLogger(__name__)
 
@@ -166,5 +168,8 @@ def blend_name(choice: StageChoice) -> str:
 
 
 def make_blend(choice: StageChoice):
-    return create("blend", blend_name(choice), device=choice.device, weights=choice.blend_weights,
-                  runtime=_runtime(choice))
+    blend = create("blend", blend_name(choice), device=choice.device, weights=choice.blend_weights,
+                   runtime=_runtime(choice))
+    if choice.device == "cpu" and compiler_installed():  # every blend composites through it on the CPU
+        compiled_blend()  # compiled or loaded now, not on the first frame
+    return blend

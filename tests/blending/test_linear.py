@@ -1,11 +1,14 @@
 """Linear blending: the uint8 fast path equals α·F + (1−α)·B."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
+import pytest
 import torch
 
 from models import registry
-from models.blending.linear import blend_linear_torch
+from models.blending import linear
+from models.blending.linear import blend_linear, blend_linear_torch
 from models.frame import Frame
 from models.matting.base import Matte
 from models.stream import StreamState
@@ -27,6 +30,22 @@ def test_uint8_fast_path_matches_the_formula():
     ref = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
     assert out.dtype == np.uint8 and out.shape == fg.shape
     assert np.abs(out.astype(float) - ref).max() <= 1.0
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_both_paths_give_opencvs_blend_of_the_whole_frame_bit_for_bit(monkeypatch, compiled):
+    """The compiled loop on each row's span of α > 0 and, without Numba, OpenCV in strips around α > 0."""
+    monkeypatch.setattr(linear, "compiler_installed", lambda: compiled)
+    rng = np.random.default_rng(2)
+    fg, bg = (rng.integers(0, 256, (90, 700, 3), dtype=np.uint8) for _ in range(2))
+    alpha = rng.random((90, 700), dtype=np.float32)
+    alpha[:, :100] = alpha[:, 650:] = alpha[40:50] = 0  # background beside the person and across a row
+    alpha[rng.random(alpha.shape) < 0.2] = 0
+    alpha[rng.random(alpha.shape) < 0.2] = 1
+    want = cv2.blendLinear(fg, bg, alpha, 1.0 - alpha)
+    assert np.array_equal(blend_linear(fg, alpha, bg), want)
+    assert np.array_equal(blend_linear(fg[:, ::-1], alpha, bg), cv2.blendLinear(fg[:, ::-1].copy(), bg, alpha,
+                                                                                  1.0 - alpha))  # a mirrored view
 
 
 def test_foreground_colour_replaces_the_frame():

@@ -7,7 +7,8 @@ import torch
 
 from models.harmonizers.harmonizer import filters as F
 from models.harmonizers.harmonizer.filter_apply import _MAX_TONE_STEP, _table_range, _tone_table
-from models.harmonizers.harmonizer.filter_kernel import compiled_chain, run_chain
+from models.harmonizers.harmonizer.filter_kernel import run_chain
+from models.ops.compiled import alpha_spans
 from models.harmonizers.keep_bright import LUMA
 
 
@@ -56,20 +57,22 @@ def test_the_pass_follows_the_filters_formulas_on_every_colour(gains, sat, h, s,
     tone = _tone_table(h, s) if (h or s) else None
     tone_range = (0, 65535) if tone is None else _table_range(tone)
     out = comp.copy()  # as the applier hands it over: the pass writes only where α > 0 may change a pixel
-    run_chain(comp, alpha, out, (slice(0, 1), slice(0, comp.shape[1])), lut, sat, tone, tone_range, (h, s), lift)
+    run_chain(comp, alpha, alpha_spans(alpha), out, (slice(0, 1), slice(0, comp.shape[1])), lut, sat, tone, tone_range,
+              (h, s), lift)
     want = expected(comp, alpha, gains, sat, h, s, lift)
     # 16-bit rounding and the table's steps (at most half a level) before the final rounding
     assert np.abs(out - want).max() <= 1.0
     assert np.array_equal(out[alpha == 0], comp[alpha == 0])  # α = 0 keeps the composite
 
 
-def test_the_pass_writes_only_from_a_rows_first_to_its_last_pixel_with_alpha():
+def test_the_pass_writes_only_on_each_rows_span_of_alpha():
     comp = np.tile(np.array([120, 100, 80], np.uint8), (1, 600, 1))  # a muted colour, which saturation changes
     alpha = np.zeros((1, 600), np.float32)
     alpha[0, 100:200] = alpha[0, 300:400] = 1
     out = np.full_like(comp, 7)
     lut = np.ascontiguousarray(np.tile(np.arange(256) / 255 * 65535, (3, 1)), dtype=np.float32)
-    run_chain(comp, alpha, out, (slice(0, 1), slice(0, 600)), lut, 0.5, None, (0, 65535), (0.0, 0.0), (1.0, 0.0))
+    run_chain(comp, alpha, alpha_spans(alpha), out, (slice(0, 1), slice(0, 600)), lut, 0.5, None, (0, 65535),
+              (0.0, 0.0), (1.0, 0.0))
     assert (out[0, :100] == 7).all() and (out[0, 400:] == 7).all()  # outside the span: not written
     assert np.array_equal(out[0, 200:300], comp[0, 200:300])  # α = 0 within it: the composite
     # the person saturated: L = 100, S = 40 / (2·100) = 0.2, gain 1 / max(S, 1 − 0.5) = 2 about L
@@ -84,14 +87,6 @@ def test_only_the_steep_ends_of_a_tone_table_are_left_to_pow():
     assert np.abs(np.diff(steep[lo - 2:lo])).max() > _MAX_TONE_STEP  # the step just below lo is too steep
     assert np.abs(np.diff(steep[hi + 1:hi + 3])).max() > _MAX_TONE_STEP  # and the one just above hi
     assert _table_range(_tone_table(0.3, -0.3)) == (0, 65535)  # exponents above 1: no steep end
-
-
-def test_the_compiled_pass_is_cached_in_the_apps_folder():
-    import numba
-
-    compiled_chain()
-    assert numba.config.CACHE_DIR.endswith("numba")
-    assert "harmonicam" in numba.config.CACHE_DIR
 
 
 def test_without_numba_the_cpu_runs_the_filters_in_torch(monkeypatch):

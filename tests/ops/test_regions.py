@@ -4,7 +4,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from models.blending.linear import blend_linear
 from models.ops.regions import strip_boxes
 
 
@@ -29,12 +28,3 @@ def test_strips_cover_every_pixel_once_and_far_less_than_the_box():
     assert all(mask[box].any(axis=1)[[0, -1]].all() and mask[box].any(axis=0)[[0, -1]].all() for box in boxes)
     assert strip_boxes(np.zeros_like(mask), 4000) == []
     assert strip_boxes(mask * np.float32(0.3), 4000) == boxes  # a float matte: its α > 0
-
-
-def test_the_strip_blend_is_the_whole_frame_blend():
-    rng = np.random.default_rng(0)
-    fg, bg = (rng.integers(0, 256, (180, 320, 3), dtype=np.uint8) for _ in range(2))
-    alpha = cv2.GaussianBlur(silhouette().astype(np.float32), (0, 0), 3)
-    alpha[alpha < 1e-3] = 0
-    whole = cv2.blendLinear(fg, bg, alpha, 1.0 - alpha)
-    assert np.array_equal(blend_linear(fg, alpha, bg), whole)

@@ -47,7 +47,8 @@ import numpy as np
 import torch
 
 from models.harmonizers.harmonizer import filters as F
-from models.harmonizers.harmonizer.filter_kernel import SCALE, compiled_chain, compiler_installed, run_chain
+from models.harmonizers.harmonizer.filter_kernel import SCALE, compiled_chain, run_chain
+from models.ops.compiled import alpha_spans, compiler_installed
 from models.ops.regions import STRIP_PIXELS, strip_boxes
 from models.ops.tensor_image import to_device
 
@@ -174,8 +175,9 @@ def _table_range(table: np.ndarray) -> tuple[int, int]:
     return (int(lower.max()) + 2 if lower.size else 0), (int(upper.min()) - 1 if upper.size else len(table) - 1)
 
 
-def _run_box(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, box: tuple[slice, slice], plan: _Plan) -> None:
-    run_chain(comp, alpha, out, box, plan.lut, plan.saturation, plan.tone, plan.tone_range, plan.tone_args,
+def _run_box(comp: np.ndarray, alpha: np.ndarray, spans: np.ndarray, out: np.ndarray, box: tuple[slice, slice],
+             plan: _Plan) -> None:
+    run_chain(comp, alpha, spans, out, box, plan.lut, plan.saturation, plan.tone, plan.tone_range, plan.tone_args,
               (1.0, 0.0) if plan.lift is None else plan.lift)
 
 
@@ -248,10 +250,11 @@ class FilterApplier:
         if not boxes:
             return out
         plan = self._plan(composite, a, lift)
+        spans = alpha_spans(alpha)
 
         def run(k: int) -> None:
             for box in boxes[k::self.workers]:
-                _run_box(composite, alpha, out, box, plan)
+                _run_box(composite, alpha, spans, out, box, plan)
 
         if self._pool is None:
             run(0)

@@ -17,28 +17,23 @@ temperature∘brightness∘contrast is a table per channel (values on 0..``SCALE
 The arithmetic is the NumPy path's it replaces, in float32 and in the same order. That path made
 about sixty passes over float planes of each strip of ~131k pixels, each one out to memory and back;
 here each row is done in chunks of ``CHUNK`` pixels that stay in the L1 cache, and every step but the
-two table look-ups compiles to 16-wide AVX-512 (8-wide AVX2) instructions. A row is worked only from its
-first to its last pixel with α > 0: a box around a silhouette is a third background (2-core EPYC, sample
-clip at 1280×720, both changes together: 4.1 → 2.7 ms a frame).
+two table look-ups compiles to 16-wide AVX-512 (8-wide AVX2) instructions. A row is worked only on its span
+of α > 0 (:func:`~models.ops.compiled.alpha_spans`; 2-core EPYC, sample clip at 1280×720, with the plain
+gather of step 2: 4.1 → 2.7 ms a frame).
 
-The function is compiled on first use (~2 s) and cached in the app's cache folder, so later runs load
-it (unless ``NUMBA_CACHE_DIR`` names another folder). It releases the GIL: the frame loop's other half
-runs meanwhile.
+The function is compiled on first use (~2 s) and cached (:func:`~models.ops.compiled.compile_loop`), so later
+runs load it.
 """
 from __future__ import annotations
 
 import functools
-import importlib.util
 from typing import Callable
 
 import numpy as np
 
 from models.harmonizers.harmonizer import filters
 from models.harmonizers.keep_bright import LUMA
-from models.paths import cache_dir
-
-#: Pixels of a row done together: nine float32 and int32 scratch rows of this length fit the L1 cache.
-CHUNK = 512
+from models.ops.compiled import CHUNK, alpha_spans, compile_loop
 
 #: The CPU path carries colour values as floats on 0..SCALE, so the 16-bit rounding that indexes the tone
 #: table is a plain saturating conversion.
@@ -49,12 +44,13 @@ _POW_EPS = np.float32(filters._POW_EPS)
 _L0, _L1, _L2 = (np.float32(w) for w in LUMA)
 
 
-def _chain_box(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, r0: int, r1: int, c0: int, c1: int,
+def _chain_box(comp: np.ndarray, alpha: np.ndarray, spans: np.ndarray, out: np.ndarray, r0: int, r1: int, c0: int,
+               c1: int,
                lut: np.ndarray, sat: float, tone: np.ndarray, toned: bool, tone_lo: int, tone_hi: int,
                highlight: float, shadow: float, lift_k: float, lift_d: float) -> None:  # pragma: no cover - compiled
     """Steps 1–5 of the module's docstring on rows r0..r1, columns c0..c1 of ``comp`` (uint8 H×W×3),
     ``alpha`` (float32 H×W), written into ``out`` (uint8 H×W×3), which holds the composite already: only each
-    row's span from its first to its last pixel with α > 0 is written (α = 0 keeps the composite). ``lut``: 3×256 float32 on 0..65535;
+    row's span of α > 0 (``spans``, :func:`~models.ops.compiled.alpha_spans`) is written. ``lut``: 3×256 float32 on 0..65535;
     ``tone``: 65536 float32 on 0..255 when ``toned``, read at indices ``tone_lo``..``tone_hi`` (outside them
     the curve of ``highlight`` and ``shadow`` is evaluated); ``lift_k``, ``lift_d``: the lift's
     k = gain − 1 and d = 255·offset (0, 0: no lift)."""
@@ -73,12 +69,7 @@ def _chain_box(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, r0: int, r1
     i0, i1, i2 = np.empty(CHUNK, np.int32), np.empty(CHUNK, np.int32), np.empty(CHUNK, np.int32)
     lut0, lut1, lut2 = lut[0], lut[1], lut[2]
     for r in range(r0, r1):
-        # Only the row's span from its first to its last pixel with α > 0: outside it ``out`` holds the composite.
-        first, last = c0, c1
-        while first < last and alpha[r, first] <= zero:
-            first += 1
-        while last > first and alpha[r, last - 1] <= zero:
-            last -= 1
+        first, last = max(c0, spans[r, 0]), min(c1, spans[r, 1])
         for s in range(first, last, CHUNK):
             n = min(CHUNK, last - s)
             c, a, o = comp[r, s:s + n], alpha[r, s:s + n], out[r, s:s + n]
@@ -135,41 +126,32 @@ def _chain_box(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, r0: int, r1
                 o[j, 2] = np.uint8(min(max(np.rint(y2[j]), zero), top))
 
 
-def compiler_installed() -> bool:
-    """Whether Numba is installed. It is a dependency; a machine set up by hand without it (a GPU image that
-    carries only what the device path needs) runs the filters in torch instead (``FilterApplier``)."""
-    return importlib.util.find_spec("numba") is not None
-
-
 @functools.cache
 def compiled_chain() -> Callable[..., None]:
     """:func:`_chain_box` compiled for the types :func:`_call` passes (on the first call of the process, or
     loaded from the cache)."""
-    import numba
-
-    if not numba.config.CACHE_DIR:  # the app's own folder, not a __pycache__ beside this file
-        numba.config.CACHE_DIR = str(cache_dir() / "numba")
-    chain = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")(_chain_box)
-    pixel = np.zeros((1, 1, 3), np.uint8)
-    _call(chain, pixel, np.ones((1, 1), np.float32), pixel.copy(), (slice(0, 1), slice(0, 1)),
+    chain = compile_loop(_chain_box)
+    pixel, alpha = np.zeros((1, 1, 3), np.uint8), np.ones((1, 1), np.float32)
+    _call(chain, pixel, alpha, alpha_spans(alpha), pixel.copy(), (slice(0, 1), slice(0, 1)),
           np.zeros((3, 256), np.float32), 0.0, None, (0, 65535), (0.0, 0.0), (1.0, 0.0))
     return chain
 
 
-def run_chain(comp: np.ndarray, alpha: np.ndarray, out: np.ndarray, box: tuple[slice, slice], lut: np.ndarray,
-              saturation: float, tone: np.ndarray | None, tone_range: tuple[int, int],
+def run_chain(comp: np.ndarray, alpha: np.ndarray, spans: np.ndarray, out: np.ndarray, box: tuple[slice, slice],
+              lut: np.ndarray, saturation: float, tone: np.ndarray | None, tone_range: tuple[int, int],
               tone_args: tuple[float, float], lift: tuple[float, float]) -> None:
-    """Steps 1–5 on ``box`` of the frame (see :func:`_chain_box`). ``tone`` None: no tone curve; ``lift``: the
-    keep-bright (gain, offset), (1, 0) for none."""
-    _call(compiled_chain(), comp, alpha, out, box, lut, saturation, tone, tone_range, tone_args, lift)
+    """Steps 1–5 on ``box`` of the frame (see :func:`_chain_box`; ``spans``: ``alpha``'s
+    :func:`~models.ops.compiled.alpha_spans`). ``tone`` None: no tone curve; ``lift``: the keep-bright (gain,
+    offset), (1, 0) for none."""
+    _call(compiled_chain(), comp, alpha, spans, out, box, lut, saturation, tone, tone_range, tone_args, lift)
 
 
-def _call(chain: Callable[..., None], comp: np.ndarray, alpha: np.ndarray, out: np.ndarray,
+def _call(chain: Callable[..., None], comp: np.ndarray, alpha: np.ndarray, spans: np.ndarray, out: np.ndarray,
           box: tuple[slice, slice], lut: np.ndarray, saturation: float, tone: np.ndarray | None,
           tone_range: tuple[int, int], tone_args: tuple[float, float], lift: tuple[float, float]) -> None:
     """``chain`` with :func:`run_chain`'s arguments, every scalar as the one type it is compiled for."""
     rows, cols = box
-    chain(comp, alpha, out, rows.start, rows.stop, cols.start, cols.stop, lut, float(saturation),
+    chain(comp, alpha, spans, out, rows.start, rows.stop, cols.start, cols.stop, lut, float(saturation),
           _NO_TONE if tone is None else tone, tone is not None, int(tone_range[0]), int(tone_range[1]),
           float(tone_args[0]), float(tone_args[1]), float(lift[0]) - 1, 255 * float(lift[1]))
 
