@@ -220,30 +220,32 @@ class PartWatch:
     share of the interval) moves the runs within a stream later by that much after such a search. The
     model is made at first use.
 
-    In a live stream (``live``) a search while nothing is found runs on a worker thread at a lower priority:
-    without a part to follow the model looks at the whole frame (the hand model's palm detector: ~20 ms of
-    CPU at 720p), which would hold up the frame loop's matting half for that long, the half that sets its
-    frame rate. What the search finds is taken up at the first frame after it ends, a frame or two later,
-    and followed from the frame it looked at. A file renders with every run in place, the same every time."""
+    In a live stream (``live``) every run after the stream's first goes to a worker thread at a lower
+    priority. A run takes 5–25 ms of CPU at 720p (the face model ~6; the hand model ~25, its palm detector
+    looking at the whole frame on every run, since it looks for more hands than it follows), and in place it
+    held up the frame loop's matting half, the half that sets the frame rate, on one frame in four or five.
+    What a run finds is taken up at the first frame after it ends, a frame or two later, and followed from
+    the frame it looked at; meanwhile the parts found before are followed. A file renders with every run in
+    place, the same every time."""
 
     def __init__(self, faces: bool, hands: bool, interval_s: float, phase: float = 0.0,
-                 search_s: float | None = None, searcher: Executor | None = None) -> None:
+                 search_s: float | None = None, runner: Executor | None = None) -> None:
         self.faces, self.hands, self.interval_s, self.phase = faces, hands, interval_s, phase
         self.search_s = interval_s if search_s is None else search_s
         self._finders: dict[bool, PartFinder] = {}  # by video mode
         self._parts: list[Tracked] = []
         self._found_at: float | None = None  # timestamp the runs are counted from
         self._found_any = False  # whether the last run found a part
-        self._searcher = searcher  # where live searches run; by default a thread of its own, made at first use
+        self._runner = runner  # where live runs go; by default a thread of its own, made at first use
         self._worker: ThreadPoolExecutor | None = None
-        self._search: tuple[Future[Parts], np.ndarray, float] | None = None  # on the worker: (answer, grey, time)
+        self._running: tuple[Future[Parts], np.ndarray, float] | None = None  # on the worker: (answer, grey, time)
 
     def __call__(self, rgb: np.ndarray, grey: np.ndarray, timestamp: float, follows: bool,
                  live: bool = False) -> list[Tracked]:
         """The parts in ``rgb`` (``grey``: its reduced grey copy), found or followed."""
-        if self._search is not None and follows and self._search[0].done():
-            self._take_search()
-        elif self._search is not None and follows:
+        if self._running is not None and follows and self._running[0].done():
+            self._take_run()
+        elif self._running is not None and follows:
             return self._follow(grey, rgb.shape[1])
         wait = self.interval_s if self._found_any else self.search_s
         due = (not follows or self._found_at is None or timestamp < self._found_at
@@ -255,11 +257,11 @@ class PartWatch:
         finder = self._finders.get(follows)
         if finder is None:
             finder = self._finders[follows] = PartFinder(self.faces, self.hands, video=follows, face_erode=0.0)
-        if live and follows and not self._found_any and self._found_at is not None:
-            if self._searcher is None:
-                self._searcher = self._worker = ThreadPoolExecutor(1, thread_name_prefix="part-search",
-                                                                   initializer=yield_to_the_frame_loop)
-            self._search = (self._searcher.submit(finder, rgb.copy()), grey, timestamp)
+        if live and follows and self._found_at is not None:
+            if self._runner is None:
+                self._runner = self._worker = ThreadPoolExecutor(1, thread_name_prefix="landmarks",
+                                                                 initializer=yield_to_the_frame_loop)
+            self._running = (self._runner.submit(finder, rgb.copy()), grey, timestamp)
             return self._follow(grey, rgb.shape[1])
         self._found(finder(rgb), grey, timestamp - (0.0 if follows else self.phase * self.interval_s))
         return self._parts
@@ -270,22 +272,22 @@ class PartWatch:
         self._parts = [t for m in found.faces + found.hands if (t := start_tracking(m, grey)) is not None]
         self._found_at = at
 
-    def _take_search(self) -> None:
-        """The finished search's answer, as at the frame it looked at (its parts are followed from there)."""
-        answer, searched, at = self._search
-        self._search = None
-        self._found(answer.result(), searched, at)
+    def _take_run(self) -> None:
+        """The finished run's answer, as at the frame it looked at (its parts are followed from there)."""
+        answer, looked_at, at = self._running
+        self._running = None
+        self._found(answer.result(), looked_at, at)
 
     def _follow(self, grey: np.ndarray, full_width: int) -> list[Tracked]:
         self._parts = [t for p in self._parts if (t := follow_part(p, grey, full_width)) is not None]
         return self._parts
 
     def _settle(self) -> None:
-        """Let a running search end and forget it (its model may be closed next)."""
-        search, self._search = self._search, None
-        if search is not None:
+        """Let a run on the worker end and forget it (its model may be closed next)."""
+        running, self._running = self._running, None
+        if running is not None:
             with contextlib.suppress(Exception):  # an answer nobody takes: its failure is nobody's
-                search[0].result()
+                running[0].result()
 
     def _drop(self, video: bool) -> None:
         self._settle()
@@ -320,17 +322,17 @@ class PartGuard:
     moves it by (``evaluate_footage``)."""
 
     def __init__(self, faces: bool = True, hands: bool = True, interval_s: float = LANDMARK_INTERVAL_S,
-                 hand_search_s: float = HAND_SEARCH_S, searcher: Executor | None = None) -> None:
-        self._watches = ([PartWatch(True, False, interval_s, searcher=searcher)] if faces else []) + (
+                 hand_search_s: float = HAND_SEARCH_S, runner: Executor | None = None) -> None:
+        self._watches = ([PartWatch(True, False, interval_s, runner=runner)] if faces else []) + (
             [PartWatch(False, True, interval_s, phase=0.5, search_s=max(interval_s, hand_search_s),
-                       searcher=searcher)] if hands else [])
+                       runner=runner)] if hands else [])
 
     def __call__(self, rgb: np.ndarray, grey: np.ndarray, timestamp: float,
                  follows: bool = True, live: bool = False) -> tuple[Box, np.ndarray] | None:
         """The parts of ``rgb`` painted (:func:`paint_box`: a box of the frame and the mask there, 1 inside the
         parts), None when there are none. ``grey``: a reduced grey copy of ``rgb`` to track the parts on;
         ``follows``: the frame continues the stream of the previous call; ``live``: frames come in real time
-        (searches may run on a worker, :class:`PartWatch`)."""
+        (runs after a stream's first go to a worker, :class:`PartWatch`)."""
         parts = [t for watch in self._watches for t in watch(rgb, grey, timestamp, follows, live)]
         return paint_box(parts, (rgb.shape[1], rgb.shape[0]))
 

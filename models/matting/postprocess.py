@@ -135,7 +135,7 @@ class MattePostprocess:
 
     def __init__(self, options: MatteOptions | None = None, live: bool = False) -> None:
         self.options = options or MatteOptions()
-        #: Frames come in real time: the face and hand guards may search on a worker (``PartWatch``).
+        #: Frames come in real time: the face and hand guards run their landmark models on a worker (``PartWatch``).
         self.live = live
         self._ema = TimeEMA(self.options.smoothing_s)
         self._bars = StreamBars()

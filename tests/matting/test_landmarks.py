@@ -6,6 +6,7 @@ from concurrent.futures import Executor, Future
 
 import cv2
 import numpy as np
+import pytest
 
 from models.matting import landmarks
 from models.matting.landmarks import follow_part, hand_mask, paint_box, start_tracking, whole_frame
@@ -148,7 +149,7 @@ def test_hands_out_of_view_are_searched_for_half_as_often(monkeypatch):
 
 
 class Inline(Executor):
-    """Runs what is submitted at once, on the caller's thread: a search that is over before the next frame."""
+    """Runs what is submitted at once, on the caller's thread: a run that is over before the next frame."""
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         done: Future = Future()
@@ -168,12 +169,12 @@ def painted_frames(frame: dict, guard: landmarks.PartGuard, live: bool) -> list[
     return painted
 
 
-def test_a_live_search_is_taken_up_a_frame_later_and_a_file_keeps_every_run_in_place(monkeypatch):
+def test_a_live_run_is_taken_up_a_frame_later_and_a_file_keeps_every_run_in_place(monkeypatch):
     frame, runs = record_runs(monkeypatch, hand_from=12)
     rendered = painted_frames(frame, landmarks.PartGuard(interval_s=0.15, hand_search_s=0.3), live=False)
     file_runs = list(runs)
     runs.clear()
-    live = painted_frames(frame, landmarks.PartGuard(interval_s=0.15, hand_search_s=0.3, searcher=Inline()),
+    live = painted_frames(frame, landmarks.PartGuard(interval_s=0.15, hand_search_s=0.3, runner=Inline()),
                           live=True)
     # The same runs on the same frames (the search that finds the hand at frame 16 counts the next runs from
     # that frame either way), but live the hand found by that search is painted from frame 17 on.
@@ -181,8 +182,9 @@ def test_a_live_search_is_taken_up_a_frame_later_and_a_file_keeps_every_run_in_p
     assert rendered == list(range(16, 30)) and live == list(range(17, 30))
 
 
-def test_live_searches_run_on_a_thread_of_their_own(monkeypatch):
-    frame, runs = record_runs(monkeypatch, hand_from=None)
+@pytest.mark.parametrize("hand_from", [None, 0])
+def test_live_runs_go_to_a_thread_of_their_own_whether_or_not_they_find_a_part(monkeypatch, hand_from):
+    frame, runs = record_runs(monkeypatch, hand_from=hand_from)
     threads = []
     real = landmarks.PartFinder
 
@@ -194,7 +196,7 @@ def test_live_searches_run_on_a_thread_of_their_own(monkeypatch):
     monkeypatch.setattr(landmarks, "PartFinder", OnWhichThread)
     guard = landmarks.PartGuard(interval_s=0.15, hand_search_s=0.3)
     painted_frames(frame, guard, live=True)
-    guard.close()  # waits for a search still running
+    guard.close()  # waits for a run still on the worker
     first, later = threads[:2], threads[2:]
-    assert all(not name.startswith("part-search") for _, _, name in first)  # a new stream: on the frame itself
-    assert later and all(name.startswith("part-search") for _, _, name in later)
+    assert all(not name.startswith("landmarks") for _, _, name in first)  # a new stream: on the frame itself
+    assert later and all(name.startswith("landmarks") for _, _, name in later)
