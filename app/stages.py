@@ -40,7 +40,7 @@ class Stages:
         self.postprocess = postprocess or MattePostprocess()
         self.faults = Faults()
         self._live = True
-        self.postprocess.live = self._live
+        self.matting.live = self.postprocess.live = self._live
         self.blend_state = StreamState(live=True)
         self.harmonizer_state = StreamState(live=True)
         self._handover: Handover | None = None
@@ -59,6 +59,7 @@ class Stages:
     def set_matting(self, matting: Matting) -> None:
         with self._matting_lock:
             old, self.matting = self.matting, matting
+            matting.live = self._live
             self.postprocess.reset()
         self._retire(old.close)
 
@@ -120,7 +121,7 @@ class Stages:
             if value == self._live:
                 return
             self._live = value
-            self.postprocess.live = value
+            self.matting.live = self.postprocess.live = value
             retired = self._new_states()
         self._retire(*retired)
 
@@ -142,6 +143,7 @@ class Stages:
         """Put CPU replacements in place of the device-bound stages (under both locks), with fresh states."""
         retired = [self.matting.close, self.blend.close, self.harmonizer.close, *self._new_states()]
         self.matting, self.blend, self.harmonizer = matting, blend, harmonizer
+        matting.live = self._live
         self.postprocess.reset()
         self.background.reset_device_cache()
         self._retire(*retired)

@@ -36,6 +36,8 @@ class Matting(abc.ABC):
 
     #: The runtime that actually runs the model (shown in reports and the GUI).
     provider: str = "cpu"
+    #: Frames come in real time (set by the stream): periodic work beside the model may then run on a worker.
+    live: bool = False
 
     @abc.abstractmethod
     def matte(self, frame: Frame) -> Matte:

@@ -15,10 +15,15 @@ probe interval. While both hips are visible the pose model segments every frame 
 union of the two answers, as ``mediapipe-body``; after ``BODY_LEAVE_S`` seconds without visible hips it
 goes back to the selfie model alone. Every decision comes from frames and their timestamps, so a file
 renders the same every time.
+
+In a live stream (:attr:`~models.matting.base.Matting.live`) a look after the stream's first runs on a worker
+thread at a lower priority: in place its ~35 ms held up the frame loop's matting half, which sets the frame
+rate, once a second. Its answer is taken up at the first frame after it ends, as of the frame it looked at.
 """
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +32,7 @@ from models.frame import Frame
 from models.matting.base import Matte
 from models.matting.mediapipe_body import MediaPipeBody, PoseGraph, _check, hips_visibility
 from models.matting.mediapipe_selfie import MediaPipeSelfie
+from models.ops.threads import yield_to_the_frame_loop
 from models.registry import register
 
 #: Seconds of the stream between two looks for a whole body while the selfie model runs alone: the pose
@@ -93,6 +99,8 @@ class MediaPipeAuto(MediaPipeBody):
         self._now = 0.0  # the timestamp of the frame being matted
         self._last: np.ndarray | None = None  # the previous frame's answer
         self.watch = BodyWatch()
+        self._looker: ThreadPoolExecutor | None = None  # where live looks run, made at first use
+        self._looking: tuple[Future, float, bool] | None = None  # a live look: (answer, its time, person seen)
 
     def coarse(self, frame: Frame) -> Matte:
         self._now = frame.timestamp
@@ -100,9 +108,10 @@ class MediaPipeAuto(MediaPipeBody):
 
     def segment(self, rgb: np.ndarray) -> np.ndarray:
         t, watch = self._now, self.watch
-        if watch.probe_due(t):
-            result = self._probe.process(np.ascontiguousarray(rgb))
-            watch.probed(t, hips_visibility(result), missed=result.pose_landmarks is None and self._person_seen())
+        if self._looking is not None and self._looking[0].done():
+            self._take_look()
+        if self._looking is None and watch.probe_due(t):
+            self._look(rgb, t)
         if not watch.joined:
             alpha = MediaPipeSelfie.segment(self, rgb)
         else:
@@ -112,6 +121,30 @@ class MediaPipeAuto(MediaPipeBody):
         self._last = alpha
         return alpha
 
+    def _look(self, rgb: np.ndarray, t: float) -> None:
+        """The pose model's look for a body in ``rgb`` at ``t``: in place, or live after the stream's first look on
+        the worker (taken up by :meth:`_take_look`)."""
+        seen = self._person_seen()
+        if not (self.live and self.watch.probed_at is not None):
+            result = self._probe.process(np.ascontiguousarray(rgb))
+            self.watch.probed(t, hips_visibility(result), missed=result.pose_landmarks is None and seen)
+            return
+        if self._looker is None:
+            self._looker = ThreadPoolExecutor(1, thread_name_prefix="body-probe", initializer=yield_to_the_frame_loop)
+        self._looking = (self._looker.submit(self._probe.process, rgb.copy()), t, seen)
+
+    def _take_look(self) -> None:
+        answer, t, seen = self._looking
+        self._looking = None
+        result = answer.result()
+        self.watch.probed(t, hips_visibility(result), missed=result.pose_landmarks is None and seen)
+
+    def _settle(self) -> None:
+        """Let a look on the worker end and forget it."""
+        looking, self._looking = self._looking, None
+        if looking is not None:
+            looking[0].exception()  # waits; an answer nobody takes: its failure is nobody's
+
     def _person_seen(self) -> bool:
         """Whether the previous frame's answer saw a person (``PERSON_SHARE`` of it above 0.5); on a stream's
         first frame, which has none, a person is assumed: most streams start with one."""
@@ -119,10 +152,14 @@ class MediaPipeAuto(MediaPipeBody):
         return last is None or np.count_nonzero(last > 0.5) >= PERSON_SHARE * last.size
 
     def reset(self) -> None:
+        self._settle()
         super().reset()
         self.watch = BodyWatch()
         self._last = None
 
     def close(self) -> None:
+        self._settle()
+        if self._looker is not None:
+            self._looker.shutdown()
         super().close()
         self._probe.close()

@@ -2,6 +2,8 @@
 body is in view."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from app.imaging import cover_fit
 from models import registry
 from models.matting.mediapipe_auto import (BODY_LEAVE_S, BODY_PROBE_S, BODY_RETRY_S, HIPS_VISIBLE, PERSON_SHARE,
                                           BodyWatch)
+from models.frame import Frame
 from models.matting.mediapipe_body import PoseGraph, hips_visibility
 
 
@@ -115,3 +118,29 @@ def test_it_is_the_app_default():
     from app.assemble import StageChoice
 
     assert StageChoice().matting == "mediapipe-auto" and "mediapipe-auto" in registry.usable("matting")
+
+
+def test_live_the_looks_after_the_first_run_on_a_worker_as_of_the_frame_they_looked_at(monkeypatch):
+    """An empty room, live: the look at the stream's start in place (it misses: a person is assumed at the start),
+    the retry 0.2 s later and the look a second after that on the worker; the last is counted from the frame
+    it looked at (1.2 s), whenever its answer is taken up."""
+    auto = registry.create("matting", "mediapipe-auto")
+    try:
+        auto.live = True
+        looks, real = [], auto._probe.process
+
+        def process(rgb):
+            looks.append(threading.current_thread().name)
+            return real(rgb)
+
+        monkeypatch.setattr(auto._probe, "process", process)
+        empty = np.zeros((36, 64, 3), np.uint8)
+        for i in range(45):  # 1.5 s at 30 fps
+            auto.coarse(Frame(empty, i, i / 30))
+        if auto._looking is not None:
+            auto._looking[0].result()
+        auto.coarse(Frame(empty, 45, 1.5))  # takes the answer up
+        assert looks[0] == threading.current_thread().name and looks[1:] == ["body-probe_0"] * 2
+        assert auto.watch.probed_at == pytest.approx(1.2, abs=0.04) and not auto.watch.joined
+    finally:
+        auto.close()
