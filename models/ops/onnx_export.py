@@ -2,8 +2,9 @@
 
 Each model that has a network says what to export through ``onnx_specs()`` (a
 list of :class:`OnnxSpec`); ``harmonicam export-onnx`` writes one ``.onnx`` per
-spec. Every file has a dynamic batch axis, the opset it states, and is checked
-right after writing: ONNX Runtime loads it, runs a batch of two random inputs and
+spec. Every file has a dynamic batch axis, the opset it states, its zero padding folded
+into the convolutions it feeds (:mod:`models.ops.onnx_graph`), and is checked right after
+writing: ONNX Runtime loads it, runs a batch of two random inputs and
 must agree with the torch module within ``TOLERANCE``. A spec with ``dynamic_size``
 also gets dynamic height and width axes, checked at a second size as well.
 """
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from models.ops.files import atomic_path
+from models.ops.onnx_graph import fold_zero_pads
 
 OPSET = 17
 TOLERANCE = 1e-4
@@ -64,6 +66,7 @@ def export_onnx(spec: OnnxSpec, path: Path, opset: int = OPSET) -> float:
         torch.onnx.export(module, _inputs(spec, 1, 0), str(tmp), input_names=list(spec.input_names),
                           output_names=list(spec.output_names), dynamic_axes=axes, opset_version=opset,
                           dynamo=False)
+        fold_zero_pads(tmp)
         try:
             session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         except Exception as exc:  # ONNX Runtime's errors share no narrower base

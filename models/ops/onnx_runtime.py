@@ -52,7 +52,7 @@ RUNTIMES = (TORCH, ONNXRUNTIME)
 #: GPU providers, preferred first; TensorRT hands the nodes it cannot run to CUDA, CUDA to the CPU.
 TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
 #: Part of every cache key: bump it when the way files are exported changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 INSTALL_GPU = ("replace onnxruntime with onnxruntime-gpu (pip uninstall -y onnxruntime && pip install "
                "onnxruntime-gpu; see 'Installing for a GPU' in the README)")
 
