@@ -1,9 +1,9 @@
 """Overlapping consecutive frames: frame n+1 is captured and matted while frame n is finished.
 
 On a CPU the two halves of a frame's work (:meth:`Pipeline.matte_frame`:
-capture, MediaPipe, matte post-processing; :meth:`Pipeline.finish`: blending,
+capture, MediaPipe; :meth:`Pipeline.finish`: matte post-processing, blending,
 harmonization, sending) take about the same time, and almost all of it runs in
-OpenCV, NumPy and MediaPipe code that releases the GIL. Running the first half
+OpenCV, NumPy, Numba and MediaPipe code that releases the GIL. Running the first half
 of the next frame on a worker thread therefore uses the second core that a
 frame-by-frame loop leaves mostly idle. Measured on a 2-core EPYC at 1280×720
 with ``defringe`` and ``harmonizer``: 43 → 52 FPS; at 1920×1080 28 → 32 FPS.

@@ -44,8 +44,8 @@ class Stages:
         self.blend_state = StreamState(live=True)
         self.harmonizer_state = StreamState(live=True)
         self._handover: Handover | None = None
-        self._matting_lock = threading.RLock()  # matting and its post-processing
-        self._lock = threading.RLock()  # everything after the matte
+        self._matting_lock = threading.RLock()  # the matting model (the first half of a frame)
+        self._lock = threading.RLock()  # the matte's post-processing and everything after it
         # Closing can wait for workers: it never happens under the lock, always here.
         self._closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-closer")
 
@@ -57,7 +57,7 @@ class Stages:
 
     # --- swaps (thread-safe; take effect at the next frame) -------------------------------
     def set_matting(self, matting: Matting) -> None:
-        with self._matting_lock:
+        with self._matting_lock, self._lock:
             old, self.matting = self.matting, matting
             matting.live = self._live
             self.postprocess.reset()
@@ -72,7 +72,7 @@ class Stages:
         self._retire(old.close)
 
     def set_matte_options(self, options: MatteOptions) -> None:
-        with self._matting_lock:
+        with self._lock:
             old, self.postprocess = self.postprocess, MattePostprocess(options, live=self._live)
         self._retire(old.close)
 

@@ -15,9 +15,9 @@ from typing import Iterator
 import numpy as np
 import torch
 
-STAGES = ("capture", "transfer", "matting", "background", "blend", "harmonize", "sink")
+STAGES = ("capture", "transfer", "matting", "post-processing", "background", "blend", "harmonize", "sink")
 #: Stages whose work runs on the pipeline's device (capture and sinks are host work on every path).
-DEVICE_STAGES = ("transfer", "matting", "background", "blend", "harmonize")
+DEVICE_STAGES = ("transfer", "matting", "post-processing", "background", "blend", "harmonize")
 
 
 class StageTimes:

@@ -71,7 +71,7 @@ def test_stages_compose_the_same_frame():
     rgb = np.full((20, 40, 3), 200, np.uint8)
     r = p.process(Frame(rgb, 0, 0.0))
     assert (r.output[:, :20] == 200).all() and (r.output[:, 20:] == (0, 0, 255)).all()
-    assert set(p.times.summary()) == {"matting", "background", "blend", "harmonize"}
+    assert set(p.times.summary()) == {"matting", "post-processing", "background", "blend", "harmonize"}
     assert r.alpha is r.composite.alpha  # the harmonizer and the previews see the alpha the blend used
 
 

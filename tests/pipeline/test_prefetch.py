@@ -59,13 +59,24 @@ def test_the_stream_reads_exactly_the_frames_it_processes_and_matting_runs_ahead
     pipeline = build_pipeline(StageChoice(blend="linear", harmonizer="none"), "#336699", [NullSink()],
                               frame_locked=True)
     source = CountingSource(open_source("sample", SIZE, loop=True))
+    post_processed_on = []
+    postprocess = pipeline.postprocess
+
+    def recorded(frame, matte):
+        post_processed_on.append(threading.current_thread().name)
+        return postprocess(frame, matte)
+
+    pipeline.postprocess = recorded
     try:
         assert Stream(source, pipeline).run(max_frames=7) == 7
     finally:
+        pipeline.postprocess = postprocess
         pipeline.close()
         source.close()
     assert source.reads == 7
     assert any(name.startswith("frame-prefetch") for name in source.threads)
+    # The matte's post-processing is the second half's, with blending and harmonization, on the loop's thread.
+    assert post_processed_on == [threading.current_thread().name] * 7
 
 
 def test_stop_leaves_no_read_running():
