@@ -18,10 +18,10 @@ from models.stream import StreamState
 
 
 def _blend_spans(fg: np.ndarray, alpha: np.ndarray, spans: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
-    """``out`` (uint8 H×W×3, holding B) becomes OpenCV's ``blendLinear`` of ``fg`` and B with weights α and 1 − α,
-    ``(F·α + B·(1 − α)) / (α + (1 − α) + 1e-5)`` in float32, rounded to the nearest level; only on each row's span of
-    α > 0 (``spans``), beyond which that is B. Each chunk's α is spread over its three channels first, so the
-    arithmetic runs on whole vectors of interleaved bytes."""
+    """``out`` (uint8 H×W×3, holding B) becomes OpenCV's ``blendLinear`` of ``fg`` and B with weights α and
+    1 − α, ``(F·α + B·(1 − α)) / (α + (1 − α) + 1e-5)`` in float32, rounded to the nearest level; only on each
+    row's span of α > 0 (``spans``), beyond which that is B. Each chunk's α is spread over its three channels
+    first, so the arithmetic runs on whole vectors of interleaved bytes."""
     one, eps, zero, top = np.float32(1.0), np.float32(1e-5), np.float32(0.0), np.float32(255.0)
     w = np.empty(3 * CHUNK, np.float32)
     for r in range(alpha.shape[0]):

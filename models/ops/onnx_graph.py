@@ -19,7 +19,7 @@ import numpy as np
 
 
 def _zero_spatial_pads(node, constants: dict[str, np.ndarray]) -> list[int] | None:
-    """The spatial (begin…, end…) amounts of a ``Pad`` that adds zeros around the height and width only, else None."""
+    """The spatial (begin…, end…) amounts of a ``Pad`` that adds zeros around height and width only, else None."""
     from onnx import helper
 
     mode = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "mode"), b"constant")

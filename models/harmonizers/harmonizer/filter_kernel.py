@@ -44,16 +44,16 @@ _POW_EPS = np.float32(filters._POW_EPS)
 _L0, _L1, _L2 = (np.float32(w) for w in LUMA)
 
 
-def _chain_box(comp: np.ndarray, alpha: np.ndarray, spans: np.ndarray, out: np.ndarray, r0: int, r1: int, c0: int,
-               c1: int,
-               lut: np.ndarray, sat: float, tone: np.ndarray, toned: bool, tone_lo: int, tone_hi: int,
-               highlight: float, shadow: float, lift_k: float, lift_d: float) -> None:  # pragma: no cover - compiled
+def _chain_box(comp: np.ndarray, alpha: np.ndarray, spans: np.ndarray, out: np.ndarray, r0: int, r1: int,
+               c0: int, c1: int, lut: np.ndarray, sat: float, tone: np.ndarray, toned: bool, tone_lo: int,
+               tone_hi: int, highlight: float, shadow: float, lift_k: float,
+               lift_d: float) -> None:  # pragma: no cover - compiled
     """Steps 1–5 of the module's docstring on rows r0..r1, columns c0..c1 of ``comp`` (uint8 H×W×3),
     ``alpha`` (float32 H×W), written into ``out`` (uint8 H×W×3), which holds the composite already: only each
-    row's span of α > 0 (``spans``, :func:`~models.ops.compiled.alpha_spans`) is written. ``lut``: 3×256 float32 on 0..65535;
-    ``tone``: 65536 float32 on 0..255 when ``toned``, read at indices ``tone_lo``..``tone_hi`` (outside them
-    the curve of ``highlight`` and ``shadow`` is evaluated); ``lift_k``, ``lift_d``: the lift's
-    k = gain − 1 and d = 255·offset (0, 0: no lift)."""
+    row's span of α > 0 (``spans``, :func:`~models.ops.compiled.alpha_spans`) is written. ``lut``: 3×256
+    float32 on 0..65535; ``tone``: 65536 float32 on 0..255 when ``toned``, read at indices
+    ``tone_lo``..``tone_hi`` (outside them the curve of ``highlight`` and ``shadow`` is evaluated); ``lift_k``,
+    ``lift_d``: the lift's k = gain − 1 and d = 255·offset (0, 0: no lift)."""
     half, zero, one, top = np.float32(0.5), np.float32(0.0), np.float32(1.0), np.float32(255.0)
     sat = np.float32(sat)
     floor = np.float32(2 * (1 - sat + _EPS))  # HSL saturation kept doubled, as 2·max(S, 1 − x)
