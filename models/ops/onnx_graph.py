@@ -56,9 +56,10 @@ def fold_zero_pads(path: Path) -> int:
     for node in graph.node:
         for name in node.input:
             readers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
     folded = []
     for node in graph.node:
-        conv = readers.get(node.output[0], []) if node.op_type == "Pad" else []
+        conv = readers.get(node.output[0], []) if node.op_type == "Pad" and node.output[0] not in outputs else []
         pads = _zero_spatial_pads(node, constants) if len(conv) == 1 and conv[0].op_type == "Conv" else None
         if pads is None or any(a.name == "auto_pad" and a.s not in (b"", b"NOTSET") for a in conv[0].attribute):
             continue
