@@ -13,8 +13,7 @@ import numpy as np
 Box = tuple[slice, slice]
 
 
-#: Pixels per strip of :func:`strip_boxes` by default: the blend and the harmonizer's filter pass each make
-#: one call per strip.
+#: Pixels per strip of :func:`strip_boxes` by default: the blend without Numba makes one OpenCV call per strip.
 STRIP_PIXELS = 1 << 17
 
 

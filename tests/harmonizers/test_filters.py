@@ -272,10 +272,10 @@ def test_fast_path_strength_and_mask(photo, soft_mask):
     np.testing.assert_array_equal(effective_args([3, -3, 0.5, 0, 0, 0], 0.5), [0.5, -0.5, 0.25, 0, 0, 0])
 
 
-def test_parallel_strips_give_the_same_frame(photo, soft_mask):
+def test_parallel_bands_give_the_same_frame(photo, soft_mask):
     args = (0.1, 0.2, 0.1, 0.2, -0.1, 0.1)
-    one = FilterApplier(strip_pixels=4096)(photo, soft_mask, args)
-    pool = FilterApplier(strip_pixels=4096, workers=2)
+    one = FilterApplier()(photo, soft_mask, args)
+    pool = FilterApplier(workers=3)
     assert np.array_equal(pool(photo, soft_mask, args), one)
     pool.close()
 

@@ -14,8 +14,8 @@ CPU path ("lut"): the T∘B∘C tables and the tone table are built here, per fr
 when the highlight or shadow argument moves by a step); the per-pixel rest — saturation, the tone curve
 through its 65536-entry table indexed by the 16-bit rounded value, the blend with α and the keep-bright
 lift when one is given (:mod:`models.harmonizers.keep_bright`) — is one compiled pass
-(:mod:`models.harmonizers.harmonizer.filter_kernel`) over strips of about 131k pixels
-(``STRIP_PIXELS``), each trimmed to the box of its own α > 0. The lift is one luma gain and offset,
+(:mod:`models.harmonizers.harmonizer.filter_kernel`) over the rows of the person, each row on its own span
+of α > 0 (:func:`~models.ops.compiled.alpha_spans`). The lift is one luma gain and offset,
 so it costs one shift per pixel shared by the three channels instead of a second pass over the frame.
 Where the tone curve is too steep for its table (an exponent below ~0.56 makes it vertical at one end:
 a highlight argument below ~-0.44 or a shadow argument above ~0.44) the values at that end are
@@ -49,7 +49,6 @@ import torch
 from models.harmonizers.harmonizer import filters as F
 from models.harmonizers.harmonizer.filter_kernel import SCALE, compiled_chain, run_chain
 from models.ops.compiled import alpha_spans, compiler_installed
-from models.ops.regions import STRIP_PIXELS, strip_boxes
 from models.ops.tensor_image import to_device
 
 log = logging.getLogger(__name__)
@@ -190,7 +189,7 @@ class FilterApplier:
     """
 
     def __init__(self, device: str | torch.device = "cpu", backend: str = "auto",
-                 compile: bool = False, strip_pixels: int = STRIP_PIXELS, workers: int = 1) -> None:
+                 compile: bool = False, workers: int = 1) -> None:
         self.device = torch.device(device)
         if backend == "auto":
             backend = "lut" if self.device.type == "cpu" and compiler_installed() else "torch"
@@ -204,7 +203,6 @@ class FilterApplier:
         self.backend = backend
         if backend == "lut":
             compiled_chain()  # compiled or loaded now, not on the first frame
-        self.strip_pixels = strip_pixels
         self.workers = max(1, workers)
         self._pool = ThreadPoolExecutor(workers) if workers > 1 else None
         self._tone_key: tuple[float, float] | None = None
@@ -244,22 +242,22 @@ class FilterApplier:
         out = composite.copy()
         if not a.any() and lift is None:
             return out
-        # Each strip is trimmed to the box of its own α>0 pixels (a silhouette is narrower at the head); the
-        # strips are what the workers share out.
-        boxes = strip_boxes(alpha, self.strip_pixels)
-        if not boxes:
+        spans = alpha_spans(alpha)
+        rows = np.flatnonzero(spans[:, 1] > spans[:, 0])
+        if not rows.size:
             return out
         plan = self._plan(composite, a, lift)
-        spans = alpha_spans(alpha)
+        # The rows from the person's first to last, one band per worker; the pass reads each row's own span.
+        edges = np.linspace(rows[0], rows[-1] + 1, self.workers + 1).round().astype(int)
+        bands = [(slice(r0, r1), slice(0, alpha.shape[1])) for r0, r1 in zip(edges[:-1], edges[1:]) if r1 > r0]
 
-        def run(k: int) -> None:
-            for box in boxes[k::self.workers]:
-                _run_box(composite, alpha, spans, out, box, plan)
+        def run(band: tuple[slice, slice]) -> None:
+            _run_box(composite, alpha, spans, out, band, plan)
 
         if self._pool is None:
-            run(0)
+            run(bands[0])
         else:
-            list(self._pool.map(run, range(self.workers)))
+            list(self._pool.map(run, bands))
         return out
 
     def fuses_lift(self, composite: np.ndarray | torch.Tensor) -> bool:
