@@ -22,8 +22,10 @@ from models.paths import cache_dir
 CHUNK = 512
 
 
+@functools.cache
 def compiler_installed() -> bool:
-    """Whether Numba is installed."""
+    """Whether Numba is installed (asked once: the blend asks every frame, and without Numba each look is a
+    search of the import path)."""
     return importlib.util.find_spec("numba") is not None
 
 
