@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import cv2
@@ -25,7 +25,7 @@ import numpy as np
 
 from models.ops.native_logs import quiet_native_logs
 from models.ops.regions import Box
-from models.ops.threads import yield_to_the_frame_loop
+from models.ops.threads import LowPriorityJob
 
 #: Erosion of a face hull, as a share of the face's width.
 FACE_ERODE = 0.04
@@ -236,16 +236,15 @@ class PartWatch:
         self._parts: list[Tracked] = []
         self._found_at: float | None = None  # timestamp the runs are counted from
         self._found_any = False  # whether the last run found a part
-        self._runner = runner  # where live runs go; by default a thread of its own, made at first use
-        self._worker: ThreadPoolExecutor | None = None
-        self._running: tuple[Future[Parts], np.ndarray, float] | None = None  # on the worker: (answer, grey, time)
+        # Live runs: by default on a thread of its own, made at first use; the context is (grey, time) of the frame.
+        self._run = LowPriorityJob("landmarks", runner)
 
     def __call__(self, rgb: np.ndarray, grey: np.ndarray, timestamp: float, follows: bool,
                  live: bool = False) -> list[Tracked]:
         """The parts in ``rgb`` (``grey``: its reduced grey copy), found or followed."""
-        if self._running is not None and follows and self._running[0].done():
+        if self._run.done() and follows:
             self._take_run()
-        elif self._running is not None and follows:
+        elif self._run.running and follows:
             return self._follow(grey, rgb.shape[1])
         wait = self.interval_s if self._found_any else self.search_s
         due = (not follows or self._found_at is None or timestamp < self._found_at
@@ -258,10 +257,7 @@ class PartWatch:
         if finder is None:
             finder = self._finders[follows] = PartFinder(self.faces, self.hands, video=follows, face_erode=0.0)
         if live and follows and self._found_at is not None:
-            if self._runner is None:
-                self._runner = self._worker = ThreadPoolExecutor(1, thread_name_prefix="landmarks",
-                                                                 initializer=yield_to_the_frame_loop)
-            self._running = (self._runner.submit(finder, rgb.copy()), grey, timestamp)
+            self._run.submit(finder, rgb.copy(), context=(grey, timestamp))
             return self._follow(grey, rgb.shape[1])
         self._found(finder(rgb), grey, timestamp - (0.0 if follows else self.phase * self.interval_s))
         return self._parts
@@ -274,23 +270,15 @@ class PartWatch:
 
     def _take_run(self) -> None:
         """The finished run's answer, as at the frame it looked at (its parts are followed from there)."""
-        answer, looked_at, at = self._running
-        self._running = None
-        self._found(answer.result(), looked_at, at)
+        found, (looked_at, at) = self._run.take()
+        self._found(found, looked_at, at)
 
     def _follow(self, grey: np.ndarray, full_width: int) -> list[Tracked]:
         self._parts = [t for p in self._parts if (t := follow_part(p, grey, full_width)) is not None]
         return self._parts
 
-    def _settle(self) -> None:
-        """Let a run on the worker end and forget it (its model may be closed next)."""
-        running, self._running = self._running, None
-        if running is not None:
-            with contextlib.suppress(Exception):  # an answer nobody takes: its failure is nobody's
-                running[0].result()
-
     def _drop(self, video: bool) -> None:
-        self._settle()
+        self._run.settle()  # a run on the worker ends before its model is closed
         finder = self._finders.pop(video, None)
         if finder is not None:
             finder.close()
@@ -303,8 +291,7 @@ class PartWatch:
     def close(self) -> None:
         self.reset()
         self._drop(False)
-        if self._worker is not None:
-            self._worker.shutdown()
+        self._run.close()
 
 
 class PartGuard:

@@ -23,7 +23,6 @@ rate, once a second. Its answer is taken up at the first frame after it ends, as
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +31,7 @@ from models.frame import Frame
 from models.matting.base import Matte
 from models.matting.mediapipe_body import MediaPipeBody, PoseGraph, _check, hips_visibility
 from models.matting.mediapipe_selfie import MediaPipeSelfie
-from models.ops.threads import yield_to_the_frame_loop
+from models.ops.threads import LowPriorityJob
 from models.registry import register
 
 #: Seconds of the stream between two looks for a whole body while the selfie model runs alone: the pose
@@ -99,8 +98,7 @@ class MediaPipeAuto(MediaPipeBody):
         self._now = 0.0  # the timestamp of the frame being matted
         self._last: np.ndarray | None = None  # the previous frame's answer
         self.watch = BodyWatch()
-        self._looker: ThreadPoolExecutor | None = None  # where live looks run, made at first use
-        self._looking: tuple[Future, float, bool] | None = None  # a live look: (answer, its time, person seen)
+        self._looks = LowPriorityJob("body-probe")  # live looks; context: (the frame's time, person seen)
 
     def coarse(self, frame: Frame) -> Matte:
         self._now = frame.timestamp
@@ -108,9 +106,9 @@ class MediaPipeAuto(MediaPipeBody):
 
     def segment(self, rgb: np.ndarray) -> np.ndarray:
         t, watch = self._now, self.watch
-        if self._looking is not None and self._looking[0].done():
+        if self._looks.done():
             self._take_look()
-        if self._looking is None and watch.probe_due(t):
+        if not self._looks.running and watch.probe_due(t):
             self._look(rgb, t)
         if not watch.joined:
             alpha = MediaPipeSelfie.segment(self, rgb)
@@ -129,21 +127,11 @@ class MediaPipeAuto(MediaPipeBody):
             result = self._probe.process(np.ascontiguousarray(rgb))
             self.watch.probed(t, hips_visibility(result), missed=result.pose_landmarks is None and seen)
             return
-        if self._looker is None:
-            self._looker = ThreadPoolExecutor(1, thread_name_prefix="body-probe", initializer=yield_to_the_frame_loop)
-        self._looking = (self._looker.submit(self._probe.process, rgb.copy()), t, seen)
+        self._looks.submit(self._probe.process, rgb.copy(), context=(t, seen))
 
     def _take_look(self) -> None:
-        answer, t, seen = self._looking
-        self._looking = None
-        result = answer.result()
+        result, (t, seen) = self._looks.take()
         self.watch.probed(t, hips_visibility(result), missed=result.pose_landmarks is None and seen)
-
-    def _settle(self) -> None:
-        """Let a look on the worker end and forget it."""
-        looking, self._looking = self._looking, None
-        if looking is not None:
-            looking[0].exception()  # waits; an answer nobody takes: its failure is nobody's
 
     def _person_seen(self) -> bool:
         """Whether the previous frame's answer saw a person (``PERSON_SHARE`` of it above 0.5); on a stream's
@@ -152,14 +140,12 @@ class MediaPipeAuto(MediaPipeBody):
         return last is None or np.count_nonzero(last > 0.5) >= PERSON_SHARE * last.size
 
     def reset(self) -> None:
-        self._settle()
+        self._looks.settle()
         super().reset()
         self.watch = BodyWatch()
         self._last = None
 
     def close(self) -> None:
-        self._settle()
-        if self._looker is not None:
-            self._looker.shutdown()
+        self._looks.close()
         super().close()
         self._probe.close()

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import cv2
 import torch
@@ -61,3 +63,55 @@ def yield_to_the_frame_loop() -> None:
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE))
     except (AttributeError, OSError):  # no per-thread priorities here (Windows, macOS) or not permitted
         pass
+
+
+class LowPriorityJob:
+    """At most one job at a time on a worker thread below the frame loop's priority, with what it was asked for.
+
+    The models a live stream runs beside its frames every so often (the face and hand landmarks, the body probe)
+    keep one job in flight each: a frame that finds it running carries on with what it had, and its answer is
+    taken up at the first frame after it ends, with the ``context`` it was submitted with (the frame it looked
+    at). The worker thread, named ``name``, is made at first use; ``executor`` replaces it (a test runs the jobs
+    inline)."""
+
+    def __init__(self, name: str, executor: Executor | None = None) -> None:
+        self.name = name
+        self._executor = executor
+        self._own: ThreadPoolExecutor | None = None  # the worker made here, shut down by close()
+        self._job: tuple[Future, Any] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether a job was submitted and not yet taken up or forgotten (it may have ended)."""
+        return self._job is not None
+
+    def done(self) -> bool:
+        """Whether a job was submitted and has ended, so :meth:`take` does not wait."""
+        return self._job is not None and self._job[0].done()
+
+    def submit(self, fn: Callable[..., Any], *args: Any, context: Any = None) -> None:
+        """Run ``fn(*args)`` on the worker; the caller submits only while nothing is :attr:`running`."""
+        if self._executor is None:
+            self._executor = self._own = ThreadPoolExecutor(1, thread_name_prefix=self.name,
+                                                            initializer=yield_to_the_frame_loop)
+        self._job = (self._executor.submit(fn, *args), context)
+
+    def take(self) -> tuple[Any, Any]:
+        """(the job's answer, its context), waiting for it to end; its exception is raised here."""
+        future, context = self._job
+        self._job = None
+        return future.result(), context
+
+    def settle(self) -> None:
+        """Let a job in flight end and forget it (its model may be closed next); an answer nobody takes up,
+        so its failure is nobody's."""
+        job, self._job = self._job, None
+        if job is not None:
+            job[0].exception()
+
+    def close(self) -> None:
+        """Settle, and stop the worker made here."""
+        self.settle()
+        if self._own is not None:
+            self._own.shutdown()
+            self._executor = self._own = None

@@ -3,6 +3,7 @@ body is in view."""
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -137,8 +138,8 @@ def test_live_the_looks_after_the_first_run_on_a_worker_as_of_the_frame_they_loo
         empty = np.zeros((36, 64, 3), np.uint8)
         for i in range(45):  # 1.5 s at 30 fps
             auto.coarse(Frame(empty, i, i / 30))
-        if auto._looking is not None:
-            auto._looking[0].result()
+        while auto._looks.running and not auto._looks.done():  # the last look ends on the worker
+            time.sleep(0.01)
         auto.coarse(Frame(empty, 45, 1.5))  # takes the answer up
         assert looks[0] == threading.current_thread().name and looks[1:] == ["body-probe_0"] * 2
         assert auto.watch.probed_at == pytest.approx(1.2, abs=0.04) and not auto.watch.joined
