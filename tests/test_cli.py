@@ -439,6 +439,21 @@ def test_preview_window_shows_the_run(tmp_path, qtbot):
     assert out.is_file()
 
 
+def test_event_loops_after_the_preview_window_still_run(tmp_path, qtbot):
+    """The preview ends its own loop, not the application's: a quit left pending ended every later loop at once,
+    and a window opened after it (the next test's) never showed a frame."""
+    from PyQt6.QtCore import QEventLoop, QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    assert main(["run", "--source", "sample", "--harmonizer", "none", "--output", str(tmp_path / "out.mp4"),
+                 "--frames", "3", "--preview"]) == 0
+    QApplication.processEvents()  # what the next test's first wait does
+    loop, timer_fired = QEventLoop(), []
+    QTimer.singleShot(50, lambda: (timer_fired.append(True), loop.quit()))
+    loop.exec()
+    assert timer_fired  # the loop ran until its timer, instead of returning at once
+
+
 def test_preview_without_a_display_says_so(monkeypatch, capsys):
     for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(var, raising=False)

@@ -9,8 +9,12 @@ from app.sinks.preview import PreviewSink
 
 
 def run_preview_window(sink: PreviewSink, work: Callable[[], int], stop: Callable[[], None]) -> int:
-    """Run ``work()`` on a thread while a window shows ``sink``'s frames; closing the window calls ``stop()``."""
-    from PyQt6.QtCore import QTimer
+    """Run ``work()`` on a thread while a window shows ``sink``'s frames; closing the window calls ``stop()``.
+
+    The window runs an event loop of its own, not the application's: quitting the application from a timer
+    left a quit pending that ended every later event loop of the process at once (a window opened after
+    this one never showed a frame)."""
+    from PyQt6.QtCore import QEventLoop, QTimer
     from PyQt6.QtWidgets import QApplication
 
     from app.gui.video_view import VideoView
@@ -29,20 +33,25 @@ def run_preview_window(sink: PreviewSink, work: Callable[[], int], stop: Callabl
             result["error"] = exc
 
     worker = threading.Thread(target=target, name="pipeline", daemon=True)
-    timer = QTimer()
+    timer, loop = QTimer(), QEventLoop(app)
 
     def poll():
         frame = sink.take()
         if frame is not None:
             view.show_frame(frame)
+        if not view.isVisible():  # closed (by the user, or on a signal): the run stops
+            stop()
         if not worker.is_alive():
-            app.quit()
+            loop.quit()
 
     timer.timeout.connect(poll)
     timer.start(15)
     worker.start()
-    app.lastWindowClosed.connect(stop)
-    app.exec()
+    try:
+        loop.exec()
+    finally:
+        timer.stop()
+        view.close()
     stop()
     worker.join()
     if "error" in result:
