@@ -156,7 +156,7 @@ def test_a_signalled_run_leaves_no_file(tmp_path, signum, code, sample_clip):
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_closes_the_window_and_quits(qtbot, qapp, signum):
-    from PyQt6.QtCore import QTimer
+    from PyQt6.QtCore import QEventLoop, QTimer
     from PyQt6.QtWidgets import QWidget
 
     from app.gui.launch import close_on_signals
@@ -186,6 +186,12 @@ def test_a_signal_closes_the_window_and_quits(qtbot, qapp, signum):
     assert received == [signum] and time.monotonic() - started < 5
     assert not window.isVisible()
     assert after == before
+    # The quit that closing the window queued is gone with the loop: the next test's loops still run.
+    qapp.processEvents()
+    loop, fired = QEventLoop(), []
+    QTimer.singleShot(20, lambda: (fired.append(True), loop.quit()))
+    loop.exec()
+    assert fired
 
 
 def test_ctrl_c_in_the_window_exits_130_without_traceback(tmp_path):

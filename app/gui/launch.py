@@ -173,6 +173,19 @@ def close_on_signals(app, close: Callable[[], None], signums: tuple[int, ...] = 
             yield received
     finally:
         wake.stop()
+        _forget_pending_quits()
+
+
+def _forget_pending_quits() -> None:
+    """Drop the quit events still queued after the application's loop ended.
+
+    Closing the last window while the loop runs queues a quit. When the loop ends first (``app.quit()``
+    right after ``close()``), that quit stays queued, and handled later, outside any loop, it makes every
+    event loop the process starts afterwards return at once: timers never fire, and a window never shows
+    a frame."""
+    from PyQt6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.removePostedEvents(None, QEvent.Type.Quit)
 
 
 @contextlib.contextmanager
