@@ -194,8 +194,9 @@ def close_windows_on_signals(signums: tuple[int, ...] = (signal.SIGINT, *TERMINA
 
     Before a QApplication exists the signal unwinds the stack as usual (``KeyboardInterrupt`` or
     :class:`~app.signals.Terminated`); once Qt runs, raising would abort the process from inside a Qt
-    callback, so every window is closed and the loop quit instead, as the close button does, and the
-    signal is appended to the yielded list for the caller's exit code.
+    callback, so every window is closed instead, as the close button does (the preview's own loop ends with
+    its window, :func:`~app.gui.preview_window.run_preview_window`), and the signal is appended to the
+    yielded list for the caller's exit code.
     """
     received: list[int] = []
     raised: list[int] = []
@@ -212,7 +213,7 @@ def close_windows_on_signals(signums: tuple[int, ...] = (signal.SIGINT, *TERMINA
         if len(received) == 1:
             from PyQt6.QtCore import QTimer
 
-            QTimer.singleShot(0, lambda: (app.closeAllWindows(), app.quit()))
+            QTimer.singleShot(0, app.closeAllWindows)
 
     with handle_signals(on_signal, signums):
         yield received
