@@ -3,15 +3,12 @@
 On a CUDA device the frame is uploaded once at the start and the output
 downloaded once at the end; every stage in between runs where the frame is.
 
-A frame's work comes in two halves that may overlap across consecutive frames
-(:mod:`app.prefetch`): :meth:`Pipeline.matte_frame` (the matting model) and
-:meth:`Pipeline.finish` (the matte's post-processing, background, blending,
-harmonization); :meth:`Pipeline.process` runs both. The post-processing is in the
-second half since the blend and the filters became compiled loops: the first half,
-which sets the frame rate, then holds the model alone (2-core EPYC, 1280×720, the
-trees alternated, three runs each of ``harmonicam bench``: 65.4 → 69.9 FPS). Each half keeps its own
-temporal state and runs under its own lock, so frames go through each half in
-order. Around this path: the stages and their swaps (:mod:`app.stages`), the harmonizer
+A frame's work comes in three steps that may overlap across consecutive frames
+(:mod:`app.prefetch`): :meth:`Pipeline.matte_frame` (the matting model),
+:meth:`Pipeline.compose` (the matte's post-processing, the background, the blend) and
+:meth:`Pipeline.finish` (harmonization); :meth:`Pipeline.process` runs all three. Each
+step keeps its own temporal state and runs under its own lock, so frames go through
+each step in order. Around this path: the stages and their swaps (:mod:`app.stages`), the harmonizer
 handover (:mod:`app.handover`), failing stages and devices (:mod:`app.faults`), the sinks
 (:mod:`app.fanout`).
 """
@@ -61,14 +58,27 @@ class FrameResult:
 
 @dataclass(frozen=True)
 class Matted:
-    """The first half of a frame's work: the frame (uploaded on a device path) and the model's matte of it, at
-    the size the model answers at (:meth:`~models.matting.base.Matting.coarse`); ``device`` is where it was made (a
-    frame matted before a move to the CPU is matted again)."""
+    """The first step of a frame's work: the frame (uploaded on a device path) and the model's matte of it, at
+    the size the model answers at (:meth:`~models.matting.base.Matting.coarse`); ``device`` is where it was made
+    (a frame matted before a move to the CPU is matted again)."""
 
     frame: Frame
     matte: Matte
     upload_ms: float = 0.0
     device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class Composed:
+    """The first two steps of a frame's work: the post-processed matte, the background and their blend (the
+    frame and the rest as in :class:`Matted`)."""
+
+    frame: Frame
+    matte: Matte
+    background: Image
+    composite: Composite
+    upload_ms: float
+    device: str
 
 
 class Pipeline(Stages):
@@ -123,18 +133,18 @@ class Pipeline(Stages):
 
         A blend or harmonizer that raises is replaced for that frame by linear blending or
         by the plain composite (reported once); a device failure moves the pipeline to the CPU
-        and the frame is done again there. The same holds for the two halves on their own.
+        and the frame is done again there. The same holds for the three steps on their own.
         """
         device = self.device
         try:
-            with self._matting_lock, self._lock:
-                return self._finish(self._matte_frame(frame))
+            with self._matting_lock, self._compose_lock, self._lock:
+                return self._finish(self._compose(self._matte_frame(frame)))
         except Exception as exc:
             self._fall_back_to_cpu(exc, device)
             return self.process(frame)
 
     def matte_frame(self, frame: Frame) -> Matted:
-        """The first half of :meth:`process`, for frame loops that overlap the halves of consecutive frames."""
+        """The first step of :meth:`process`, for frame loops that overlap the steps of consecutive frames."""
         device = self.device
         try:
             with self._matting_lock:
@@ -143,15 +153,29 @@ class Pipeline(Stages):
             self._fall_back_to_cpu(exc, device)
             return self.matte_frame(frame)
 
-    def finish(self, matted: Matted) -> FrameResult:
-        """The second half of :meth:`process`, for the frame :meth:`matte_frame` gave."""
+    def compose(self, matted: Matted) -> Matted | Composed:
+        """The second step of :meth:`process` (the matte's post-processing, the background, the blend) for the
+        frame :meth:`matte_frame` gave; a frame matted on a device that failed since comes back as it was, for
+        :meth:`finish` to do again."""
         try:
-            with self._lock:
+            with self._compose_lock:
                 if matted.device == self.device:
-                    return self._finish(matted)
+                    return self._compose(matted)
         except Exception as exc:
             self._fall_back_to_cpu(exc, matted.device)
-        return self.process(replace(matted.frame, pixels=None))  # matted on a device that failed since
+        return matted
+
+    def finish(self, done: Matted | Composed) -> FrameResult:
+        """The rest of :meth:`process` for what :meth:`matte_frame` or :meth:`compose` gave of a frame."""
+        if isinstance(done, Matted):
+            done = self.compose(done)
+        try:
+            with self._lock:
+                if isinstance(done, Composed) and done.device == self.device:
+                    return self._finish(done)
+        except Exception as exc:
+            self._fall_back_to_cpu(exc, done.device)
+        return self.process(replace(done.frame, pixels=None))  # begun on a device that failed since
 
     def _matte_frame(self, frame: Frame) -> Matted:
         t0 = time.perf_counter()
@@ -161,7 +185,7 @@ class Pipeline(Stages):
         with self.times.measure("matting"):
             return Matted(frame, self.matting.coarse(frame), upload_ms, self.device)
 
-    def _finish(self, matted: Matted) -> FrameResult:
+    def _compose(self, matted: Matted) -> Composed:
         t, frame, faults = self.times, matted.frame, self.faults
         with t.measure("post-processing"):
             matte = self.postprocess(frame, matted.matte)
@@ -171,6 +195,11 @@ class Pipeline(Stages):
             composite = faults.guarded(
                 "blend", self.blend, lambda: self.blend.blend(frame, matte, background, self.blend_state),
                 lambda: LINEAR.blend(frame, matte, background, self.blend_state), "linear blending is used instead")
+        return Composed(frame, matte, background, composite, matted.upload_ms, matted.device)
+
+    def _finish(self, composed: Composed) -> FrameResult:
+        t, frame, background, composite, faults = (self.times, composed.frame, composed.background,
+                                                   composed.composite, self.faults)
         with t.measure("harmonize"):
             image = faults.guarded(
                 "harmonizer", self.harmonizer,
@@ -185,16 +214,16 @@ class Pipeline(Stages):
         t0 = time.perf_counter()
         output = download(image) if on_device(image) else image  # the one download
         if self.resident:
-            t.add("transfer", matted.upload_ms + (time.perf_counter() - t0) * 1e3)
-        return FrameResult(frame, matte, background, composite, output)
+            t.add("transfer", composed.upload_ms + (time.perf_counter() - t0) * 1e3)
+        return FrameResult(frame, composed.matte, background, composite, output)
 
     def _fall_back_to_cpu(self, exc: Exception, device: str) -> None:
         """After ``exc`` in work on ``device``: when the device failed (out of memory, a lost GPU), rebuild the
-        device-bound stages on the CPU (once, whichever half saw it first); any other error is raised on."""
+        device-bound stages on the CPU (once, whichever step saw it first); any other error is raised on."""
         if device == "cpu" or not is_device_failure(exc) or self._cpu_stages is None:
             raise exc
-        with self._matting_lock, self._lock:
-            if self.device == "cpu":  # the other half has moved already
+        with self._matting_lock, self._compose_lock, self._lock:
+            if self.device == "cpu":  # another step has moved already
                 return
             self._replace_device_stages(*self._cpu_stages())
             self.device, self.resident = "cpu", False

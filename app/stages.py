@@ -1,11 +1,11 @@
 """The pipeline's stages and their per-stream states, swapped from any thread while frames run.
 
 Any stage can be swapped through the ``set_*`` methods (the narrow API the
-stream controller, the window and the CLI use). A frame's work comes in two
-halves (:mod:`app.pipeline`), each under its own lock: the matting half's
-(matting and its post-processing) and the rest's. A swap takes the lock of the
-half its stage belongs to, so it lands between two frames; where both locks are
-taken, the matting half's is taken first. Nothing that can wait on a worker
+stream controller, the window and the CLI use). A frame's work comes in three
+steps (:mod:`app.pipeline`), each under its own lock: the matting model's, the
+composing one's (post-processing, background, blend) and the harmonizer's. A swap takes the lock of the step its
+stage belongs to, so it lands between two frames; where several locks are taken,
+they are taken in that order. Nothing that can wait on a worker
 thread (closing a stage, stopping a prediction worker) ever runs under a lock:
 it is handed to a closer thread. A harmonizer switch eases from the old look to
 the new one (:mod:`app.handover`); a background switch keeps the harmonizer's
@@ -44,8 +44,9 @@ class Stages:
         self.blend_state = StreamState(live=True)
         self.harmonizer_state = StreamState(live=True)
         self._handover: Handover | None = None
-        self._matting_lock = threading.RLock()  # the matting model (the first half of a frame)
-        self._lock = threading.RLock()  # the matte's post-processing and everything after it
+        self._matting_lock = threading.RLock()  # the matting model (the first step of a frame)
+        self._compose_lock = threading.RLock()  # the matte's post-processing, the background, the blend
+        self._lock = threading.RLock()  # the harmonizer (the last step)
         # Closing can wait for workers: it never happens under the lock, always here.
         self._closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-closer")
 
@@ -57,14 +58,14 @@ class Stages:
 
     # --- swaps (thread-safe; take effect at the next frame) -------------------------------
     def set_matting(self, matting: Matting) -> None:
-        with self._matting_lock, self._lock:
+        with self._matting_lock, self._compose_lock:
             old, self.matting = self.matting, matting
             matting.live = self._live
             self.postprocess.reset()
         self._retire(old.close)
 
     def set_background(self, background: Background) -> None:
-        with self._lock:
+        with self._compose_lock, self._lock:
             old, self.background = self.background, background
             self.harmonizer.background_changed(self.harmonizer_state)
             if self._handover is not None:
@@ -72,12 +73,12 @@ class Stages:
         self._retire(old.close)
 
     def set_matte_options(self, options: MatteOptions) -> None:
-        with self._lock:
+        with self._compose_lock:
             old, self.postprocess = self.postprocess, MattePostprocess(options, live=self._live)
         self._retire(old.close)
 
     def set_blend(self, blend: Blend) -> None:
-        with self._lock:
+        with self._compose_lock:
             old, old_state = self.blend, self.blend_state
             self.blend, self.blend_state = blend, StreamState(live=self._live)
             self.faults.forget("blend")
@@ -104,7 +105,7 @@ class Stages:
 
     def reset_stream(self) -> None:
         """A new source (or a jump in it): forget every temporal state."""
-        with self._matting_lock, self._lock:
+        with self._matting_lock, self._compose_lock, self._lock:
             self.matting.reset()
             self.postprocess.reset()
             retired = self._new_states()
@@ -117,7 +118,7 @@ class Stages:
 
     @live.setter
     def live(self, value: bool) -> None:
-        with self._matting_lock, self._lock:
+        with self._matting_lock, self._compose_lock, self._lock:
             if value == self._live:
                 return
             self._live = value
@@ -140,7 +141,7 @@ class Stages:
         return self.faults.take()
 
     def _replace_device_stages(self, matting: Matting, blend: Blend, harmonizer: Harmonizer) -> None:
-        """Put CPU replacements in place of the device-bound stages (under both locks), with fresh states."""
+        """Put CPU replacements in place of the device-bound stages (under every lock), with fresh states."""
         retired = [self.matting.close, self.blend.close, self.harmonizer.close, *self._new_states()]
         self.matting, self.blend, self.harmonizer = matting, blend, harmonizer
         matting.live = self._live
@@ -150,7 +151,7 @@ class Stages:
 
     def close(self) -> None:
         """Close every stage and state, even when one of them fails; waits for retired stages."""
-        with self._matting_lock, self._lock:
+        with self._matting_lock, self._compose_lock, self._lock:
             closers = [*self._new_states(), self.harmonizer.close, self.blend.close, self.matting.close,
                        self.postprocess.close, self.background.close]
         self._closer.shutdown(wait=True)

@@ -2,7 +2,7 @@
 
 ``run``, ``bench``, ``soak``, ``lut`` and the window all go through :class:`Stream`.
 It owns the source and the pipeline (and, through it, the sinks), runs the frame
-loop (overlapped halves :mod:`app.prefetch`, pacing, the pause while nobody
+loop (overlapped steps :mod:`app.prefetch`, pacing, the pause while nobody
 watches :mod:`app.idle`) on the caller's thread (:meth:`Stream.run`) or on its
 own (:meth:`Stream.start`), swaps the source or the whole pipeline between
 frames, and closes everything in one order on every path: the source is
@@ -111,8 +111,8 @@ class Stream:
         (default: a live source or a real-time sink) tells harmonizers whether they may work
         asynchronously. While no app reads the virtual camera and no other output needs frames, no
         frame is read or processed (:mod:`app.idle`); ``always_on`` (or a callable asked before each
-        frame) keeps working regardless. On the host path the next frame is captured and matted
-        while the current one is finished (:mod:`app.prefetch`).
+        frame) keeps working regardless. On the host path the next frames are captured, matted and
+        post-processed while the current one is finished (:mod:`app.prefetch`).
         """
         source, pipeline, stop = self.source, self.pipeline, self._stop
         realtime = pipeline.outputs.realtime
@@ -132,7 +132,7 @@ class Stream:
                     prefetch.drop()
                     idle.wait_for_reader(source, pipeline, last, stop)
                     continue
-                captured = prefetch.next(more=max_frames is None or count + 1 < max_frames)
+                captured = prefetch.next(wanted=None if max_frames is None else max_frames - count - 1)
                 if captured is None:
                     break
                 result = prefetch.process(captured)

@@ -330,22 +330,38 @@ def test_a_stage_that_fails_to_build_closes_the_ones_built_before(monkeypatch, t
     assert sorted(closed) == ["background", "matting"]
 
 
-def test_the_overlapped_halves_move_to_the_cpu_on_a_device_failure_too():
+def test_the_overlapped_steps_move_to_the_cpu_on_a_device_failure_too():
     class DeviceFailingMatting(HalfMatting):
         def matte(self, frame):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
 
+    class DeviceFailingPostprocess(MattePostprocess):  # the device's work fails; done again on the CPU, it works
+        failed = False
+
+        def __call__(self, frame, matte):
+            if not self.failed:
+                self.failed = True
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+            return super().__call__(frame, matte)
+
     def cpu_stages():
         return HalfMatting(), registry.create("blend", "linear"), OffsetHarmonizer(+10)
 
-    for matting, harmonizer in ((DeviceFailingMatting(), OffsetHarmonizer()), (HalfMatting(), DeviceFailingHarmonizer())):
-        p = Pipeline(matting, ColourBackground((0, 0, 255)), registry.create("blend", "linear"), harmonizer,
-                     MattePostprocess(MatteOptions(smoothing_s=0, refine=False)), device="cuda", resident=False,
-                     cpu_stages=cpu_stages)
-        out = p.finish(p.matte_frame(frame_at(0.0))).output  # the failing half is done again on the CPU
-        assert p.device == "cpu" and (out[:, :4] == 210).all()
-        assert len([f for f in p.take_faults() if "now runs on the CPU" in f]) == 1
-        p.close()
+    options = MatteOptions(smoothing_s=0, refine=False)
+    for failing in ("matting", "post-processing", "harmonizer"):
+        for steps in ("two", "three"):
+            postprocess = (DeviceFailingPostprocess if failing == "post-processing" else MattePostprocess)(options)
+            p = Pipeline(DeviceFailingMatting() if failing == "matting" else HalfMatting(),
+                         ColourBackground((0, 0, 255)), registry.create("blend", "linear"),
+                         DeviceFailingHarmonizer() if failing == "harmonizer" else OffsetHarmonizer(), postprocess,
+                         device="cuda", resident=False, cpu_stages=cpu_stages)
+            done = p.matte_frame(frame_at(0.0))
+            if steps == "three":
+                done = p.compose(done)
+            out = p.finish(done).output  # the failing step is done again on the CPU
+            assert p.device == "cpu" and (out[:, :4] == 210).all()
+            assert len([f for f in p.take_faults() if "now runs on the CPU" in f]) == 1
+            p.close()
 
 
 def test_each_failing_stage_put_in_is_reported_even_where_python_reuses_an_id():

@@ -1,4 +1,5 @@
-"""Overlapped frames (app.prefetch): the same output frame for frame, no frame read in vain, a clean stop."""
+"""Overlapped frames (app.prefetch): the same output frame for frame, each step on its own thread, no frame read in
+vain, a clean stop."""
 from __future__ import annotations
 
 import threading
@@ -39,7 +40,7 @@ def outputs(overlap: bool, frames: int = 12) -> list[np.ndarray]:
     got = []
     try:
         for k in range(frames):
-            got.append(prefetch.process(prefetch.next(more=k + 1 < frames)).output)
+            got.append(prefetch.process(prefetch.next(wanted=frames - k - 1)).output)
     finally:
         prefetch.close()
         pipeline.close()
@@ -55,7 +56,7 @@ def test_overlapped_frames_are_the_frames_of_the_plain_loop():
     assert len({a.tobytes() for a in plain}) > 1  # the clip moves: the frames really differ
 
 
-def test_the_stream_reads_exactly_the_frames_it_processes_and_matting_runs_ahead():
+def test_the_stream_reads_exactly_the_frames_it_processes_and_the_first_steps_run_ahead():
     pipeline = build_pipeline(StageChoice(blend="linear", harmonizer="none"), "#336699", [NullSink()],
                               frame_locked=True)
     source = CountingSource(open_source("sample", SIZE, loop=True))
@@ -75,8 +76,10 @@ def test_the_stream_reads_exactly_the_frames_it_processes_and_matting_runs_ahead
         source.close()
     assert source.reads == 7
     assert any(name.startswith("frame-prefetch") for name in source.threads)
-    # The matte's post-processing is the second half's, with blending and harmonization, on the loop's thread.
-    assert post_processed_on == [threading.current_thread().name] * 7
+    # The matte's post-processing, with the background and the blend, has a thread of its own.
+    assert len(post_processed_on) == 7
+    assert post_processed_on[0] == threading.current_thread().name  # the first frame has nothing ahead of it
+    assert all(name.startswith("frame-compose") for name in post_processed_on[1:])
 
 
 def test_stop_leaves_no_read_running():
@@ -96,5 +99,5 @@ def test_stop_leaves_no_read_running():
         pipeline.close()
         source.close()
     assert count == 3
-    assert reads == 4  # the one frame prepared ahead is read, then dropped; nothing reads after the return
+    assert reads == 5  # the two frames prepared ahead are read, then dropped; nothing reads after the return
     assert source.reads == reads
