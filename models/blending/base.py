@@ -12,6 +12,8 @@ import abc
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 from models.frame import Frame, Image
 from models.matting.base import Matte
 from models.stream import StreamState
@@ -28,6 +30,9 @@ class Composite:
     image: Image
     alpha: Image
     foreground: Image
+    #: Each row's span of α > 0 (int64 H×2, :func:`~models.ops.compiled.alpha_spans`) where the blend found it
+    #: (the host path with Numba): the filters work the same spans, without a second scan of α.
+    spans: np.ndarray | None = None
 
 
 class Blend(abc.ABC):

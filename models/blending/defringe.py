@@ -28,7 +28,7 @@ import torch
 
 from models.blending.band import mixed_band, mixed_band_tensor
 from models.blending.base import Blend, Composite
-from models.blending.linear import blend_linear, blend_linear_torch
+from models.blending.linear import blend_linear_torch, composite_linear
 from models.frame import Frame, on_device
 from models.matting.base import Matte
 from models.matting.solidify import ISLAND_SHARE, drop_islands, island_keep  # noqa: F401 (ISLAND_SHARE: re-exported)
@@ -119,7 +119,7 @@ class DefringeBlend(Blend):
             return self._blend_tensor(frame, matte, background)
         alpha = matte.alpha if matte.decided else drop_islands(matte.alpha)
         fg = matte.foreground if matte.foreground is not None else estimate_foreground(frame.rgb, alpha, frame.scaled)
-        return Composite(blend_linear(fg, alpha, background), alpha, fg)
+        return composite_linear(fg, alpha, background)
 
     def _blend_tensor(self, frame: Frame, matte: Matte, background: torch.Tensor) -> Composite:
         alpha = matte.alpha

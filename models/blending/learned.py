@@ -24,7 +24,7 @@ import torch
 from models.blending.band import mixed_band, mixed_band_tensor
 from models.blending.base import Blend, Composite
 from models.blending.blend_net import BlendUNet, pad_to
-from models.blending.linear import blend_linear, blend_linear_torch
+from models.blending.linear import blend_linear_torch, composite_linear
 from models.frame import Frame, on_device
 from models.matting.base import Matte
 from models.ops.guided import fast_guided_filter, fast_guided_filter_tensor
@@ -121,7 +121,7 @@ class LearnedBlend(Blend):
         small_alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
         box = outline_box(small_alpha)
         if box is None:
-            return Composite(blend_linear(rgb, alpha, background), alpha, rgb)
+            return composite_linear(rgb, alpha, background)
         x0, y0, x1, y1 = box
 
         def crop(image: np.ndarray) -> torch.Tensor:
@@ -147,7 +147,7 @@ class LearnedBlend(Blend):
         cv2.copyTo(np.clip(alpha[Y0:Y1, X0:X1] + d_alpha, 0, 1), band, out_alpha[Y0:Y1, X0:X1])
         fg = rgb.copy()
         cv2.copyTo(np.clip(region + up[..., 1:] * 255 + 0.5, 0, 255).astype(np.uint8), band, fg[Y0:Y1, X0:X1])
-        return Composite(blend_linear(fg, out_alpha, background), out_alpha, fg)
+        return composite_linear(fg, out_alpha, background)
 
     def _blend_tensor(self, frame: Frame, alpha: torch.Tensor, background: torch.Tensor,
                       excluded: torch.Tensor | None) -> Composite:

@@ -10,6 +10,7 @@ from models import registry
 from models.blending import linear
 from models.blending.linear import blend_linear, blend_linear_torch
 from models.frame import Frame
+from models.ops.compiled import alpha_spans
 from models.matting.base import Matte
 from models.stream import StreamState
 
@@ -46,6 +47,21 @@ def test_both_paths_give_opencvs_blend_of_the_whole_frame_bit_for_bit(monkeypatc
     assert np.array_equal(blend_linear(fg, alpha, bg), want)
     assert np.array_equal(blend_linear(fg[:, ::-1], alpha, bg), cv2.blendLinear(fg[:, ::-1].copy(), bg, alpha,
                                                                                   1.0 - alpha))  # a mirrored view
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_the_composite_carries_the_row_spans_the_compiled_blend_used(monkeypatch, compiled):
+    monkeypatch.setattr(linear, "compiler_installed", lambda: compiled)
+    rng = np.random.default_rng(5)
+    fg, bg = (rng.integers(0, 256, (40, 90, 3), dtype=np.uint8) for _ in range(2))
+    alpha = np.zeros((40, 90), np.float32)
+    alpha[5:30, 20:60] = rng.random((25, 40), dtype=np.float32)
+    composite = blend(fg, alpha, bg)
+    assert np.array_equal(composite.image, cv2.blendLinear(fg, bg, alpha, 1.0 - alpha))
+    if compiled:  # the filters of the harmonizer reuse them
+        assert np.array_equal(composite.spans, alpha_spans(alpha))
+    else:
+        assert composite.spans is None
 
 
 def test_foreground_colour_replaces_the_frame():

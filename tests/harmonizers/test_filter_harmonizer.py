@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from models.harmonizers.harmonizer.filter_apply import FilterApplier
 from models.harmonizers.harmonizer.stage import FilterHarmonizer
 from models.harmonizers.harmonizer.network import HarmonizerNet
 from models.harmonizers.harmonizer.lite import HarmonizerLiteNet
+from models.ops.compiled import alpha_spans
 from models.ops.checkpoint import save_safetensors
 from tests.conftest import write_image
 
@@ -96,6 +98,18 @@ def test_strength_zero_is_the_composite(official_pth):
     h = registry.create("harmonizer", "harmonizer", weights=official_pth, strength=0.0)
     f, c, b = stream(n=1)[0]
     assert h.harmonize(c, b, f, StreamState(live=False)) is f.rgb
+
+
+@pytest.mark.parametrize("keep_bright", [True, False])
+def test_the_filters_work_the_row_spans_the_blend_found(official_pth, keep_bright):
+    """A composite carrying α's row spans (the compiled blend's) is filtered on them: α is not scanned again."""
+    h = registry.create("harmonizer", "harmonizer", weights=official_pth)
+    h.keep_bright = keep_bright
+    f, c, b = stream(n=1)[0]
+    spans = alpha_spans(c.alpha)
+    spans[100:] = 0  # as if the blend had found no person on these rows
+    out = h.harmonize(replace(c, spans=spans), b, f, StreamState(live=False))
+    assert (out[100:] == f.rgb[100:]).all() and (out[40:100] != f.rgb[40:100]).any()
 
 
 def test_complete_background_variant_embeds_a_static_background_once(lite_bg_weights, monkeypatch):

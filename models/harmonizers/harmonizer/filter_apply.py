@@ -217,13 +217,15 @@ class FilterApplier:
 
     def __call__(self, composite: np.ndarray | torch.Tensor, alpha: np.ndarray | torch.Tensor,
                  args: np.ndarray | torch.Tensor | list[float], strength: float = 1.0,
-                 lift: tuple[float, float] | None = None) -> np.ndarray | torch.Tensor:
+                 lift: tuple[float, float] | None = None,
+                 spans: np.ndarray | None = None) -> np.ndarray | torch.Tensor:
         """Harmonize ``composite`` (uint8 H×W×3 RGB) inside ``alpha`` (float32 H×W, 0..1).
 
         ``args`` are the six raw regressor outputs in FILTER_ORDER; ``strength``
         scales them after clamping (0 returns the composite). ``lift``, a keep-bright
         (gain, offset), is applied inside α after the chain; only the CPU path takes it
-        (:attr:`fuses_lift`). Returns uint8 H×W×3 of the input's kind (NumPy array or
+        (:attr:`fuses_lift`). ``spans``: α's :func:`~models.ops.compiled.alpha_spans` where the
+        caller has them (the CPU path scans α for them otherwise). Returns uint8 H×W×3 of the input's kind (NumPy array or
         tensor on the input's device); a tensor on an accelerator always takes the torch
         path there.
         """
@@ -242,7 +244,7 @@ class FilterApplier:
         out = composite.copy()
         if not a.any() and lift is None:
             return out
-        spans = alpha_spans(alpha)
+        spans = alpha_spans(alpha) if spans is None else spans
         rows = np.flatnonzero(spans[:, 1] > spans[:, 0])
         if not rows.size:
             return out

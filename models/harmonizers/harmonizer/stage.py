@@ -81,7 +81,7 @@ class FilterHarmonizer(TransformHarmonizer):
         return effective_args(args[0].float())
 
     def apply(self, composite: Composite, transform: np.ndarray, stream: dict[str, Any]):
-        return self._applier(stream)(composite.image, composite.alpha, transform)
+        return self._applier(stream)(composite.image, composite.alpha, transform, spans=composite.spans)
 
     def apply_lifted(self, composite: Composite, transform: np.ndarray, lift: np.ndarray,
                      stream: dict[str, Any]):
@@ -89,7 +89,8 @@ class FilterHarmonizer(TransformHarmonizer):
         applier = self._applier(stream)
         if not changes_pixels(lift) or not applier.fuses_lift(composite.image):
             return super().apply_lifted(composite, transform, lift, stream)
-        return applier(composite.image, composite.alpha, transform, lift=(float(lift[0]), float(lift[1])))
+        return applier(composite.image, composite.alpha, transform, lift=(float(lift[0]), float(lift[1])),
+                       spans=composite.spans)
 
     def _applier(self, stream: dict[str, Any]) -> FilterApplier:
         applier = stream.get("filters")
