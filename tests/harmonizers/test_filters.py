@@ -15,6 +15,7 @@ from skimage import data
 
 from models.harmonizers.harmonizer import filters as F
 from models.harmonizers.harmonizer.filter_apply import (
+    ChannelCurves,
     STATS_PIXELS,
     FilterApplier,
     apply_filters_reference_uint8,
@@ -226,6 +227,14 @@ def test_fast_path_matches_reference(photo, soft_mask):
         fast = applier(photo, soft_mask, args)
         assert fast.dtype == np.uint8 and fast.shape == photo.shape
         assert np.abs(fast.astype(np.int16) - ref).max() <= 1
+
+
+def test_the_channel_curves_map_arrays_and_tensors_alike(photo):
+    """The CPU path's tables come from NumPy arrays, the cube export's from tensors: the same numbers."""
+    curves = ChannelCurves.from_frame(photo, 0.4, -0.3, 0.5)
+    levels = np.random.default_rng(8).random((3, 64, 5))
+    np.testing.assert_array_equal(curves(levels), curves(torch.from_numpy(levels)).numpy())
+    assert curves(levels).min() >= 0 and curves(levels).max() <= 1 and curves(levels).std() > 0.1
 
 
 def test_a_large_frame_takes_its_statistics_from_a_sample_and_stays_within_a_level():

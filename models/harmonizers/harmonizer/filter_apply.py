@@ -37,6 +37,7 @@ one part in a million moves the result by up to 8 levels (any float32 path would
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -114,19 +115,26 @@ def statistics_sample(image: np.ndarray) -> np.ndarray:
     return cv2.resize(image, (max(1, w // step), max(1, h // step)), interpolation=cv2.INTER_NEAREST)
 
 
+@functools.lru_cache(maxsize=16)
+def _gain_and_factor(b: float, c: float) -> tuple[float, float]:
+    """Brightness's gain and contrast's factor for the arguments ``b`` and ``c``, from float32 as the torch
+    chain computes them. Kept: the arguments stay the same from one prediction to the next, a few frames."""
+    return float(F.brightness_gain(torch.tensor(b)).double()), float(F.contrast_factor(torch.tensor(c)).double())
+
+
 @dataclass
 class ChannelCurves:
     """Temperature∘brightness∘contrast with the frame's statistics frozen: a per-channel map.
 
     ``gains`` are temperature's per-channel gains (from the frame's channel means),
     ``beta`` brightness's gain, ``pivot`` contrast's whole-frame mean after the first
-    two filters and ``k`` its factor.
+    two filters and ``k`` its factor, all in float64.
     """
 
-    gains: torch.Tensor
-    beta: torch.Tensor
+    gains: np.ndarray
+    beta: float
     pivot: float
-    k: torch.Tensor
+    k: float
 
     @classmethod
     def from_frame(cls, composite: np.ndarray, t: float, b: float, c: float) -> ChannelCurves:
@@ -137,23 +145,30 @@ class ChannelCurves:
         zeroes it), so contrast's pivot is an exact clipped mean.
         """
         # Gains come from float32 arguments in float32, as the torch chain computes them.
-        gains = torch.ones(3, dtype=torch.float64)
+        gains = np.ones(3)
         if t:
             means = torch.tensor(cv2.mean(composite)[:3], dtype=torch.float32) / 255
-            gains = F.temperature_gains(means.view(1, 3, 1, 1), torch.tensor(t).view(1, 1, 1, 1))
-            gains = gains.double().view(3)
-        beta = F.brightness_gain(torch.tensor(b)).double()
+            gains = F.temperature_gains(means.view(1, 3, 1, 1), torch.tensor(t).view(1, 1, 1, 1)).double().view(3)
+            gains = gains.numpy()
+        beta, k = _gain_and_factor(b, c)
         pivot = 0.0
         if c:
-            pivot = float(_mean_clipped(composite, (gains * beta).numpy(), min(float(beta), 1.0)).mean())
-        return cls(gains, beta, pivot, F.contrast_factor(torch.tensor(c)).double())
+            pivot = float(_mean_clipped(composite, gains * beta, min(beta, 1.0)).mean())
+        return cls(gains, beta, pivot, k)
 
-    def __call__(self, rgb: torch.Tensor) -> torch.Tensor:
-        """Map float64 values in [0,1] shaped (3, ...) channel by channel."""
-        shape = (3,) + (1,) * (rgb.dim() - 1)
-        out = (rgb * self.gains.view(shape)).clamp(0, 1)
-        out = (out * self.beta).clamp(0, 1)
-        return (out + (out - self.pivot) * self.k).clamp(0, 1)
+    def __call__(self, rgb: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Map float64 values in [0,1] shaped (3, ...) channel by channel: a NumPy array (the CPU path's
+        per-frame tables, without torch's per-call overhead) or a CPU tensor, with the same arithmetic."""
+        gains = self.gains.reshape((3,) + (1,) * (rgb.ndim - 1))
+        if isinstance(rgb, torch.Tensor):
+            gains = torch.from_numpy(gains)
+        out = (rgb * gains).clip(0, 1)
+        out = (out * self.beta).clip(0, 1)
+        return (out + (out - self.pivot) * self.k).clip(0, 1)
+
+
+#: The 256 levels of each channel on [0, 1], where the CPU path's per-channel tables are read.
+_LEVELS = np.repeat(np.arange(256, dtype=np.float64)[None] / 255, 3, axis=0)
 
 
 def _tone_table(h: float, s: float) -> np.ndarray:
@@ -273,10 +288,8 @@ class FilterApplier:
             self._tone_key = (h, sh)
             self._tone = _tone_table(h, sh) if (h or sh) else None
             self._tone_range = (0, 65535) if self._tone is None else _table_range(self._tone)
-        levels = torch.arange(256, dtype=torch.float64).expand(3, 256) / 255
-        lut = ChannelCurves.from_frame(statistics_sample(composite), t, b, c)(levels) * SCALE
-        return _Plan(np.ascontiguousarray(lut.numpy(), dtype=np.float32), s, self._tone, (h, sh), self._tone_range,
-                     lift)
+        lut = ChannelCurves.from_frame(statistics_sample(composite), t, b, c)(_LEVELS) * SCALE
+        return _Plan(np.ascontiguousarray(lut, dtype=np.float32), s, self._tone, (h, sh), self._tone_range, lift)
 
     def _chain_safe(self, image: torch.Tensor, args: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         try:
