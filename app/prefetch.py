@@ -1,19 +1,18 @@
-"""Overlapping consecutive frames: while frame n is harmonized, frame n+1 is composed and frame n+2 is captured
-and matted.
+"""Overlapping consecutive frames: while frame n is harmonized, frame n+1 is composed, frame n+2 matted and frame
+n+3 captured.
 
-On a CPU a frame's work comes in three steps (:meth:`Pipeline.matte_frame`: capture, MediaPipe;
-:meth:`Pipeline.compose`: the matte's post-processing, the background, the blend;
-:meth:`Pipeline.finish`: harmonization, then the loop sends the frame), and almost all of it runs in
-OpenCV, NumPy, Numba and MediaPipe code that releases the GIL. Running the first two steps of the next
-frames on worker threads of their own keeps both cores at work. Two threads (capture and matting
-ahead, the rest on the loop's thread) took the 2-core EPYC at 1280×720 with ``defringe`` and
-``harmonizer`` from 43 to 52 FPS. The third matters where another application keeps a core busy: the
-kernel shares the cores among the runnable threads, so a loop whose longest step holds half a frame's
-CPU time gets through frames at the pace of that one thread's share.
+On a CPU a frame's work comes in four steps: capture (:meth:`Source.read`: decoding, colour conversion),
+:meth:`Pipeline.matte_frame` (MediaPipe), :meth:`Pipeline.compose` (the matte's post-processing, the
+background, the blend) and :meth:`Pipeline.finish` (harmonization; then the loop sends the frame). Almost
+all of it runs in OpenCV, NumPy, Numba, PyAV and MediaPipe code that releases the GIL, so the first three
+steps of the next frames run on worker threads of their own, one each, and keep both cores at work. Two
+threads (capture and matting ahead, the rest on the loop's thread) took the 2-core EPYC at 1280×720 with
+``defringe`` and ``harmonizer`` from 43 to 52 FPS. One thread per step matters where another application
+keeps a core busy: the kernel shares the cores among the runnable threads, so a loop whose longest
+thread holds a third of a frame's CPU time gets through frames at the pace of that one thread's share.
 
-Each step keeps its own temporal state and lock, so the output is the same frame for frame as
-without overlap. On a GPU path the device already runs asynchronously, so frames are not overlapped
-there.
+Each step keeps its own temporal state and lock, so the output is the same frame for frame as without
+overlap. On a GPU path the device already runs asynchronously, so frames are not overlapped there.
 """
 from __future__ import annotations
 
@@ -29,14 +28,14 @@ from models.frame import Frame
 
 log = logging.getLogger(__name__)
 
-#: Frames prepared ahead of the one being finished: one being composed, one being captured and matted.
-DEPTH = 2
+#: Frames prepared ahead of the one being finished: one being composed, one matted, one captured.
+DEPTH = 3
 
 
 @dataclass(frozen=True)
 class Captured:
-    """A frame read and, when overlapping, the work done on it ahead (``done``: matted, or composed too);
-    ``started`` is the monotonic time its capture began (for latency)."""
+    """A frame read and the work done on it ahead (``done``: matted, then composed too); ``started`` is the
+    monotonic time its capture began (for latency)."""
 
     started: float
     frame: Frame
@@ -44,37 +43,39 @@ class Captured:
 
 
 class FramePrefetch:
-    """Hands out matted frames in order, preparing the next ones on worker threads when ``overlap``."""
+    """Hands out frames in order, preparing the next ones on worker threads, a step each, when ``overlap``."""
 
     def __init__(self, source: Source, pipeline: Pipeline, overlap: bool) -> None:
         self.source, self.pipeline = source, pipeline
-        self._reader = ThreadPoolExecutor(1, thread_name_prefix="frame-prefetch") if overlap else None
-        self._composer = ThreadPoolExecutor(1, thread_name_prefix="frame-compose") if overlap else None
+        self._steps = [ThreadPoolExecutor(1, thread_name_prefix=f"frame-{step}")
+                       for step in ("capture", "matte", "compose")] if overlap else []
         self._ahead: deque[Future[Captured | None]] = deque()  # oldest first
 
     def _capture(self) -> Captured | None:
         started = time.monotonic()
         with self.pipeline.times.measure("capture"):
             frame = self.source.read()
-        if frame is None:
-            return None
-        return Captured(started, frame, self.pipeline.matte_frame(frame) if self._reader is not None else None)
+        return None if frame is None else Captured(started, frame)
 
-    def _compose(self, read: Future[Captured | None]) -> Captured | None:
+    def _matte(self, read: Future[Captured | None]) -> Captured | None:
         captured = read.result()
-        if captured is None:
-            return None
-        return replace(captured, done=self.pipeline.compose(captured.done))
+        return None if captured is None else replace(captured, done=self.pipeline.matte_frame(captured.frame))
+
+    def _compose(self, matted: Future[Captured | None]) -> Captured | None:
+        captured = matted.result()
+        return None if captured is None else replace(captured, done=self.pipeline.compose(captured.done))
 
     def next(self, wanted: int | None = None) -> Captured | None:
-        """The next matted frame (None at the end of the source). ``wanted``: how many frames are wanted after
-        this one (None: all of them); up to :data:`DEPTH` of them are started at once, never more, so no
-        frame is read in vain."""
+        """The next frame, with the work done on it ahead (None at the end of the source). ``wanted``: how many
+        frames are wanted after this one (None: all of them); up to :data:`DEPTH` of them are started at once,
+        never more, so no frame is read in vain."""
         captured = self._ahead.popleft().result() if self._ahead else self._capture()
-        if captured is None or self._reader is None:
+        if captured is None or not self._steps:
             return captured
+        capture, matte, compose = self._steps
         while len(self._ahead) < (DEPTH if wanted is None else min(DEPTH, wanted)):
-            self._ahead.append(self._composer.submit(self._compose, self._reader.submit(self._capture)))
+            read = capture.submit(self._capture)
+            self._ahead.append(compose.submit(self._compose, matte.submit(self._matte, read)))
         return captured
 
     def process(self, captured: Captured) -> FrameResult:
@@ -94,6 +95,5 @@ class FramePrefetch:
     def close(self) -> None:
         """Drop the frames in preparation and stop the workers: nothing reads the source after this."""
         self.drop()
-        for pool in (self._reader, self._composer):
-            if pool is not None:
-                pool.shutdown(wait=True)
+        for pool in self._steps:
+            pool.shutdown(wait=True)

@@ -56,18 +56,22 @@ def test_overlapped_frames_are_the_frames_of_the_plain_loop():
     assert len({a.tobytes() for a in plain}) > 1  # the clip moves: the frames really differ
 
 
-def test_the_stream_reads_exactly_the_frames_it_processes_and_the_first_steps_run_ahead():
+def test_the_stream_reads_exactly_the_frames_it_processes_and_each_step_ahead_has_a_thread():
     pipeline = build_pipeline(StageChoice(blend="linear", harmonizer="none"), "#336699", [NullSink()],
                               frame_locked=True)
     source = CountingSource(open_source("sample", SIZE, loop=True))
-    post_processed_on = []
-    postprocess = pipeline.postprocess
+    matted_on, post_processed_on = [], []
+    postprocess, matte_frame = pipeline.postprocess, pipeline.matte_frame
 
     def recorded(frame, matte):
         post_processed_on.append(threading.current_thread().name)
         return postprocess(frame, matte)
 
-    pipeline.postprocess = recorded
+    def recorded_matte(frame):
+        matted_on.append(threading.current_thread().name)
+        return matte_frame(frame)
+
+    pipeline.postprocess, pipeline.matte_frame = recorded, recorded_matte
     try:
         assert Stream(source, pipeline).run(max_frames=7) == 7
     finally:
@@ -75,11 +79,12 @@ def test_the_stream_reads_exactly_the_frames_it_processes_and_the_first_steps_ru
         pipeline.close()
         source.close()
     assert source.reads == 7
-    assert any(name.startswith("frame-prefetch") for name in source.threads)
-    # The matte's post-processing, with the background and the blend, has a thread of its own.
-    assert len(post_processed_on) == 7
-    assert post_processed_on[0] == threading.current_thread().name  # the first frame has nothing ahead of it
-    assert all(name.startswith("frame-compose") for name in post_processed_on[1:])
+    # The first frame, with nothing ahead of it, is done whole on the loop's thread; every later one is read,
+    # matted, and post-processed (with the background and the blend) each on a thread of its own.
+    loop = threading.current_thread().name
+    assert source.threads == {loop, "frame-capture_0"}
+    assert matted_on == ["frame-matte_0"] * 6
+    assert post_processed_on == [loop] + ["frame-compose_0"] * 6
 
 
 def test_stop_leaves_no_read_running():
@@ -99,5 +104,5 @@ def test_stop_leaves_no_read_running():
         pipeline.close()
         source.close()
     assert count == 3
-    assert reads == 5  # the two frames prepared ahead are read, then dropped; nothing reads after the return
+    assert reads == 6  # the three frames prepared ahead are read, then dropped; nothing reads after the return
     assert source.reads == reads
