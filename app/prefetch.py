@@ -69,17 +69,17 @@ class FramePrefetch:
         """The next frame, with the work done on it ahead (None at the end of the source). ``wanted``: how many
         frames are wanted after this one (None: all of them); up to :data:`DEPTH` of them are started at once,
         never more, so no frame is read in vain."""
-        captured = self._ahead.popleft().result() if self._ahead else self._capture()
-        if captured is None or not self._steps:
-            return captured
+        if not self._steps:
+            return self._capture()
+        # Every frame, the first too, goes through the workers: each step then sees the frames in order.
         capture, matte, compose = self._steps
-        while len(self._ahead) < (DEPTH if wanted is None else min(DEPTH, wanted)):
+        while len(self._ahead) < 1 + (DEPTH if wanted is None else min(DEPTH, wanted)):
             read = capture.submit(self._capture)
             self._ahead.append(compose.submit(self._compose, matte.submit(self._matte, read)))
-        return captured
+        return self._ahead.popleft().result()
 
     def process(self, captured: Captured) -> FrameResult:
-        """The frame's result: its last steps when the first ran ahead, else the whole frame."""
+        """The frame's result: its last step when the others ran ahead, else the whole frame."""
         if captured.done is None:
             return self.pipeline.process(captured.frame)
         return self.pipeline.finish(captured.done)
