@@ -1,7 +1,7 @@
 """``harmonicam bench --parts``: where a frame's CPU time goes, part by part, beside the plain row's.
 
-The overlapped frame loop of the speed table hides what each part costs: its two halves share the
-cores, and the face and hand guards run inside the matting stage. Here every part of the CPU pipeline
+The overlapped frame loop of the speed table hides what each part costs: its steps share the
+cores, and the face and hand guards run inside the post-processing stage. Here every part of the CPU pipeline
 runs one after the other on the same frames, interleaved frame by frame with the plain reference
 (:mod:`app.commands.plain_reference`), and the process's CPU time — all its threads, since MediaPipe
 runs its graphs on threads of its own — is charged to the part that ran. Harmonizer predictions run
@@ -9,7 +9,7 @@ in the frame that asks for them, as a file renders, so their cost is in ``harmon
 what the post-processing costs with them beyond what it costs without them.
 
 The budget says what a ratio to plain leaves: at a ratio r on n cores a frame may take at most
-n × (plain's wall time per frame) / r of CPU, and less by as much as the two halves of the frame loop
+n × (plain's wall time per frame) / r of CPU, and less by as much as the steps of the frame loop
 fail to keep every core busy.
 """
 from __future__ import annotations

@@ -7,11 +7,11 @@ another process: one prediction took 100 ms with torch's default two threads
 fighting for the free core, 37 ms with one thread (busy or idle). Giving torch
 half the cores keeps the predictor from starving the loop.
 
-The frame loop itself runs on two threads on a CPU (the next frame is matted
-while the current one is finished, :mod:`app.prefetch`), so OpenCV's pool gets
-half the cores too: its per-pixel loops on 320–1280-pixel maps gain little from
-more threads and the two halves then stop waiting for each other's workers
-(2-core EPYC, 1280×720, ``harmonicam bench``: 57 → 60–63 FPS with one thread).
+The frame loop itself runs on several threads on a CPU (the steps of consecutive
+frames overlap, :mod:`app.prefetch`), so OpenCV's pool gets half the cores too: its
+per-pixel loops on 320–1280-pixel maps gain little from more threads, and the steps
+then stop waiting for each other's workers (measured when the loop had two threads:
+2-core EPYC, 1280×720, ``harmonicam bench``: 57 → 60–63 FPS with one thread).
 """
 from __future__ import annotations
 
