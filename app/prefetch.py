@@ -28,7 +28,8 @@ from models.frame import Frame
 
 log = logging.getLogger(__name__)
 
-#: Frames prepared ahead of the one being finished: one being composed, one matted, one captured.
+#: Frames prepared ahead of the one being finished: one being composed, one matted, one captured (from a live
+#: source, read as the matting starts on it).
 DEPTH = 3
 
 
@@ -46,9 +47,16 @@ class FramePrefetch:
     """Hands out frames in order, preparing the next ones on worker threads, a step each, when ``overlap``."""
 
     def __init__(self, source: Source, pipeline: Pipeline, overlap: bool) -> None:
-        self.source, self.pipeline = source, pipeline
-        self._steps = [ThreadPoolExecutor(1, thread_name_prefix=f"frame-{step}")
-                       for step in ("capture", "matte", "compose")] if overlap else []
+        self.source, self.pipeline, self.overlap = source, pipeline, overlap
+
+        def worker(step: str, wanted: bool = True) -> ThreadPoolExecutor | None:
+            return ThreadPoolExecutor(1, thread_name_prefix=f"frame-{step}") if overlap and wanted else None
+
+        # A file's reading is its decoding: a step of its own. A live source hands over the newest frame its
+        # own thread has decoded, so the matting step reads it when it starts on it, as fresh as it can be.
+        self._reader = worker("capture", not source.live)
+        self._matter = worker("matte")
+        self._composer = worker("compose")
         self._ahead: deque[Future[Captured | None]] = deque()  # oldest first
 
     def _capture(self) -> Captured | None:
@@ -57,8 +65,8 @@ class FramePrefetch:
             frame = self.source.read()
         return None if frame is None else Captured(started, frame)
 
-    def _matte(self, read: Future[Captured | None]) -> Captured | None:
-        captured = read.result()
+    def _matte(self, read: Future[Captured | None] | None) -> Captured | None:
+        captured = self._capture() if read is None else read.result()
         return None if captured is None else replace(captured, done=self.pipeline.matte_frame(captured.frame))
 
     def _compose(self, matted: Future[Captured | None]) -> Captured | None:
@@ -69,13 +77,12 @@ class FramePrefetch:
         """The next frame, with the work done on it ahead (None at the end of the source). ``wanted``: how many
         frames are wanted after this one (None: all of them); up to :data:`DEPTH` of them are started at once,
         never more, so no frame is read in vain."""
-        if not self._steps:
+        if not self.overlap:
             return self._capture()
         # Every frame, the first too, goes through the workers: each step then sees the frames in order.
-        capture, matte, compose = self._steps
         while len(self._ahead) < 1 + (DEPTH if wanted is None else min(DEPTH, wanted)):
-            read = capture.submit(self._capture)
-            self._ahead.append(compose.submit(self._compose, matte.submit(self._matte, read)))
+            read = None if self._reader is None else self._reader.submit(self._capture)
+            self._ahead.append(self._composer.submit(self._compose, self._matter.submit(self._matte, read)))
         return self._ahead.popleft().result()
 
     def process(self, captured: Captured) -> FrameResult:
@@ -95,5 +102,6 @@ class FramePrefetch:
     def close(self) -> None:
         """Drop the frames in preparation and stop the workers: nothing reads the source after this."""
         self.drop()
-        for pool in self._steps:
-            pool.shutdown(wait=True)
+        for pool in (self._reader, self._matter, self._composer):
+            if pool is not None:
+                pool.shutdown(wait=True)

@@ -86,6 +86,20 @@ def test_the_stream_reads_exactly_the_frames_it_processes_and_each_step_ahead_ha
     assert post_processed_on == ["frame-compose_0"] * 7
 
 
+def test_a_live_source_is_read_as_the_matting_starts_on_its_frame():
+    """A camera hands over the newest frame its own thread decoded: reading it ahead would only make it older."""
+    pipeline = build_pipeline(StageChoice(blend="linear", harmonizer="none"), "#336699", [NullSink()],
+                              frame_locked=True)
+    source = CountingSource(open_source("sample", SIZE, loop=True))
+    source.live = True
+    try:
+        assert Stream(source, pipeline).run(max_frames=5) == 5
+    finally:
+        pipeline.close()
+        source.close()
+    assert source.reads == 5 and source.threads == {"frame-matte_0"}
+
+
 def test_stop_leaves_no_read_running():
     pipeline = build_pipeline(StageChoice(blend="linear", harmonizer="none"), "#336699", [NullSink()],
                               frame_locked=True)
