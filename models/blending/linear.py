@@ -65,8 +65,9 @@ def blend_linear(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, spans: np.nd
 def composite_linear(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> Composite:
     """:func:`blend_linear` as the :class:`Composite` of ``fg`` and ``alpha``, carrying α's row spans where the
     compiled blend used them (the harmonizer's filters then work the same spans)."""
-    spans = alpha_spans(np.ascontiguousarray(alpha, dtype=np.float32)) if compiler_installed() else None
-    return Composite(blend_linear(fg, alpha, bg, spans), alpha, fg, spans)
+    a = np.ascontiguousarray(alpha, dtype=np.float32)  # α itself unless it needs converting, then once
+    spans = alpha_spans(a) if compiler_installed() else None
+    return Composite(blend_linear(fg, a, bg, spans), alpha, fg, spans)
 
 
 def blend_linear_torch(fg: torch.Tensor, alpha: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:

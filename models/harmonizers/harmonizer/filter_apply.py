@@ -240,9 +240,9 @@ class FilterApplier:
         scales them after clamping (0 returns the composite). ``lift``, a keep-bright
         (gain, offset), is applied inside α after the chain; only the CPU path takes it
         (:attr:`fuses_lift`). ``spans``: α's :func:`~models.ops.compiled.alpha_spans` where the
-        caller has them (the CPU path scans α for them otherwise). Returns uint8 H×W×3 of the input's kind (NumPy array or
-        tensor on the input's device); a tensor on an accelerator always takes the torch
-        path there.
+        caller has them (the CPU path scans α for them otherwise). Returns uint8 H×W×3 of the
+        input's kind (NumPy array or tensor on the input's device); a tensor on an accelerator
+        always takes the torch path there.
         """
         a = effective_args(args, strength)
         if lift is not None and not self.fuses_lift(composite):
