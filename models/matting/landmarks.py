@@ -221,7 +221,8 @@ class PartWatch:
     model is made at first use.
 
     In a live stream (``live``) every run after the stream's first goes to a worker thread at a lower
-    priority. A run takes 5–25 ms of CPU at 720p (the face model ~6; the hand model ~25, its palm detector
+    priority, on a model made there (MediaPipe's graph runs on threads of its own, which start at their
+    creator's priority). A run takes 5–25 ms of CPU at 720p (the face model ~6; the hand model ~25, its palm detector
     looking at the whole frame on every run, since it looks for more hands than it follows), and in place it
     held up the frame loop for that long on one frame in four or five.
     What a run finds is taken up at the first frame after it ends, a frame or two later, and followed from
@@ -232,7 +233,7 @@ class PartWatch:
                  search_s: float | None = None, runner: Executor | None = None) -> None:
         self.faces, self.hands, self.interval_s, self.phase = faces, hands, interval_s, phase
         self.search_s = interval_s if search_s is None else search_s
-        self._finders: dict[bool, PartFinder] = {}  # by video mode
+        self._finders: dict[tuple[bool, bool], PartFinder] = {}  # by video mode and priority (_finder)
         self._parts: list[Tracked] = []
         self._found_at: float | None = None  # timestamp the runs are counted from
         self._found_any = False  # whether the last run found a part
@@ -253,14 +254,21 @@ class PartWatch:
             return self._follow(grey, rgb.shape[1])
         if not follows:
             self._drop(True)
-        finder = self._finders.get(follows)
-        if finder is None:
-            finder = self._finders[follows] = PartFinder(self.faces, self.hands, video=follows, face_erode=0.0)
+        finder = self._finder(follows, live and follows)
         if live and follows and self._found_at is not None:
             self._run.submit(finder, rgb.copy(), context=(grey, timestamp))
             return self._follow(grey, rgb.shape[1])
         self._found(finder(rgb), grey, timestamp - (0.0 if follows else self.phase * self.interval_s))
         return self._parts
+
+    def _finder(self, video: bool, low: bool) -> PartFinder:
+        """The model in ``video`` mode; ``low``: the one whose runs go to the worker, made there so that its
+        graph's threads run below the frame loop (:meth:`~models.ops.threads.LowPriorityJob.make`)."""
+        finder = self._finders.get((video, low))
+        if finder is None:
+            make = functools.partial(PartFinder, self.faces, self.hands, video=video, face_erode=0.0)
+            finder = self._finders[video, low] = self._run.make(make) if low else make()
+        return finder
 
     def _found(self, found: Parts, grey: np.ndarray, at: float) -> None:
         """A run's answer on the frame of ``grey``, taken at ``at``."""
@@ -279,9 +287,10 @@ class PartWatch:
 
     def _drop(self, video: bool) -> None:
         self._run.settle()  # a run on the worker ends before its model is closed
-        finder = self._finders.pop(video, None)
-        if finder is not None:
-            finder.close()
+        for low in (False, True):
+            finder = self._finders.pop((video, low), None)
+            if finder is not None:
+                finder.close()
 
     def reset(self) -> None:
         """Forget the tracked parts (a new source or scene)."""

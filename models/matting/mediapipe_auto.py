@@ -17,8 +17,9 @@ goes back to the selfie model alone. Every decision comes from frames and their 
 renders the same every time.
 
 In a live stream (:attr:`~models.matting.base.Matting.live`) a look after the stream's first runs on a worker
-thread at a lower priority: in place its ~35 ms held up the frame loop's matting half, which sets the frame
-rate, once a second. Its answer is taken up at the first frame after it ends, as of the frame it looked at.
+thread at a lower priority, on a pose graph made there so that the graph's own threads run at that priority
+too: in place its ~35 ms held up the frame loop's matting half, which sets the frame rate, once a second.
+Its answer is taken up at the first frame after it ends, as of the frame it looked at.
 """
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ class MediaPipeAuto(MediaPipeBody):
 
     def __init__(self, model_path: str | os.PathLike | None = None, device: str = "cpu") -> None:
         super().__init__(model_path, device)
-        self._probe = PoseGraph(video=False, segmentation=False)
+        self._probe = PoseGraph(video=False, segmentation=False)  # looks in place
+        self._low_probe: PoseGraph | None = None  # looks on the worker, made at the first
         self._now = 0.0  # the timestamp of the frame being matted
         self._last: np.ndarray | None = None  # the previous frame's answer
         self.watch = BodyWatch()
@@ -127,7 +129,9 @@ class MediaPipeAuto(MediaPipeBody):
             result = self._probe.process(np.ascontiguousarray(rgb))
             self.watch.probed(t, hips_visibility(result), missed=result.pose_landmarks is None and seen)
             return
-        self._looks.submit(self._probe.process, rgb.copy(), context=(t, seen))
+        if self._low_probe is None:  # made on the worker: its graph's threads run below the frame loop too
+            self._low_probe = self._looks.make(lambda: PoseGraph(video=False, segmentation=False))
+        self._looks.submit(self._low_probe.process, rgb.copy(), context=(t, seen))
 
     def _take_look(self) -> None:
         result, (t, seen) = self._looks.take()
@@ -149,3 +153,5 @@ class MediaPipeAuto(MediaPipeBody):
         self._looks.close()
         super().close()
         self._probe.close()
+        if self._low_probe is not None:
+            self._low_probe.close()

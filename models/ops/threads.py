@@ -19,10 +19,12 @@ import os
 import threading
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import cv2
 import torch
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,21 @@ class LowPriorityJob:
         """Whether a job was submitted and has ended, so :meth:`take` does not wait."""
         return self._job is not None and self._job[0].done()
 
-    def submit(self, fn: Callable[..., Any], *args: Any, context: Any = None) -> None:
-        """Run ``fn(*args)`` on the worker; the caller submits only while nothing is :attr:`running`."""
+    def _worker(self) -> Executor:
         if self._executor is None:
             self._executor = self._own = ThreadPoolExecutor(1, thread_name_prefix=self.name,
                                                             initializer=yield_to_the_frame_loop)
-        self._job = (self._executor.submit(fn, *args), context)
+        return self._executor
+
+    def make(self, factory: Callable[[], T]) -> T:
+        """``factory()``, made on the worker and waited for. A thread starts at its creator's priority (Linux),
+        so a model that runs on threads of its own (MediaPipe's graphs) made here runs them below the frame loop
+        too; made on the frame loop's thread, they would take the loop's share of a contended core."""
+        return self._worker().submit(factory).result()
+
+    def submit(self, fn: Callable[..., Any], *args: Any, context: Any = None) -> None:
+        """Run ``fn(*args)`` on the worker; the caller submits only while nothing is :attr:`running`."""
+        self._job = (self._worker().submit(fn, *args), context)
 
     def take(self) -> tuple[Any, Any]:
         """(the job's answer, its context), waiting for it to end; its exception is raised here."""

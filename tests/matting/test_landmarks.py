@@ -103,6 +103,7 @@ def record_runs(monkeypatch, hand_from: int | None) -> tuple[dict, list[tuple[st
     class Recording:
         def __init__(self, faces: bool, hands: bool, video: bool, face_erode: float) -> None:
             self.kind = "faces" if faces else "hands"
+            self.made_on = threading.current_thread().name
 
         def __call__(self, rgb: np.ndarray) -> landmarks.Parts:
             runs.append((self.kind, frame["index"]))
@@ -200,3 +201,25 @@ def test_live_runs_go_to_a_thread_of_their_own_whether_or_not_they_find_a_part(m
     first, later = threads[:2], threads[2:]
     assert all(not name.startswith("landmarks") for _, _, name in first)  # a new stream: on the frame itself
     assert later and all(name.startswith("landmarks") for _, _, name in later)
+
+
+def test_a_live_stream_s_models_are_made_on_the_worker_and_a_file_s_in_place(monkeypatch):
+    """The model a live stream runs on the worker (in video mode) is made there too, so its graph's own threads
+    start below the frame loop's priority; a file's, and the one that searches a stream's first frame afresh,
+    run in place and are made in place."""
+    made = set()
+    real = landmarks.PartWatch._finder
+
+    def recorded(self, video, low):
+        finder = real(self, video, low)
+        made.add((finder.kind, video, finder.made_on.startswith("landmarks")))
+        return finder
+
+    frame, _ = record_runs(monkeypatch, hand_from=None)
+    monkeypatch.setattr(landmarks.PartWatch, "_finder", recorded)
+    for live in (False, True):
+        made.clear()
+        guard = landmarks.PartGuard(interval_s=0.15, hand_search_s=0.3)
+        painted_frames(frame, guard, live=live)
+        guard.close()
+        assert made == {(kind, video, live and video) for kind in ("faces", "hands") for video in (False, True)}

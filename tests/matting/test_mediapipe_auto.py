@@ -128,20 +128,28 @@ def test_live_the_looks_after_the_first_run_on_a_worker_as_of_the_frame_they_loo
     auto = registry.create("matting", "mediapipe-auto")
     try:
         auto.live = True
-        looks, real = [], auto._probe.process
+        looks, made, real_process, real_init = [], [], PoseGraph.process, PoseGraph.__init__
 
-        def process(rgb):
-            looks.append(threading.current_thread().name)
-            return real(rgb)
+        def process(self, rgb):
+            looks.append((threading.current_thread().name, self is auto._probe))
+            return real_process(self, rgb)
 
-        monkeypatch.setattr(auto._probe, "process", process)
+        def init(self, *args, **kwargs):
+            made.append(threading.current_thread().name)
+            real_init(self, *args, **kwargs)
+
+        monkeypatch.setattr(PoseGraph, "process", process)
+        monkeypatch.setattr(PoseGraph, "__init__", init)
         empty = np.zeros((36, 64, 3), np.uint8)
         for i in range(45):  # 1.5 s at 30 fps
             auto.coarse(Frame(empty, i, i / 30))
         while auto._looks.running and not auto._looks.done():  # the last look ends on the worker
             time.sleep(0.01)
         auto.coarse(Frame(empty, 45, 1.5))  # takes the answer up
-        assert looks[0] == threading.current_thread().name and looks[1:] == ["body-probe_0"] * 2
+        here = threading.current_thread().name
+        # The worker's looks use a graph made on the worker: its own threads run below the frame loop too.
+        assert looks[0] == (here, True) and looks[1:] == [("body-probe_0", False)] * 2
+        assert made == ["body-probe_0"]
         assert auto.watch.probed_at == pytest.approx(1.2, abs=0.04) and not auto.watch.joined
     finally:
         auto.close()

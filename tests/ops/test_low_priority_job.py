@@ -39,6 +39,27 @@ def test_the_worker_runs_below_the_callers_priority():
         job.close()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have their own nice value on Linux only")
+def test_a_model_made_on_the_worker_runs_its_own_threads_below_the_callers_priority():
+    """What ``make`` builds is built on the worker: a thread the model starts (as MediaPipe's graphs do) starts at
+    the worker's lower priority, not at the caller's."""
+    class ThreadedModel:
+        def __init__(self) -> None:
+            self.made_on = threading.current_thread().name
+            self.nice: list[int] = []
+            own = threading.Thread(target=lambda: self.nice.append(whoami()[1]))
+            own.start()
+            own.join()
+
+    job = LowPriorityJob("probe")
+    try:
+        model = job.make(ThreadedModel)
+        assert model.made_on == "probe_0"
+        assert model.nice[0] > os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    finally:
+        job.close()
+
+
 def test_done_says_when_take_would_not_wait():
     gate = threading.Event()
     job = LowPriorityJob("probe")
