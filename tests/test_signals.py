@@ -23,6 +23,16 @@ def isolated_log_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
+@pytest.fixture(autouse=True)
+def hangup_not_ignored():
+    """A suite started under ``nohup`` inherits SIGHUP ignored, and a run rightly keeps it so
+    (``test_an_ignored_signal_stays_ignored``); the tests here send SIGHUP, to themselves and to the runs
+    they start, so they start from its default."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
 def test_sigterm_raises_terminated_and_the_old_handlers_come_back():
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(Terminated) as info:
