@@ -3,10 +3,10 @@
 On a CUDA device the frame is uploaded once at the start and the output
 downloaded once at the end; every stage in between runs where the frame is.
 
-A frame's work comes in three steps that may overlap across consecutive frames
-(:mod:`app.prefetch`): :meth:`Pipeline.matte_frame` (the matting model),
-:meth:`Pipeline.compose` (the matte's post-processing, the background, the blend) and
-:meth:`Pipeline.finish` (harmonization); :meth:`Pipeline.process` runs all three. Each
+A frame's work comes in four steps that may overlap across consecutive frames
+(:mod:`app.prefetch`): :meth:`Pipeline.matte_frame` (the matting model), :meth:`Pipeline.refine`
+(the matte's post-processing), :meth:`Pipeline.compose` (the background, the blend) and
+:meth:`Pipeline.finish` (harmonization); :meth:`Pipeline.process` runs all four. Each
 step keeps its own temporal state and runs under its own lock, so frames go through
 each step in order. Around this path: the stages and their swaps (:mod:`app.stages`), the harmonizer
 handover (:mod:`app.handover`), failing stages and devices (:mod:`app.faults`), the sinks
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, ContextManager
 
 import numpy as np
 
@@ -69,8 +69,19 @@ class Matted:
 
 
 @dataclass(frozen=True)
+class Refined:
+    """The first two steps of a frame's work: the post-processed matte, at the frame's size (the frame and the
+    rest as in :class:`Matted`)."""
+
+    frame: Frame
+    matte: Matte
+    upload_ms: float
+    device: str
+
+
+@dataclass(frozen=True)
 class Composed:
-    """The first two steps of a frame's work: the post-processed matte, the background and their blend (the
+    """The first three steps of a frame's work: the post-processed matte, the background and their blend (the
     frame and the rest as in :class:`Matted`)."""
 
     frame: Frame
@@ -137,8 +148,8 @@ class Pipeline(Stages):
         """
         device = self.device
         try:
-            with self._matting_lock, self._compose_lock, self._lock:
-                return self._finish(self._compose(self._matte_frame(frame)))
+            with self._matting_lock, self._refine_lock, self._compose_lock, self._lock:
+                return self._finish(self._compose(self._refine(self._matte_frame(frame))))
         except Exception as exc:
             self._fall_back_to_cpu(exc, device)
             return self.process(frame)
@@ -153,21 +164,34 @@ class Pipeline(Stages):
             self._fall_back_to_cpu(exc, device)
             return self.matte_frame(frame)
 
-    def compose(self, matted: Matted) -> Matted | Composed:
-        """The second step of :meth:`process` (the matte's post-processing, the background, the blend) for the
-        frame :meth:`matte_frame` gave; a frame matted on a device that failed since comes back as it was, for
-        :meth:`finish` to do again."""
-        try:
-            with self._compose_lock:
-                if matted.device == self.device:
-                    return self._compose(matted)
-        except Exception as exc:
-            self._fall_back_to_cpu(exc, matted.device)
-        return matted
+    def refine(self, matted: Matted) -> Matted | Refined:
+        """The second step of :meth:`process` (the matte's post-processing) for the frame :meth:`matte_frame`
+        gave; a frame matted on a device that failed since comes back as it was, for :meth:`finish` to do
+        again."""
+        return self._step(self._refine_lock, self._refine, matted)
 
-    def finish(self, done: Matted | Composed) -> FrameResult:
-        """The rest of :meth:`process` for what :meth:`matte_frame` or :meth:`compose` gave of a frame."""
+    def compose(self, refined: Matted | Refined) -> Matted | Refined | Composed:
+        """The third step of :meth:`process` (the background, the blend) for what :meth:`refine` gave of a frame;
+        as there, a frame begun on a device that failed since comes back as it was."""
+        return self._step(self._compose_lock, self._compose, refined)
+
+    def _step(self, lock: ContextManager, step: Callable[[Matted | Refined], Refined | Composed],
+              done: Matted | Refined) -> Matted | Refined | Composed:
+        """``step(done)`` under ``lock``, or ``done`` as it was when it was begun on a device that failed since."""
+        try:
+            with lock:
+                if done.device == self.device:
+                    return step(done)
+        except Exception as exc:
+            self._fall_back_to_cpu(exc, done.device)
+        return done
+
+    def finish(self, done: Matted | Refined | Composed) -> FrameResult:
+        """The rest of :meth:`process` for what :meth:`matte_frame`, :meth:`refine` or :meth:`compose` gave of a
+        frame."""
         if isinstance(done, Matted):
+            done = self.refine(done)
+        if isinstance(done, Refined):
             done = self.compose(done)
         try:
             with self._lock:
@@ -185,17 +209,20 @@ class Pipeline(Stages):
         with self.times.measure("matting"):
             return Matted(frame, self.matting.coarse(frame), upload_ms, self.device)
 
-    def _compose(self, matted: Matted) -> Composed:
-        t, frame, faults = self.times, matted.frame, self.faults
-        with t.measure("post-processing"):
-            matte = self.postprocess(frame, matted.matte)
+    def _refine(self, matted: Matted) -> Refined:
+        with self.times.measure("post-processing"):
+            matte = self.postprocess(matted.frame, matted.matte)
+        return Refined(matted.frame, matte, matted.upload_ms, matted.device)
+
+    def _compose(self, refined: Refined) -> Composed:
+        t, frame, matte, faults = self.times, refined.frame, refined.matte, self.faults
         with t.measure("background"):
             background = self.background.at(frame, matte.alpha)
         with t.measure("blend"):
             composite = faults.guarded(
                 "blend", self.blend, lambda: self.blend.blend(frame, matte, background, self.blend_state),
                 lambda: LINEAR.blend(frame, matte, background, self.blend_state), "linear blending is used instead")
-        return Composed(frame, matte, background, composite, matted.upload_ms, matted.device)
+        return Composed(frame, matte, background, composite, refined.upload_ms, refined.device)
 
     def _finish(self, composed: Composed) -> FrameResult:
         t, frame, background, composite, faults = (self.times, composed.frame, composed.background,
@@ -222,7 +249,7 @@ class Pipeline(Stages):
         device-bound stages on the CPU (once, whichever step saw it first); any other error is raised on."""
         if device == "cpu" or not is_device_failure(exc) or self._cpu_stages is None:
             raise exc
-        with self._matting_lock, self._compose_lock, self._lock:
+        with self._matting_lock, self._refine_lock, self._compose_lock, self._lock:
             if self.device == "cpu":  # another step has moved already
                 return
             self._replace_device_stages(*self._cpu_stages())

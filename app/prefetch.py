@@ -1,15 +1,17 @@
-"""Overlapping consecutive frames: while frame n is harmonized, frame n+1 is composed, frame n+2 matted and frame
-n+3 captured.
+"""Overlapping consecutive frames: while frame n is harmonized, frame n+1 is composed, frame n+2's matte
+post-processed, frame n+3 matted and frame n+4 captured.
 
-On a CPU a frame's work comes in four steps: capture (:meth:`Source.read`: decoding, colour conversion),
-:meth:`Pipeline.matte_frame` (MediaPipe), :meth:`Pipeline.compose` (the matte's post-processing, the
-background, the blend) and :meth:`Pipeline.finish` (harmonization; then the loop sends the frame). Almost
-all of it runs in OpenCV, NumPy, Numba, PyAV and MediaPipe code that releases the GIL, so the first three
-steps of the next frames run on worker threads of their own, one each, and keep both cores at work. Two
-threads (capture and matting ahead, the rest on the loop's thread) took the 2-core EPYC at 1280×720 with
-``defringe`` and ``harmonizer`` from 43 to 52 FPS. One thread per step matters where another application
-keeps a core busy: the kernel shares the cores among the runnable threads, so a loop whose longest
-thread holds a third of a frame's CPU time gets through frames at the pace of that one thread's share.
+On a CPU a frame's work comes in five steps: capture (:meth:`Source.read`: decoding, colour conversion),
+:meth:`Pipeline.matte_frame` (MediaPipe), :meth:`Pipeline.refine` (the matte's post-processing),
+:meth:`Pipeline.compose` (the background, the blend) and :meth:`Pipeline.finish` (harmonization; then the
+loop sends the frame). Almost all of it runs in OpenCV, NumPy, Numba, PyAV and MediaPipe code that releases
+the GIL, so the first four steps of the next frames run on worker threads of their own, one each, and keep
+both cores at work. Two threads (capture and matting ahead, the rest on the loop's thread) took the 2-core
+EPYC at 1280×720 with ``defringe`` and ``harmonizer`` from 43 to 52 FPS. One thread per step matters where
+another application keeps a core busy: the kernel shares the cores among the runnable threads, so the more
+of a frame's steps can run at once, the larger the loop's share against the busy process (2-core EPYC,
+1280×720, one core busy, ``harmonicam bench``: 45.5 → 53.3 FPS, the median of five alternated runs, when
+the matte's post-processing got a step of its own).
 
 Each step keeps its own temporal state and lock, so the output is the same frame for frame as without
 overlap. On a GPU path the device already runs asynchronously, so frames are not overlapped there.
@@ -22,25 +24,25 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from app.pipeline import Composed, FrameResult, Matted, Pipeline
+from app.pipeline import Composed, FrameResult, Matted, Pipeline, Refined
 from app.sources.base import Source
 from models.frame import Frame
 
 log = logging.getLogger(__name__)
 
-#: Frames prepared ahead of the one being finished: one being composed, one matted, one captured (from a live
-#: source, read as the matting starts on it).
-DEPTH = 3
+#: Frames prepared ahead of the one being finished: one being composed, one post-processed, one matted, one
+#: captured (from a live source, read as the matting starts on it).
+DEPTH = 4
 
 
 @dataclass(frozen=True)
 class Captured:
-    """A frame read and the work done on it ahead (``done``: matted, then composed too); ``started`` is the
-    monotonic time its capture began (for latency)."""
+    """A frame read and the work done on it ahead (``done``: matted, then post-processed, then composed too);
+    ``started`` is the monotonic time its capture began (for latency)."""
 
     started: float
     frame: Frame
-    done: Matted | Composed | None = None
+    done: Matted | Refined | Composed | None = None
 
 
 class FramePrefetch:
@@ -56,6 +58,7 @@ class FramePrefetch:
         # own thread has decoded, so the matting step reads it when it starts on it, as fresh as it can be.
         self._reader = worker("capture", not source.live)
         self._matter = worker("matte")
+        self._refiner = worker("refine")
         self._composer = worker("compose")
         self._ahead: deque[Future[Captured | None]] = deque()  # oldest first
 
@@ -69,8 +72,12 @@ class FramePrefetch:
         captured = self._capture() if read is None else read.result()
         return None if captured is None else replace(captured, done=self.pipeline.matte_frame(captured.frame))
 
-    def _compose(self, matted: Future[Captured | None]) -> Captured | None:
+    def _refine(self, matted: Future[Captured | None]) -> Captured | None:
         captured = matted.result()
+        return None if captured is None else replace(captured, done=self.pipeline.refine(captured.done))
+
+    def _compose(self, refined: Future[Captured | None]) -> Captured | None:
+        captured = refined.result()
         return None if captured is None else replace(captured, done=self.pipeline.compose(captured.done))
 
     def next(self, wanted: int | None = None) -> Captured | None:
@@ -82,7 +89,8 @@ class FramePrefetch:
         # Every frame, the first too, goes through the workers: each step then sees the frames in order.
         while len(self._ahead) < 1 + (DEPTH if wanted is None else min(DEPTH, wanted)):
             read = None if self._reader is None else self._reader.submit(self._capture)
-            self._ahead.append(self._composer.submit(self._compose, self._matter.submit(self._matte, read)))
+            refined = self._refiner.submit(self._refine, self._matter.submit(self._matte, read))
+            self._ahead.append(self._composer.submit(self._compose, refined))
         return self._ahead.popleft().result()
 
     def process(self, captured: Captured) -> FrameResult:
@@ -102,6 +110,6 @@ class FramePrefetch:
     def close(self) -> None:
         """Drop the frames in preparation and stop the workers: nothing reads the source after this."""
         self.drop()
-        for pool in (self._reader, self._matter, self._composer):
+        for pool in (self._reader, self._matter, self._refiner, self._composer):
             if pool is not None:
                 pool.shutdown(wait=True)

@@ -1,10 +1,10 @@
 """The pipeline's stages and their per-stream states, swapped from any thread while frames run.
 
 Any stage can be swapped through the ``set_*`` methods (the narrow API the
-stream controller, the window and the CLI use). A frame's work comes in three
-steps (:mod:`app.pipeline`), each under its own lock: the matting model's, the
-composing one's (post-processing, background, blend) and the harmonizer's. A swap takes the lock of the step its
-stage belongs to, so it lands between two frames; where several locks are taken,
+stream controller, the window and the CLI use). A frame's work comes in four
+steps (:mod:`app.pipeline`), each under its own lock: the matting model's, the matte's
+post-processing, the composing one's (background, blend) and the harmonizer's. A swap takes the lock of the step
+its stage belongs to, so it lands between two frames; where several locks are taken,
 they are taken in that order. Nothing that can wait on a worker
 thread (closing a stage, stopping a prediction worker) ever runs under a lock:
 it is handed to a closer thread. A harmonizer switch eases from the old look to
@@ -45,7 +45,8 @@ class Stages:
         self.harmonizer_state = StreamState(live=True)
         self._handover: Handover | None = None
         self._matting_lock = threading.RLock()  # the matting model (the first step of a frame)
-        self._compose_lock = threading.RLock()  # the matte's post-processing, the background, the blend
+        self._refine_lock = threading.RLock()  # the matte's post-processing
+        self._compose_lock = threading.RLock()  # the background, the blend
         self._lock = threading.RLock()  # the harmonizer (the last step)
         # Closing can wait for workers: it never happens under the lock, always here.
         self._closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-closer")
@@ -58,7 +59,7 @@ class Stages:
 
     # --- swaps (thread-safe; take effect at the next frame) -------------------------------
     def set_matting(self, matting: Matting) -> None:
-        with self._matting_lock, self._compose_lock:
+        with self._matting_lock, self._refine_lock:
             old, self.matting = self.matting, matting
             matting.live = self._live
             self.postprocess.reset()
@@ -73,7 +74,7 @@ class Stages:
         self._retire(old.close)
 
     def set_matte_options(self, options: MatteOptions) -> None:
-        with self._compose_lock:
+        with self._refine_lock:
             old, self.postprocess = self.postprocess, MattePostprocess(options, live=self._live)
         self._retire(old.close)
 
@@ -105,7 +106,7 @@ class Stages:
 
     def reset_stream(self) -> None:
         """A new source (or a jump in it): forget every temporal state."""
-        with self._matting_lock, self._compose_lock, self._lock:
+        with self._matting_lock, self._refine_lock, self._compose_lock, self._lock:
             self.matting.reset()
             self.postprocess.reset()
             retired = self._new_states()
@@ -118,7 +119,7 @@ class Stages:
 
     @live.setter
     def live(self, value: bool) -> None:
-        with self._matting_lock, self._compose_lock, self._lock:
+        with self._matting_lock, self._refine_lock, self._compose_lock, self._lock:
             if value == self._live:
                 return
             self._live = value
@@ -151,7 +152,7 @@ class Stages:
 
     def close(self) -> None:
         """Close every stage and state, even when one of them fails; waits for retired stages."""
-        with self._matting_lock, self._compose_lock, self._lock:
+        with self._matting_lock, self._refine_lock, self._compose_lock, self._lock:
             closers = [*self._new_states(), self.harmonizer.close, self.blend.close, self.matting.close,
                        self.postprocess.close, self.background.close]
         self._closer.shutdown(wait=True)

@@ -349,14 +349,16 @@ def test_the_overlapped_steps_move_to_the_cpu_on_a_device_failure_too():
 
     options = MatteOptions(smoothing_s=0, refine=False)
     for failing in ("matting", "post-processing", "harmonizer"):
-        for steps in ("two", "three"):
+        for steps in ("two", "three", "four"):
             postprocess = (DeviceFailingPostprocess if failing == "post-processing" else MattePostprocess)(options)
             p = Pipeline(DeviceFailingMatting() if failing == "matting" else HalfMatting(),
                          ColourBackground((0, 0, 255)), registry.create("blend", "linear"),
                          DeviceFailingHarmonizer() if failing == "harmonizer" else OffsetHarmonizer(), postprocess,
                          device="cuda", resident=False, cpu_stages=cpu_stages)
             done = p.matte_frame(frame_at(0.0))
-            if steps == "three":
+            if steps in ("three", "four"):
+                done = p.refine(done)
+            if steps == "four":
                 done = p.compose(done)
             out = p.finish(done).output  # the failing step is done again on the CPU
             assert p.device == "cpu" and (out[:, :4] == 210).all()

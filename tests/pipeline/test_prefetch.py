@@ -60,8 +60,8 @@ def test_the_stream_reads_exactly_the_frames_it_processes_and_each_step_ahead_ha
     pipeline = build_pipeline(StageChoice(blend="linear", harmonizer="none"), "#336699", [NullSink()],
                               frame_locked=True)
     source = CountingSource(open_source("sample", SIZE, loop=True))
-    matted_on, post_processed_on = [], []
-    postprocess, matte_frame = pipeline.postprocess, pipeline.matte_frame
+    matted_on, post_processed_on, blended_on = [], [], []
+    postprocess, matte_frame, blend = pipeline.postprocess, pipeline.matte_frame, pipeline.blend.blend
 
     def recorded(frame, matte):
         post_processed_on.append(threading.current_thread().name)
@@ -71,7 +71,11 @@ def test_the_stream_reads_exactly_the_frames_it_processes_and_each_step_ahead_ha
         matted_on.append(threading.current_thread().name)
         return matte_frame(frame)
 
-    pipeline.postprocess, pipeline.matte_frame = recorded, recorded_matte
+    def recorded_blend(*args):
+        blended_on.append(threading.current_thread().name)
+        return blend(*args)
+
+    pipeline.postprocess, pipeline.matte_frame, pipeline.blend.blend = recorded, recorded_matte, recorded_blend
     try:
         assert Stream(source, pipeline).run(max_frames=7) == 7
     finally:
@@ -79,11 +83,12 @@ def test_the_stream_reads_exactly_the_frames_it_processes_and_each_step_ahead_ha
         pipeline.close()
         source.close()
     assert source.reads == 7
-    # Every frame, the first too, is read, matted, and post-processed (with the background and the blend) each on
-    # a thread of its own, so each step sees the frames in order.
+    # Every frame, the first too, is read, matted, post-processed and blended (with its background) each on a
+    # thread of its own, so each step sees the frames in order.
     assert source.threads == {"frame-capture_0"}
     assert matted_on == ["frame-matte_0"] * 7
-    assert post_processed_on == ["frame-compose_0"] * 7
+    assert post_processed_on == ["frame-refine_0"] * 7
+    assert blended_on == ["frame-compose_0"] * 7
 
 
 def test_a_live_source_is_read_as_the_matting_starts_on_its_frame():
@@ -117,5 +122,5 @@ def test_stop_leaves_no_read_running():
         pipeline.close()
         source.close()
     assert count == 3
-    assert reads == 6  # the three frames prepared ahead are read, then dropped; nothing reads after the return
+    assert reads == 7  # the four frames prepared ahead are read, then dropped; nothing reads after the return
     assert source.reads == reads
