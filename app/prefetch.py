@@ -10,7 +10,7 @@ both cores at work. Two threads (capture and matting ahead, the rest on the loop
 EPYC at 1280×720 with ``defringe`` and ``harmonizer`` from 43 to 52 FPS. One thread per step matters where
 another application keeps a core busy: the kernel shares the cores among the runnable threads, so the more
 of a frame's steps can run at once, the larger the loop's share against the busy process (2-core EPYC,
-1280×720, one core busy, ``harmonicam bench``: 45.5 → 53.3 FPS, the median of five alternated runs, when
+1280×720, one core busy, ``harmonicam bench``: 46.9 → 58.6 FPS, the median of three alternated runs, when
 the matte's post-processing got a step of its own).
 
 Each step keeps its own temporal state and lock, so the output is the same frame for frame as without
