@@ -144,7 +144,7 @@ class Pipeline(Stages):
 
         A blend or harmonizer that raises is replaced for that frame by linear blending or
         by the plain composite (reported once); a device failure moves the pipeline to the CPU
-        and the frame is done again there. The same holds for the three steps on their own.
+        and the frame is done again there. The same holds for the four steps on their own.
         """
         device = self.device
         try:

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from app.pipeline import Composed, FrameResult, Matted, Pipeline, Refined
 from app.sources.base import Source
@@ -72,13 +73,12 @@ class FramePrefetch:
         captured = self._capture() if read is None else read.result()
         return None if captured is None else replace(captured, done=self.pipeline.matte_frame(captured.frame))
 
-    def _refine(self, matted: Future[Captured | None]) -> Captured | None:
-        captured = matted.result()
-        return None if captured is None else replace(captured, done=self.pipeline.refine(captured.done))
-
-    def _compose(self, refined: Future[Captured | None]) -> Captured | None:
-        captured = refined.result()
-        return None if captured is None else replace(captured, done=self.pipeline.compose(captured.done))
+    @staticmethod
+    def _advance(step: Callable[[Matted | Refined], Matted | Refined | Composed],
+                 earlier: Future[Captured | None]) -> Captured | None:
+        """The frame the earlier step gave, taken one ``step`` further (None at the end of the source)."""
+        captured = earlier.result()
+        return None if captured is None else replace(captured, done=step(captured.done))
 
     def next(self, wanted: int | None = None) -> Captured | None:
         """The next frame, with the work done on it ahead (None at the end of the source). ``wanted``: how many
@@ -89,8 +89,9 @@ class FramePrefetch:
         # Every frame, the first too, goes through the workers: each step then sees the frames in order.
         while len(self._ahead) < 1 + (DEPTH if wanted is None else min(DEPTH, wanted)):
             read = None if self._reader is None else self._reader.submit(self._capture)
-            refined = self._refiner.submit(self._refine, self._matter.submit(self._matte, read))
-            self._ahead.append(self._composer.submit(self._compose, refined))
+            matted = self._matter.submit(self._matte, read)
+            refined = self._refiner.submit(self._advance, self.pipeline.refine, matted)
+            self._ahead.append(self._composer.submit(self._advance, self.pipeline.compose, refined))
         return self._ahead.popleft().result()
 
     def process(self, captured: Captured) -> FrameResult:

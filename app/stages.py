@@ -2,14 +2,14 @@
 
 Any stage can be swapped through the ``set_*`` methods (the narrow API the
 stream controller, the window and the CLI use). A frame's work comes in four
-steps (:mod:`app.pipeline`), each under its own lock: the matting model's, the matte's
-post-processing, the composing one's (background, blend) and the harmonizer's. A swap takes the lock of the step
-its stage belongs to, so it lands between two frames; where several locks are taken,
-they are taken in that order. Nothing that can wait on a worker
-thread (closing a stage, stopping a prediction worker) ever runs under a lock:
-it is handed to a closer thread. A harmonizer switch eases from the old look to
-the new one (:mod:`app.handover`); a background switch keeps the harmonizer's
-smoothing, so the look eases to the new scene.
+steps (:mod:`app.pipeline`), each under its own lock: the matting model's, the
+matte's post-processing's, the composing one's (background, blend) and the
+harmonizer's. A swap takes the lock of the step its stage belongs to, so it lands
+between two frames; where several locks are taken, they are taken in that order.
+Nothing that can wait on a worker thread (closing a stage, stopping a prediction
+worker) ever runs under a lock: it is handed to a closer thread. A harmonizer
+switch eases from the old look to the new one (:mod:`app.handover`); a background
+switch keeps the harmonizer's smoothing, so the look eases to the new scene.
 """
 from __future__ import annotations
 

@@ -222,9 +222,9 @@ class PartWatch:
 
     In a live stream (``live``) every run after the stream's first goes to a worker thread at a lower
     priority, on a model made there (MediaPipe's graph runs on threads of its own, which start at their
-    creator's priority). A run takes 5–25 ms of CPU at 720p (the face model ~6; the hand model ~25, its palm detector
-    looking at the whole frame on every run, since it looks for more hands than it follows), and in place it
-    held up the frame loop for that long on one frame in four or five.
+    creator's priority). A run takes 5–25 ms of CPU at 720p (the face model ~6; the hand model ~25, its palm
+    detector looking at the whole frame on every run, since it looks for more hands than it follows), and in
+    place it held up the frame loop for that long on one frame in four or five.
     What a run finds is taken up at the first frame after it ends, a frame or two later, and followed from
     the frame it looked at; meanwhile the parts found before are followed. A file renders with every run in
     place, the same every time."""
